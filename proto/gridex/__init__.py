@@ -1,0 +1,1 @@
+"""gridex generated protobuf code lives under :mod:`gridex.v1`."""

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for the ``gridex.v1`` API (see ``*.proto`` beside this file)."""
