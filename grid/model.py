@@ -1,0 +1,356 @@
+"""The typed model of a feeder that the market clears against.
+
+Sign convention (used everywhere in :mod:`grid`): an *injection* is active
+power flowing **into** the grid at a bus, in MW; generation is positive,
+consumption negative. A branch flow is the active power entering the branch
+at its from-side terminal (a line's ``from_bus``, a transformer's HV side).
+
+A :class:`Feeder` wraps a pandapower network. The market never mutates it:
+the power flows in :mod:`grid.sensitivities` and :mod:`grid.validation` run on
+a private working copy that carries one extra static generator per bus, the
+"market injection", whose set-point is the schedule being studied.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from grid.errors import InjectionShapeError, UnsupportedFeederError
+
+__all__ = [
+    "DEFAULT_VM_MAX_PU",
+    "DEFAULT_VM_MIN_PU",
+    "DISTRIBUTION_MAX_KV",
+    "Branch",
+    "Bus",
+    "ExtGrid",
+    "Feeder",
+    "FloatArray",
+]
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Voltage band when the network file states none (EN 50160: ±10 % of nominal).
+DEFAULT_VM_MIN_PU = 0.90
+DEFAULT_VM_MAX_PU = 1.10
+#: Buses above this nominal voltage belong to the transmission side and never
+#: host market participants.
+DISTRIBUTION_MAX_KV = 35.0
+#: pandapower's MATPOWER converter writes this for "no thermal limit".
+_NO_LIMIT_KA = 1e4
+
+_MARKET_SGEN = "gridex market injection"
+
+
+@dataclass(frozen=True, slots=True)
+class Bus:
+    """A bus of the feeder.
+
+    Attributes:
+        index: pandapower bus index (``net.bus.index``).
+        position: row of this bus in every per-bus array of the feeder.
+        vn_kv: nominal voltage in kV.
+        connectable: whether market participants may connect here (in
+            service, at most 35 kV, not the external-grid bus, not a
+            transformer's HV terminal; a ``connectable`` column in the
+            network file overrides the rule).
+        vm_min_pu: lower voltage limit in per unit.
+        vm_max_pu: upper voltage limit in per unit.
+    """
+
+    index: int
+    position: int
+    name: str
+    vn_kv: float
+    connectable: bool
+    vm_min_pu: float
+    vm_max_pu: float
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A line or two-winding transformer with its thermal limit.
+
+    Attributes:
+        kind: ``"line"`` or ``"trafo"``.
+        index: pandapower index in ``net.line`` or ``net.trafo``.
+        from_bus: pandapower index of the from-side bus (HV side for a trafo).
+        to_bus: pandapower index of the to-side bus.
+        max_i_ka: thermal current limit of a line in kA (derating factor and
+            parallel systems applied); ``inf`` for a transformer or an
+            unlimited line.
+        rating_mva: apparent-power rating in MVA at nominal voltage: the
+            transformer's ``sn_mva``, or √3·vn·max_i_ka for a line; ``inf``
+            when unlimited.
+        max_loading_percent: the operator's loading limit (100 unless the
+            network file says otherwise).
+    """
+
+    kind: Literal["line", "trafo"]
+    index: int
+    name: str
+    from_bus: int
+    to_bus: int
+    vn_kv: float
+    max_i_ka: float
+    rating_mva: float
+    max_loading_percent: float
+
+    @property
+    def limited(self) -> bool:
+        """Whether the branch has a finite thermal limit."""
+        return math.isfinite(self.rating_mva)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable identifier, e.g. ``line 12``."""
+        return f"{self.kind} {self.index}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExtGrid:
+    """The connection to the upstream grid (the slack)."""
+
+    bus: int
+    vm_pu: float
+
+
+@dataclass(frozen=True)
+class Feeder:
+    """A distribution feeder: topology, limits and the base operating point.
+
+    Per-bus arrays (``base_p_mw``, ``base_q_mvar`` and every injection vector
+    passed to :mod:`grid`) are ordered like :attr:`buses`, i.e. by
+    ``Bus.position``. ``base_p_mw`` is the net active injection of the grid's
+    own loads, generators and storage, which the market does not control.
+    """
+
+    name: str
+    buses: tuple[Bus, ...]
+    lines: tuple[Branch, ...]
+    trafos: tuple[Branch, ...]
+    ext_grid: ExtGrid
+    base_p_mw: FloatArray
+    base_q_mvar: FloatArray
+    net: Any = field(repr=False, compare=False)
+    _work: Any = field(repr=False, compare=False)
+    _positions: dict[int, int] = field(repr=False, compare=False, default_factory=dict)
+    _lock: threading.Lock = field(repr=False, compare=False, default_factory=threading.Lock)
+
+    @property
+    def n_bus(self) -> int:
+        """Number of buses."""
+        return len(self.buses)
+
+    @property
+    def branches(self) -> tuple[Branch, ...]:
+        """Lines followed by transformers; the row order of every per-branch array."""
+        return self.lines + self.trafos
+
+    @property
+    def bus_indices(self) -> npt.NDArray[np.int64]:
+        """pandapower bus index per position."""
+        return np.array([b.index for b in self.buses], dtype=np.int64)
+
+    @property
+    def connectable_buses(self) -> tuple[Bus, ...]:
+        """Buses where participants may connect."""
+        return tuple(b for b in self.buses if b.connectable)
+
+    def position_of(self, bus_index: int) -> int:
+        """Position of pandapower bus ``bus_index`` in per-bus arrays.
+
+        Raises:
+            KeyError: the feeder has no such bus.
+        """
+        return self._positions[bus_index]
+
+    def bus(self, bus_index: int) -> Bus:
+        """The :class:`Bus` with pandapower index ``bus_index``.
+
+        Raises:
+            KeyError: the feeder has no such bus.
+        """
+        return self.buses[self.position_of(bus_index)]
+
+    def check_injection(self, injection_mw: npt.ArrayLike) -> FloatArray:
+        """Return ``injection_mw`` as a float vector, checking its shape.
+
+        Raises:
+            InjectionShapeError: the vector's length is not the number of
+                buses, or it holds a non-finite value.
+        """
+        vec = np.asarray(injection_mw, dtype=np.float64)
+        if vec.shape != (self.n_bus,):
+            raise InjectionShapeError(
+                f"injection_mw: expected a vector of {self.n_bus} bus values, got shape {vec.shape}"
+            )
+        if not np.all(np.isfinite(vec)):
+            raise InjectionShapeError("injection_mw: every value must be finite")
+        return vec
+
+    def working_net(self, injection_mw: FloatArray) -> Any:
+        """The private working network with the market injection set.
+
+        Callers must hold :meth:`lock` while they use the returned network.
+        """
+        sgen = self._work.sgen
+        mask = sgen["name"] == _MARKET_SGEN
+        sgen.loc[mask, "p_mw"] = injection_mw
+        return self._work
+
+    def lock(self) -> threading.Lock:
+        """Lock that serialises power flows on the working network."""
+        return self._lock
+
+    @classmethod
+    def from_net(cls, net: Any, *, name: str) -> Feeder:
+        """Build the market's model of pandapower network ``net`` (which is copied).
+
+        Raises:
+            UnsupportedFeederError: no external grid, more than one, or
+                elements the market cannot model (three-winding transformers).
+        """
+        net = copy.deepcopy(net)
+        if len(net.ext_grid[net.ext_grid.in_service]) != 1:
+            raise UnsupportedFeederError(
+                f"feeder {name!r}: exactly one in-service external grid is required, "
+                f"found {int(net.ext_grid.in_service.sum())}"
+            )
+        if len(net.trafo3w) > 0:
+            raise UnsupportedFeederError(
+                f"feeder {name!r}: three-winding transformers are not supported"
+            )
+        eg = net.ext_grid[net.ext_grid.in_service].iloc[0]
+        ext = ExtGrid(bus=int(eg["bus"]), vm_pu=float(eg["vm_pu"]))
+        buses = _buses(net, ext.bus)
+        positions = {b.index: b.position for b in buses}
+        base_p, base_q = _base_injection(net, positions)
+        work = copy.deepcopy(net)
+        import pandapower as pp
+
+        for b in buses:
+            pp.create_sgen(work, bus=b.index, p_mw=0.0, q_mvar=0.0, name=_MARKET_SGEN)
+        return cls(
+            name=name,
+            buses=buses,
+            lines=_lines(net),
+            trafos=_trafos(net),
+            ext_grid=ext,
+            base_p_mw=base_p,
+            base_q_mvar=base_q,
+            net=net,
+            _work=work,
+            _positions=positions,
+        )
+
+
+def _column(frame: Any, name: str, default: float) -> npt.NDArray[np.float64]:
+    if name in frame.columns:
+        return np.asarray(frame[name].fillna(default), dtype=np.float64)
+    return np.full(len(frame), default, dtype=np.float64)
+
+
+def _buses(net: Any, ext_bus: int) -> tuple[Bus, ...]:
+    hv_terminals = set(net.trafo["hv_bus"].astype(int))
+    vmin = _column(net.bus, "min_vm_pu", DEFAULT_VM_MIN_PU)
+    vmax = _column(net.bus, "max_vm_pu", DEFAULT_VM_MAX_PU)
+    override = net.bus["connectable"] if "connectable" in net.bus.columns else None
+    buses = []
+    for pos, (idx, row) in enumerate(net.bus.iterrows()):
+        connectable = (
+            bool(row["in_service"])
+            and float(row["vn_kv"]) <= DISTRIBUTION_MAX_KV
+            and int(idx) != ext_bus
+            and int(idx) not in hv_terminals
+        )
+        if override is not None and not _isnan(override.loc[idx]):
+            connectable = bool(override.loc[idx]) and bool(row["in_service"])
+        buses.append(
+            Bus(
+                index=int(idx),
+                position=pos,
+                name=str(row["name"]) if row["name"] is not None else str(idx),
+                vn_kv=float(row["vn_kv"]),
+                connectable=connectable,
+                vm_min_pu=float(vmin[pos]),
+                vm_max_pu=float(vmax[pos]),
+            )
+        )
+    return tuple(buses)
+
+
+def _isnan(value: object) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _lines(net: Any) -> tuple[Branch, ...]:
+    out = []
+    max_loading = _column(net.line, "max_loading_percent", 100.0)
+    for i, (idx, row) in enumerate(net.line.iterrows()):
+        if not bool(row["in_service"]):
+            continue
+        vn_kv = float(net.bus.at[int(row["from_bus"]), "vn_kv"])
+        max_i = float(row["max_i_ka"]) * float(row["df"]) * float(row["parallel"])
+        if float(row["max_i_ka"]) >= _NO_LIMIT_KA:
+            max_i = math.inf
+        rating = math.sqrt(3.0) * vn_kv * max_i if math.isfinite(max_i) else math.inf
+        out.append(
+            Branch(
+                kind="line",
+                index=int(idx),
+                name=str(row["name"]) if row["name"] is not None else f"line {idx}",
+                from_bus=int(row["from_bus"]),
+                to_bus=int(row["to_bus"]),
+                vn_kv=vn_kv,
+                max_i_ka=max_i,
+                rating_mva=rating,
+                max_loading_percent=float(max_loading[i]),
+            )
+        )
+    return tuple(out)
+
+
+def _trafos(net: Any) -> tuple[Branch, ...]:
+    out = []
+    max_loading = _column(net.trafo, "max_loading_percent", 100.0)
+    for i, (idx, row) in enumerate(net.trafo.iterrows()):
+        if not bool(row["in_service"]):
+            continue
+        out.append(
+            Branch(
+                kind="trafo",
+                index=int(idx),
+                name=str(row["name"]) if row["name"] is not None else f"trafo {idx}",
+                from_bus=int(row["hv_bus"]),
+                to_bus=int(row["lv_bus"]),
+                vn_kv=float(row["vn_hv_kv"]),
+                max_i_ka=math.inf,
+                rating_mva=float(row["sn_mva"]) * float(row["parallel"]),
+                max_loading_percent=float(max_loading[i]),
+            )
+        )
+    return tuple(out)
+
+
+def _base_injection(net: Any, positions: dict[int, int]) -> tuple[FloatArray, FloatArray]:
+    n = len(positions)
+    p = np.zeros(n)
+    q = np.zeros(n)
+    for table, sign in (("load", -1.0), ("sgen", 1.0), ("gen", 1.0), ("storage", -1.0)):
+        frame = net[table]
+        if len(frame) == 0:
+            continue
+        active = frame[frame["in_service"]]
+        scaling = _column(active, "scaling", 1.0)
+        pos = np.array([positions[int(b)] for b in active["bus"]], dtype=np.int64)
+        np.add.at(p, pos, sign * scaling * np.asarray(active["p_mw"], dtype=np.float64))
+        np.add.at(q, pos, sign * scaling * _column(active, "q_mvar", 0.0))
+    return p, q

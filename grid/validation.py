@@ -1,0 +1,133 @@
+"""AC validation of a schedule: a full pandapower power flow and its limit check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from grid.model import Feeder, FloatArray
+from grid.powerflow import run_ac
+
+__all__ = ["AcReport", "Violation", "check_schedule"]
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One element outside its limit in an AC power flow.
+
+    Attributes:
+        element: ``"line"``, ``"trafo"`` or ``"bus"``.
+        index: pandapower index of the element.
+        quantity: ``"loading_percent"`` or ``"vm_pu"``.
+        value: the power flow's value.
+        limit: the limit it breaks (max loading, or the violated voltage bound).
+    """
+
+    element: Literal["line", "trafo", "bus"]
+    index: int
+    name: str
+    quantity: Literal["loading_percent", "vm_pu"]
+    value: float
+    limit: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.element} {self.index} ({self.name}): {self.quantity} "
+            f"{self.value:.4g} beyond limit {self.limit:.4g}"
+        )
+
+
+@dataclass(frozen=True)
+class AcReport:
+    """Result of an AC power flow for a schedule.
+
+    Per-element arrays follow ``feeder.lines``, ``feeder.trafos`` and
+    ``feeder.buses``. ``losses_mw`` is the active power lost in lines and
+    transformers. ``ok`` is true when nothing is violated.
+    """
+
+    max_line_loading_percent: float
+    max_trafo_loading_percent: float
+    vm_min_pu: float
+    vm_max_pu: float
+    losses_mw: float
+    ext_grid_p_mw: float
+    line_loading_percent: FloatArray
+    trafo_loading_percent: FloatArray
+    vm_pu: FloatArray
+    violations: tuple[Violation, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the schedule respects every limit."""
+        return not self.violations
+
+
+def check_schedule(
+    feeder: Feeder, injection_mw: npt.ArrayLike, *, tolerance: float = 0.0
+) -> AcReport:
+    """Run an AC power flow for base load plus ``injection_mw`` and check every limit.
+
+    Args:
+        feeder: the feeder.
+        injection_mw: market injection per bus, MW, positive into the grid.
+        tolerance: slack allowed before a value counts as a violation, in
+            percentage points of loading and, divided by 100, in p.u. of
+            voltage (``tolerance=0.5`` allows 100.5 % and 0.895 p.u.).
+
+    Raises:
+        InjectionShapeError: ``injection_mw`` has the wrong shape.
+        PowerFlowError: the AC power flow did not converge.
+    """
+    inj = feeder.check_injection(injection_mw)
+    with feeder.lock():
+        net = run_ac(feeder, inj)
+        line_idx = [b.index for b in feeder.lines]
+        trafo_idx = [b.index for b in feeder.trafos]
+        line_loading = np.asarray(net.res_line.loc[line_idx, "loading_percent"], dtype=np.float64)
+        trafo_loading = np.asarray(
+            net.res_trafo.loc[trafo_idx, "loading_percent"], dtype=np.float64
+        )
+        vm = np.asarray(net.res_bus.loc[feeder.bus_indices, "vm_pu"], dtype=np.float64)
+        losses = float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum())
+        ext_p = float(net.res_ext_grid["p_mw"].sum())
+
+    violations: list[Violation] = []
+    for branch, loading in zip(feeder.branches, np.r_[line_loading, trafo_loading], strict=True):
+        if branch.limited and loading > branch.max_loading_percent + tolerance:
+            violations.append(
+                Violation(
+                    branch.kind,
+                    branch.index,
+                    branch.name,
+                    "loading_percent",
+                    float(loading),
+                    branch.max_loading_percent,
+                )
+            )
+    for bus, v in zip(feeder.buses, vm, strict=True):
+        if np.isnan(v):
+            continue  # out of service
+        if v < bus.vm_min_pu - tolerance / 100.0:
+            violations.append(
+                Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_min_pu)
+            )
+        elif v > bus.vm_max_pu + tolerance / 100.0:
+            violations.append(
+                Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_max_pu)
+            )
+    return AcReport(
+        max_line_loading_percent=float(np.max(line_loading, initial=0.0)),
+        max_trafo_loading_percent=float(np.max(trafo_loading, initial=0.0)),
+        vm_min_pu=float(np.nanmin(vm)),
+        vm_max_pu=float(np.nanmax(vm)),
+        losses_mw=losses,
+        ext_grid_p_mw=ext_p,
+        line_loading_percent=line_loading,
+        trafo_loading_percent=trafo_loading,
+        vm_pu=vm,
+        violations=tuple(violations),
+    )
