@@ -15,6 +15,8 @@ Exceptions from pyomo and highspy are mapped to these at the solver boundary.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "ClearingError",
     "ConfigError",
@@ -33,7 +35,7 @@ class MarketError(Exception):
 class OrderValidationError(MarketError, ValueError):
     """One or more orders break a rule; ``problems`` lists all of them."""
 
-    def __init__(self, problems: list[object]) -> None:
+    def __init__(self, problems: Sequence[object]) -> None:
         self.problems = list(problems)
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{len(self.problems)} order problem(s):\n{lines}")
