@@ -59,3 +59,88 @@ class InfeasibleClearingError(ClearingError):
 
 class SolverError(ClearingError):
     """The solver failed, hit a limit, or returned a non-optimal status."""
+
+
+# --- meter ledger and settlement (market.metering, market.settlement) -----------------
+#
+#   MarketError
+#   ├── MeteringError            (also ValueError)  — names meter, seq, field and rule;
+#   │   │                                              the whole batch was not applied
+#   │   ├── UnknownMeterError                       — the meter is not registered
+#   │   ├── MeterRegistrationError                  — meter already registered to another
+#   │   ├── ReadingValueError                       — a field has the wrong type or range
+#   │   ├── ReadingOrderError                       — seq or timestamp out of order
+#   │   ├── ClockSkewError                          — timestamp outside the skew window
+#   │   ├── CounterDecreaseError                    — a cumulative counter went down
+#   │   └── DuplicateReadingError                   — a seq re-sent with other content
+#   └── SettlementInputError     (also ValueError)  — settlement inputs are inconsistent
+
+__all__ += [  # appended section: the list above belongs to the foundation
+    "ClockSkewError",
+    "CounterDecreaseError",
+    "DuplicateReadingError",
+    "MeterRegistrationError",
+    "MeteringError",
+    "ReadingOrderError",
+    "ReadingValueError",
+    "SettlementInputError",
+    "UnknownMeterError",
+]
+
+
+class MeteringError(MarketError, ValueError):
+    """A meter reading or batch breaks a rule; nothing of the batch was applied.
+
+    Attributes:
+        field: the offending field (``meter_id``, ``seq``, ``timestamp_ms``, ...).
+        rule: the rule it breaks, in words.
+        meter_id: the meter concerned, if known.
+        seq: the sequence number of the offending reading, if any.
+    """
+
+    def __init__(
+        self, field: str, rule: str, *, meter_id: str | None = None, seq: int | None = None
+    ) -> None:
+        self.field = field
+        self.rule = rule
+        self.meter_id = meter_id
+        self.seq = seq
+        where = []
+        if meter_id is not None:
+            where.append(f"meter {meter_id!r}")
+        if seq is not None:
+            where.append(f"seq {seq}")
+        prefix = ", ".join(where) + ": " if where else ""
+        super().__init__(f"{prefix}{field}: {rule}")
+
+
+class UnknownMeterError(MeteringError):
+    """The meter id is not registered with the ledger."""
+
+
+class MeterRegistrationError(MeteringError):
+    """The meter is already registered to a different participant."""
+
+
+class ReadingValueError(MeteringError):
+    """A reading field has the wrong type or is out of range."""
+
+
+class ReadingOrderError(MeteringError):
+    """A sequence number or timestamp is out of order (or falls in a recorded gap)."""
+
+
+class ClockSkewError(MeteringError):
+    """A reading's timestamp is further from the caller's clock than the skew window."""
+
+
+class CounterDecreaseError(MeteringError):
+    """A cumulative energy counter is lower than in the previous reading."""
+
+
+class DuplicateReadingError(MeteringError):
+    """A sequence number already applied was sent again with different content."""
+
+
+class SettlementInputError(MarketError, ValueError):
+    """The inputs of an interval's settlement are malformed or inconsistent."""
