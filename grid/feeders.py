@@ -28,9 +28,19 @@ def _cigre_mv() -> Any:
 
 
 def _kerber_dorfnetz() -> Any:
+    import random
+
     import pandapower.networks as pn
 
-    return pn.create_kerber_dorfnetz()
+    # pandapower draws the branch-out cable types from the global `random`
+    # module; seed it so the feeder is the same in every process, and put the
+    # caller's random state back afterwards.
+    state = random.getstate()
+    try:
+        random.seed(2016)
+        return pn.create_kerber_dorfnetz()
+    finally:
+        random.setstate(state)
 
 
 def _case33bw() -> Any:
