@@ -3,11 +3,15 @@
 ::
 
     MeterError
-    ├── MeterConfigError        (also ValueError)  — bad register map, flag or key file
-    ├── DeviceError             (also OSError)     — the device could not be reached or read
-    │   └── DeviceTimeoutError  (also TimeoutError)
-    ├── DecodeError             (also ValueError)  — a response is malformed or inconsistent
-    └── UplinkError             (also ConnectionError) — the engine rejected or dropped us
+    ├── MeterConfigError          (also ValueError)  — bad register map, flag or key file
+    ├── DeviceError               (also OSError)     — the device could not be reached or read
+    │   ├── DeviceTimeoutError    (also TimeoutError)
+    │   └── ModbusExceptionError                     — the device answered with a Modbus exception
+    ├── DecodeError               (also ValueError)  — a response is malformed or inconsistent
+    │   ├── SunSpecNotFoundError                     — no ``SunS`` marker at any base address
+    │   └── InconsistentReadingError                 — values contradict earlier readings
+    ├── ReadOnlyViolationError    (also PermissionError) — something tried to write to a device
+    └── UplinkError               (also ConnectionError) — the engine rejected or dropped us
 
 pymodbus and grpc exceptions are mapped to these at the transport boundary.
 """
@@ -18,8 +22,12 @@ __all__ = [
     "DecodeError",
     "DeviceError",
     "DeviceTimeoutError",
+    "InconsistentReadingError",
     "MeterConfigError",
     "MeterError",
+    "ModbusExceptionError",
+    "ReadOnlyViolationError",
+    "SunSpecNotFoundError",
     "UplinkError",
 ]
 
@@ -40,8 +48,34 @@ class DeviceTimeoutError(DeviceError, TimeoutError):
     """The Modbus device did not answer in time."""
 
 
+class ModbusExceptionError(DeviceError):
+    """The Modbus device answered a request with an exception response.
+
+    Attributes:
+        function_code: The function code of the request (3 or 4).
+        exception_code: The Modbus exception code (2 = illegal data address, ...).
+    """
+
+    def __init__(self, message: str, *, function_code: int, exception_code: int) -> None:
+        super().__init__(message)
+        self.function_code = function_code
+        self.exception_code = exception_code
+
+
 class DecodeError(MeterError, ValueError):
     """A Modbus response is malformed or inconsistent with the model."""
+
+
+class SunSpecNotFoundError(DecodeError):
+    """No ``SunS`` marker was found at any SunSpec base address."""
+
+
+class InconsistentReadingError(DecodeError):
+    """A reading decodes but contradicts earlier ones (a counter ran backwards or leapt)."""
+
+
+class ReadOnlyViolationError(MeterError, PermissionError):
+    """A request other than a register read was about to be sent to a device."""
 
 
 class UplinkError(MeterError, ConnectionError):

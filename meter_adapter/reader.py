@@ -1,0 +1,230 @@
+"""Polling one meter into a stream of :class:`~meter_adapter.reading.Reading` values.
+
+:class:`MeterReader` is what the uplink and the demo call. It discovers the
+device (SunSpec, unless a register map is given), reads it, follows its energy
+counters across polls (32-bit rollover included) and refuses readings that
+contradict the ones before:
+
+- a counter that steps by more than ``max_power_w`` × elapsed time (plus its
+  resolution) is taken as garbage or as running backwards, and the reading is
+  skipped without touching the committed counter state;
+- if the device keeps reporting counters that agree with each other but not
+  with the committed state (the meter was replaced or reset, or the first
+  reading was garbage), after ``rebaseline_after`` such readings the reader
+  logs an error and starts following the device's counters afresh.
+
+:meth:`MeterReader.poll` never raises for a device or decoding problem: it logs
+and returns ``None``, and the caller polls again later.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from meter_adapter.accumulator import CounterSample, CounterState
+from meter_adapter.clock import Clock, utc_now
+from meter_adapter.errors import DecodeError, InconsistentReadingError, MeterConfigError, MeterError
+from meter_adapter.reading import Reading
+from meter_adapter.register_map import RegisterMap
+from meter_adapter.registers import RegisterReader
+from meter_adapter.sources import Measurement, RegisterMapSource, Source, SunSpecSource
+
+__all__ = ["DEFAULT_MAX_POWER_W", "MeterReader"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_POWER_W = 250_000.0
+"""Largest power a metered site is assumed to move, W (a large commercial connection)."""
+
+_States = dict[str, CounterState]
+
+
+class MeterReader:
+    """Reads one device into readings with a gapless sequence.
+
+    Args:
+        reader: The device (a :class:`~meter_adapter.modbus_client.ReadOnlyModbusClient`
+            or any :class:`~meter_adapter.registers.RegisterReader`).
+        meter_id: Identifies the meter in every reading.
+        register_map: Read the device with this map instead of SunSpec discovery.
+        clock: Timestamps readings and measures elapsed time for plausibility.
+        start_sequence: Sequence number of the first reading (to resume a stream).
+        max_power_w: Plausibility bound on counter steps, W; ``None`` disables it
+            (needed when the device's time runs faster than ``clock``).
+        rebaseline_after: Consecutive mutually consistent but contradicting
+            readings after which the device's counters are trusted again.
+    """
+
+    def __init__(
+        self,
+        reader: RegisterReader,
+        *,
+        meter_id: str,
+        register_map: RegisterMap | None = None,
+        clock: Clock = utc_now,
+        start_sequence: int = 0,
+        max_power_w: float | None = DEFAULT_MAX_POWER_W,
+        rebaseline_after: int = 3,
+    ) -> None:
+        if not meter_id:
+            raise MeterConfigError("meter_id must not be empty")
+        if start_sequence < 0 or rebaseline_after < 1:
+            raise MeterConfigError("need start_sequence >= 0 and rebaseline_after >= 1")
+        if max_power_w is not None and not max_power_w > 0:
+            raise MeterConfigError("max_power_w must be positive")
+        self.reader = reader
+        self.meter_id = meter_id
+        self.register_map = register_map
+        self._clock = clock
+        self._max_power_w = max_power_w
+        self._rebaseline_after = rebaseline_after
+        self._source: Source | None = None
+        self._sequence = start_sequence
+        self._states: _States | None = None
+        self._last_time: datetime | None = None
+        self._suspect: tuple[_States, datetime, int] | None = None
+        self.readings = 0
+        """Readings emitted so far."""
+        self.skipped = 0
+        """Polls that produced no reading."""
+        self.unexpected_errors = 0
+        """Polls that failed with an exception outside the MeterError tree (a bug)."""
+
+    @property
+    def next_sequence(self) -> int:
+        """Sequence number the next reading will carry."""
+        return self._sequence
+
+    async def source(self) -> Source:
+        """The device's layout, discovered on first use (and again after a layout change).
+
+        Raises:
+            MeterError: Discovery failed.
+        """
+        if self._source is None:
+            if self.register_map is not None:
+                self._source = RegisterMapSource(self.reader, self.register_map)
+            else:
+                self._source = await SunSpecSource.discover(self.reader)
+        return self._source
+
+    async def describe(self) -> dict[str, Any]:
+        """What was found on the device (models or map), as JSON-ready values."""
+        return (await self.source()).describe()
+
+    async def read(self) -> Reading:
+        """Take one reading.
+
+        Raises:
+            DeviceError: The device could not be read.
+            DecodeError: The answer is malformed, or the reading is inconsistent
+                with earlier ones (:class:`~meter_adapter.errors.InconsistentReadingError`).
+        """
+        source = await self.source()
+        try:
+            measurement = await source.measure()
+        except InconsistentReadingError:
+            raise
+        except DecodeError:
+            self._source = None  # the layout may have changed: discover again next time
+            raise
+        timestamp = self._clock()
+        states = self._accept(measurement.counters(), timestamp)
+        reading = self._reading(measurement, states, timestamp)
+        self._states, self._last_time, self._suspect = states, timestamp, None
+        self._sequence += 1
+        self.readings += 1
+        return reading
+
+    async def poll(self) -> Reading | None:
+        """Take one reading, or log why not and return ``None``. Never raises but cancellation."""
+        try:
+            return await self.read()
+        except MeterError as exc:
+            self.skipped += 1
+            logger.warning("meter %s: reading skipped: %s", self.meter_id, exc)
+        except Exception:
+            self.skipped += 1
+            self.unexpected_errors += 1
+            logger.exception("meter %s: unexpected error, reading skipped", self.meter_id)
+        return None
+
+    def _reading(self, measurement: Measurement, states: _States, timestamp: datetime) -> Reading:
+        production = states.get("production_wh") if measurement.production is not None else None
+        return Reading(
+            meter_id=self.meter_id,
+            sequence=self._sequence,
+            timestamp=timestamp,
+            energy_import_wh=states["energy_import_wh"].energy_wh,
+            energy_export_wh=states["energy_export_wh"].energy_wh,
+            power_w=measurement.power_w,
+            production_wh=production.energy_wh if production is not None else None,
+            production_w=measurement.production_w,
+        )
+
+    def _advance(
+        self,
+        states: _States | None,
+        since: datetime | None,
+        samples: Mapping[str, CounterSample],
+        timestamp: datetime,
+    ) -> _States:
+        """Counter states after ``samples``; raises InconsistentReadingError if implausible."""
+        if states is None or since is None:
+            return {name: CounterState.start(sample) for name, sample in samples.items()}
+        elapsed_h = max((timestamp - since).total_seconds(), 0.0) / 3600
+        result = dict(states)
+        for name, sample in samples.items():
+            old = states.get(name)
+            if old is None:
+                result[name] = CounterState.start(sample)
+                continue
+            new = old.advance(sample)
+            if self._max_power_w is not None:
+                step_wh = new.energy_wh - old.energy_wh
+                allowed_wh = self._max_power_w * elapsed_h + 2 * math.ceil(sample.wh_per_unit) + 1
+                if step_wh > allowed_wh:
+                    raise InconsistentReadingError(
+                        f"{name} stepped {step_wh} Wh in {elapsed_h * 3600:.1f} s "
+                        f"(at most {allowed_wh:.0f} Wh plausible): garbage or running backwards"
+                    )
+            result[name] = new
+        return result
+
+    def _accept(self, samples: Mapping[str, CounterSample], timestamp: datetime) -> _States:
+        try:
+            return self._advance(self._states, self._last_time, samples, timestamp)
+        except InconsistentReadingError:
+            agreeing = self._suspect_agrees(samples, timestamp)
+            if agreeing is None:
+                fresh = self._advance(None, None, samples, timestamp)
+                self._suspect = (fresh, timestamp, 1)
+            else:
+                self._suspect = agreeing
+            states, _, count = self._suspect
+            if count < self._rebaseline_after:
+                raise
+            logger.error(
+                "meter %s: %d consecutive readings contradict the counters followed so far "
+                "but agree with each other; following the device's counters afresh "
+                "(meter replaced or reset?)",
+                self.meter_id,
+                count,
+            )
+            return states
+
+    def _suspect_agrees(
+        self, samples: Mapping[str, CounterSample], timestamp: datetime
+    ) -> tuple[_States, datetime, int] | None:
+        if self._suspect is None:
+            return None
+        states, since, count = self._suspect
+        try:
+            advanced = self._advance(states, since, samples, timestamp)
+        except InconsistentReadingError:
+            return None
+        return advanced, timestamp, count + 1

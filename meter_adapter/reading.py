@@ -1,0 +1,77 @@
+"""The reading a gateway takes from its meter: what the uplink streams to the engine.
+
+Sign convention, stated once for the whole adapter: **power is positive when
+it flows into the grid** (injection, export) and negative when the site draws
+from the grid (import). Energy counters are cumulative, never decrease, and
+count the two directions separately, both as non-negative integer Wh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from meter_adapter.errors import DecodeError
+
+__all__ = ["Reading"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reading:
+    """One decoded meter reading.
+
+    Attributes:
+        meter_id: Identifies the meter to the engine (e.g. the gateway's name
+            for it, or the device serial number).
+        sequence: Position of this reading in the meter's stream: 0, 1, 2, ...
+            without gaps for the readings a :class:`~meter_adapter.reader.MeterReader`
+            emits; a skipped poll does not consume a number.
+        timestamp: When the registers were read, timezone-aware.
+        energy_import_wh: Energy drawn from the grid since the meter started
+            counting, Wh.
+        energy_export_wh: Energy fed into the grid since the meter started
+            counting, Wh.
+        power_w: Net active power at the meter, W, positive into the grid.
+        production_wh: The inverter's lifetime AC energy, Wh, where the device
+            has an inverter; otherwise ``None``.
+        production_w: The inverter's AC power output, W, where present.
+
+    Raises:
+        DecodeError: On construction, for a naive timestamp, a negative
+            sequence or energy, or an empty meter id.
+    """
+
+    meter_id: str
+    sequence: int
+    timestamp: datetime
+    energy_import_wh: int
+    energy_export_wh: int
+    power_w: float
+    production_wh: int | None = None
+    production_w: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.meter_id:
+            raise DecodeError("a reading needs a meter id")
+        if self.sequence < 0:
+            raise DecodeError(f"sequence {self.sequence} is negative")
+        if self.timestamp.tzinfo is None or self.timestamp.utcoffset() is None:
+            raise DecodeError("a reading's timestamp must be timezone-aware")
+        for name in ("energy_import_wh", "energy_export_wh", "production_wh"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise DecodeError(f"{name}={value} is negative")
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The reading as JSON-ready values (timestamp as ISO 8601)."""
+        return {
+            "meter_id": self.meter_id,
+            "sequence": self.sequence,
+            "timestamp": self.timestamp.isoformat(),
+            "power_w": self.power_w,
+            "energy_import_wh": self.energy_import_wh,
+            "energy_export_wh": self.energy_export_wh,
+            "production_w": self.production_w,
+            "production_wh": self.production_wh,
+        }
