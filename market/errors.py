@@ -144,3 +144,78 @@ class DuplicateReadingError(MeteringError):
 
 class SettlementInputError(MarketError, ValueError):
     """The inputs of an interval's settlement are malformed or inconsistent."""
+
+
+# --- market engine (market.engine) ----------------------------------------------------
+#
+#   MarketError
+#   └── EngineError                                 — each maps to one gRPC status code in
+#       │                                              market.engine._status
+#       ├── RequestError         (also ValueError)  — a request field breaks a rule
+#       ├── EngineStateError     (also RuntimeError) — not allowed in the engine's state
+#       │   └── IntervalClosedError                 — gate closed or beyond the horizon
+#       ├── NotFoundError        (also LookupError)
+#       ├── AlreadyExistsError
+#       │   └── DuplicateOrderError                 — same client order id, other content
+#       ├── AuthenticationError                     — bad signature, stale time, reused nonce
+#       ├── PermissionDeniedError (also PermissionError) — wrong role or other participant
+#       ├── RateLimitedError
+#       └── JournalError         (also RuntimeError) — the journal failed or does not replay
+
+__all__ += [  # appended section: the engine's errors
+    "AlreadyExistsError",
+    "AuthenticationError",
+    "DuplicateOrderError",
+    "EngineError",
+    "EngineStateError",
+    "IntervalClosedError",
+    "JournalError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "RequestError",
+]
+
+
+class EngineError(MarketError):
+    """Root of the errors the market engine reports to its callers."""
+
+
+class RequestError(EngineError, ValueError):
+    """A request field breaks a rule (→ INVALID_ARGUMENT)."""
+
+
+class EngineStateError(EngineError, RuntimeError):
+    """The request is valid but the engine's state does not allow it (→ FAILED_PRECONDITION)."""
+
+
+class IntervalClosedError(EngineStateError):
+    """The interval's gate has closed, or the interval is outside the order horizon."""
+
+
+class NotFoundError(EngineError, LookupError):
+    """No order, participant, meter or clearing result with that key (→ NOT_FOUND)."""
+
+
+class AlreadyExistsError(EngineError):
+    """A key is already taken by different content (→ ALREADY_EXISTS)."""
+
+
+class DuplicateOrderError(AlreadyExistsError):
+    """The client order id was used before with a different order."""
+
+
+class AuthenticationError(EngineError):
+    """A signature is missing or wrong, a timestamp stale or a nonce reused (→ UNAUTHENTICATED)."""
+
+
+class PermissionDeniedError(EngineError, PermissionError):
+    """The signer may not call that method or act for that participant (→ PERMISSION_DENIED)."""
+
+
+class RateLimitedError(EngineError):
+    """The signer sends faster than its rate limit (→ RESOURCE_EXHAUSTED)."""
+
+
+class JournalError(EngineError, RuntimeError):
+    """The journal cannot be written or read, or it does not replay to the same state."""

@@ -36,7 +36,7 @@ class Reading(_message.Message):
     ENERGY_EXPORT_WH_FIELD_NUMBER: _builtins.int
     POWER_W_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
-    """The meter's own reading counter: starts at 1, +1 per reading, never reused."""
+    """The meter's own reading counter: +1 per reading, never reused (the first may be any value)."""
     timestamp_ms: _builtins.int
     """When the reading was taken, Unix ms; must lie within the engine's skew window
     around the engine clock.

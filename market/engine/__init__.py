@@ -1,0 +1,1 @@
+"""The market engine: interval lifecycle, journal, gRPC servicers (see docs/engine.md)."""

@@ -1,0 +1,131 @@
+"""The signature scheme of docs/signing.md, checked against its test vectors and eth-account."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from gridex.v1 import market_pb2, meter_pb2, types_pb2
+
+from market.engine import signing
+from market.errors import AuthenticationError
+
+KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+ADDRESS = "0x2c7536e3605d9c16a7a3d7b1898e529396a65c23"
+METHOD = "/gridex.v1.MarketService/SubmitOrder"
+REQUEST_HEX = (
+    "0a2a307832633735333665333630356439633136613761336437623138393865353239333936613635633233"
+    "12076f726465722d31180220c0d37628dc0b30c0a907"
+)
+REQUEST_SIGNATURE = (
+    "0x83965974627547ee12320968ad89ea9043e22ffbd7d51e8ee7c27a6a24d39f2c"
+    "3b883675c0f86ce4d3bc2d51f139021b1ede86bc17f2bea9c61e7d6c6d061aa41b"
+)
+BATCH_HEX = (
+    "0a2a307832633735333665333630356439633136613761336437623138393865353239333936613635633233"
+    "12076d657465722d311807221a08011080b0a5e2f53218e80720fa0128d2fcffffffffffffff01"
+)
+BATCH_SIGNATURE = (
+    "90651e4c1b69447f8c0cb804776c616982686a9259d15562b744b72c27cab24b"
+    "56fee227fbccd01f4cd21d03065447a7300074ae7b3b00753316020e643918971b"
+)
+
+
+def test_request_vector() -> None:
+    request = market_pb2.SubmitOrderRequest(
+        participant=ADDRESS,
+        client_order_id="order-1",
+        side=types_pb2.SIDE_SELL,
+        interval=1944000,
+        quantity_wh=1500,
+        limit_price=120000,
+    )
+    raw = request.SerializeToString()
+    assert raw.hex() == REQUEST_HEX
+    message = signing.request_message(METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35")
+    assert message.decode().splitlines() == [
+        "gridex.v1 request",
+        METHOD,
+        "1749600000000",
+        "6f1e0b2c9a7d4e35",
+        "c1e8511f5cc801f3e5f11d98d71ab59cf6f4451ba3d6974c4b8cadcef8112e59",
+    ]
+    metadata = dict(
+        signing.Signer(KEY).request_metadata(
+            METHOD, raw, timestamp_ms=1749600000000, nonce="6f1e0b2c9a7d4e35"
+        )
+    )
+    assert metadata == {
+        "x-gridex-address": ADDRESS,
+        "x-gridex-timestamp-ms": "1749600000000",
+        "x-gridex-nonce": "6f1e0b2c9a7d4e35",
+        "x-gridex-signature": REQUEST_SIGNATURE,
+    }
+    signature = bytes.fromhex(REQUEST_SIGNATURE[2:])
+    # An independent implementation produces and recovers the same signature.
+    assert bytes(Account.sign_message(encode_defunct(primitive=message), KEY).signature) == (
+        signature
+    )
+    assert Account.recover_message(
+        encode_defunct(primitive=message), signature=signature
+    ).lower() == (ADDRESS)
+    recovered = signing.recover_request_signer(
+        METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35", signature
+    )
+    assert recovered == ADDRESS
+
+
+def test_batch_vector() -> None:
+    batch = meter_pb2.ReadingBatch(
+        gateway=ADDRESS,
+        meter_id="meter-1",
+        batch_id=7,
+        readings=[
+            meter_pb2.Reading(
+                seq=1,
+                timestamp_ms=1749600000000,
+                energy_import_wh=1000,
+                energy_export_wh=250,
+                power_w=-430,
+            )
+        ],
+    )
+    raw = batch.SerializeToString()
+    assert raw.hex() == BATCH_HEX
+    signature = signing.Signer(KEY).sign_batch(raw)
+    assert signature.hex() == BATCH_SIGNATURE
+    message = encode_defunct(primitive=b"gridex.v1 reading batch\n" + raw)
+    assert Account.recover_message(message, signature=signature).lower() == ADDRESS
+    assert signing.recover_batch_signer(raw, signature) == ADDRESS
+
+
+def test_v_zero_or_one_is_accepted() -> None:
+    signature = bytearray(bytes.fromhex(BATCH_SIGNATURE))
+    signature[64] -= 27
+    assert signing.recover_batch_signer(bytes.fromhex(BATCH_HEX), bytes(signature)) == ADDRESS
+
+
+def test_tampered_bytes_recover_another_address() -> None:
+    raw = bytearray(bytes.fromhex(BATCH_HEX))
+    raw[-1] ^= 1
+    assert signing.recover_batch_signer(bytes(raw), bytes.fromhex(BATCH_SIGNATURE)) != ADDRESS
+
+
+@pytest.mark.parametrize(
+    ("signature", "rule"),
+    [
+        (b"\x01" * 64, "must be 65 bytes"),
+        (b"\x01" * 64 + b"\x05", "v must be 27 or 28"),
+        (b"\x00" * 64 + b"\x1b", "does not recover"),
+    ],
+)
+def test_malformed_signatures_raise(signature: bytes, rule: str) -> None:
+    with pytest.raises(AuthenticationError, match=rule):
+        signing.recover_batch_signer(b"batch", signature)
+
+
+def test_key_forms() -> None:
+    assert signing.Signer(KEY[2:]).address == ADDRESS
+    assert signing.Signer(bytes.fromhex(KEY[2:])).address == ADDRESS
+    with pytest.raises(ValueError, match="64 hex digits"):
+        signing.Signer("0x1234")
