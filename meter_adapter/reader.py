@@ -11,7 +11,9 @@ contradict the ones before:
 - if the device keeps reporting counters that agree with each other but not
   with the committed state (the meter was replaced or reset, or the first
   reading was garbage), after ``rebaseline_after`` such readings the reader
-  logs an error and starts following the device's counters afresh.
+  logs an error and follows the device's counters afresh. The readings' counters
+  carry on from the last values emitted, so they never decrease (the engine
+  rejects a decreasing counter); the energy of the disputed interval is dropped.
 
 :meth:`MeterReader.poll` never raises for a device or decoding problem: it logs
 and returns ``None``, and the caller polls again later.
@@ -52,7 +54,8 @@ class MeterReader:
         meter_id: Identifies the meter in every reading.
         register_map: Read the device with this map instead of SunSpec discovery.
         clock: Timestamps readings and measures elapsed time for plausibility.
-        start_sequence: Sequence number of the first reading (to resume a stream).
+        start_sequence: Sequence number of the first reading (1, or where a
+            resumed stream left off).
         max_power_w: Plausibility bound on counter steps, W; ``None`` disables it
             (needed when the device's time runs faster than ``clock``).
         rebaseline_after: Consecutive mutually consistent but contradicting
@@ -66,14 +69,14 @@ class MeterReader:
         meter_id: str,
         register_map: RegisterMap | None = None,
         clock: Clock = utc_now,
-        start_sequence: int = 0,
+        start_sequence: int = 1,
         max_power_w: float | None = DEFAULT_MAX_POWER_W,
         rebaseline_after: int = 3,
     ) -> None:
         if not meter_id:
             raise MeterConfigError("meter_id must not be empty")
-        if start_sequence < 0 or rebaseline_after < 1:
-            raise MeterConfigError("need start_sequence >= 0 and rebaseline_after >= 1")
+        if start_sequence < 1 or rebaseline_after < 1:
+            raise MeterConfigError("need start_sequence >= 1 and rebaseline_after >= 1")
         if max_power_w is not None and not max_power_w > 0:
             raise MeterConfigError("max_power_w must be positive")
         self.reader = reader
@@ -85,6 +88,8 @@ class MeterReader:
         self._source: Source | None = None
         self._sequence = start_sequence
         self._states: _States | None = None
+        self._offsets: dict[str, int] = {}  # Wh added to each counter after a rebaseline
+        self._emitted: dict[str, int] = {}  # last value of each counter in a reading
         self._last_time: datetime | None = None
         self._suspect: tuple[_States, datetime, int] | None = None
         self.readings = 0
@@ -133,9 +138,20 @@ class MeterReader:
             self._source = None  # the layout may have changed: discover again next time
             raise
         timestamp = self._clock()
-        states = self._accept(measurement.counters(), timestamp)
-        reading = self._reading(measurement, states, timestamp)
-        self._states, self._last_time, self._suspect = states, timestamp, None
+        states, offsets = self._accept(measurement.counters(), timestamp)
+        reading = self._reading(measurement, states, offsets, timestamp)
+        self._states, self._offsets, self._last_time, self._suspect = (
+            states,
+            offsets,
+            timestamp,
+            None,
+        )
+        self._emitted = {
+            "energy_import_wh": reading.energy_import_wh,
+            "energy_export_wh": reading.energy_export_wh,
+        }
+        if reading.production_wh is not None:
+            self._emitted["production_wh"] = reading.production_wh
         self._sequence += 1
         self.readings += 1
         return reading
@@ -153,17 +169,26 @@ class MeterReader:
             logger.exception("meter %s: unexpected error, reading skipped", self.meter_id)
         return None
 
-    def _reading(self, measurement: Measurement, states: _States, timestamp: datetime) -> Reading:
-        production = states.get("production_wh") if measurement.production is not None else None
+    def _reading(
+        self,
+        measurement: Measurement,
+        states: _States,
+        offsets: Mapping[str, int],
+        timestamp: datetime,
+    ) -> Reading:
+        def wh(name: str) -> int:
+            return states[name].energy_wh + offsets.get(name, 0)
+
+        production_w = measurement.production_w
         return Reading(
             meter_id=self.meter_id,
             sequence=self._sequence,
             timestamp=timestamp,
-            energy_import_wh=states["energy_import_wh"].energy_wh,
-            energy_export_wh=states["energy_export_wh"].energy_wh,
-            power_w=measurement.power_w,
-            production_wh=production.energy_wh if production is not None else None,
-            production_w=measurement.production_w,
+            energy_import_wh=wh("energy_import_wh"),
+            energy_export_wh=wh("energy_export_wh"),
+            power_w=round(measurement.power_w),
+            production_wh=wh("production_wh") if measurement.production is not None else None,
+            production_w=round(production_w) if production_w is not None else None,
         )
 
     def _advance(
@@ -195,9 +220,12 @@ class MeterReader:
             result[name] = new
         return result
 
-    def _accept(self, samples: Mapping[str, CounterSample], timestamp: datetime) -> _States:
+    def _accept(
+        self, samples: Mapping[str, CounterSample], timestamp: datetime
+    ) -> tuple[_States, dict[str, int]]:
+        """Counter states and offsets for a reading of ``samples``, or raise to skip it."""
         try:
-            return self._advance(self._states, self._last_time, samples, timestamp)
+            return self._advance(self._states, self._last_time, samples, timestamp), self._offsets
         except InconsistentReadingError:
             agreeing = self._suspect_agrees(samples, timestamp)
             if agreeing is None:
@@ -215,7 +243,10 @@ class MeterReader:
                 self.meter_id,
                 count,
             )
-            return states
+            offsets = {
+                name: self._emitted.get(name, 0) - state.energy_wh for name, state in states.items()
+            }
+            return states, offsets
 
     def _suspect_agrees(
         self, samples: Mapping[str, CounterSample], timestamp: datetime

@@ -4,17 +4,22 @@ Sign convention, stated once for the whole adapter: **power is positive when
 it flows into the grid** (injection, export) and negative when the site draws
 from the grid (import). Energy counters are cumulative, never decrease, and
 count the two directions separately, both as non-negative integer Wh.
+
+The fields match ``gridex.v1.Reading`` (``proto/gridex/v1/meter.proto``):
+sequence numbers start at 1, power is whole W, the timestamp converts to Unix ms.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meter_adapter.errors import DecodeError
 
 __all__ = ["Reading"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -24,7 +29,7 @@ class Reading:
     Attributes:
         meter_id: Identifies the meter to the engine (e.g. the gateway's name
             for it, or the device serial number).
-        sequence: Position of this reading in the meter's stream: 0, 1, 2, ...
+        sequence: Position of this reading in the meter's stream: 1, 2, 3, ...
             without gaps for the readings a :class:`~meter_adapter.reader.MeterReader`
             emits; a skipped poll does not consume a number.
         timestamp: When the registers were read, timezone-aware.
@@ -32,14 +37,14 @@ class Reading:
             counting, Wh.
         energy_export_wh: Energy fed into the grid since the meter started
             counting, Wh.
-        power_w: Net active power at the meter, W, positive into the grid.
+        power_w: Net active power at the meter, whole W, positive into the grid.
         production_wh: The inverter's lifetime AC energy, Wh, where the device
             has an inverter; otherwise ``None``.
-        production_w: The inverter's AC power output, W, where present.
+        production_w: The inverter's AC power output, whole W, where present.
 
     Raises:
-        DecodeError: On construction, for a naive timestamp, a negative
-            sequence or energy, or an empty meter id.
+        DecodeError: On construction, for a naive timestamp, a sequence below
+            1, a negative energy, or an empty meter id.
     """
 
     meter_id: str
@@ -47,21 +52,26 @@ class Reading:
     timestamp: datetime
     energy_import_wh: int
     energy_export_wh: int
-    power_w: float
+    power_w: int
     production_wh: int | None = None
-    production_w: float | None = None
+    production_w: int | None = None
 
     def __post_init__(self) -> None:
         if not self.meter_id:
             raise DecodeError("a reading needs a meter id")
-        if self.sequence < 0:
-            raise DecodeError(f"sequence {self.sequence} is negative")
+        if self.sequence < 1:
+            raise DecodeError(f"sequence {self.sequence} is below 1")
         if self.timestamp.tzinfo is None or self.timestamp.utcoffset() is None:
             raise DecodeError("a reading's timestamp must be timezone-aware")
         for name in ("energy_import_wh", "energy_export_wh", "production_wh"):
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise DecodeError(f"{name}={value} is negative")
+
+    @property
+    def timestamp_ms(self) -> int:
+        """The timestamp as Unix time, ms (rounded down)."""
+        return (self.timestamp - _EPOCH) // timedelta(milliseconds=1)
 
     def to_json_dict(self) -> dict[str, Any]:
         """The reading as JSON-ready values (timestamp as ISO 8601)."""

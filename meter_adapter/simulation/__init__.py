@@ -1,0 +1,32 @@
+"""Simulated meters: PV and household profiles, a home behind a meter, a SunSpec simulator.
+
+- :class:`PvProfile` / :class:`PvSystem`: pvlib clear-sky PV with seeded clouds.
+- :class:`HouseholdProfile`: seeded household consumption with a daily shape.
+- :class:`SimulatedMeter`: integrates both into cumulative import/export/production Wh.
+- :class:`SunSpecSimulator`: the home as SunSpec models 1, 103 and 203.
+- :func:`start_simulator_server`: serves it over Modbus TCP (pymodbus).
+
+Nothing here reads the wall clock: time comes from the clock you pass in.
+"""
+
+from __future__ import annotations
+
+from meter_adapter.simulation.device import DeviceIdentity, SunSpecSimulator, sunspec_registers
+from meter_adapter.simulation.household import HouseholdProfile
+from meter_adapter.simulation.meter import MeterState, PowerProfile, SimulatedMeter
+from meter_adapter.simulation.pv import PvProfile, PvSystem
+from meter_adapter.simulation.server import SimulatorServer, start_simulator_server
+
+__all__ = [
+    "DeviceIdentity",
+    "HouseholdProfile",
+    "MeterState",
+    "PowerProfile",
+    "PvProfile",
+    "PvSystem",
+    "SimulatedMeter",
+    "SimulatorServer",
+    "SunSpecSimulator",
+    "start_simulator_server",
+    "sunspec_registers",
+]
