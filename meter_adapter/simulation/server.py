@@ -49,7 +49,7 @@ class SimulatorServer:
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
-        await self._server.shutdown()
+        await self._server.shutdown()  # type: ignore[no-untyped-call]  # unannotated in pymodbus
         logger.info("%r stopped", self)
 
     async def __aenter__(self) -> SimulatorServer:
@@ -111,7 +111,7 @@ async def start_simulator_server(
     listener = server.transport
     sockets = getattr(listener, "sockets", None)
     if not sockets:
-        await server.shutdown()
+        await server.shutdown()  # type: ignore[no-untyped-call]  # unannotated in pymodbus
         raise DeviceError(f"cannot serve Modbus TCP on {host}:{port}")
     bound_port = int(sockets[0].getsockname()[1])
     result = SimulatorServer(simulator, server, host, bound_port)
