@@ -7,6 +7,8 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
+from meter_adapter.commands import read, simulate
+
 __all__ = ["main"]
 
 
@@ -17,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="gridex meter adapter: read a Modbus meter, stream signed readings.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
-    parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in (read, simulate):
+        command.register(subparsers)
     return parser
 
 

@@ -49,6 +49,16 @@ logger = logging.getLogger(__name__)
 READ_FUNCTION_CODES = frozenset({3, 4})
 """The only function codes the adapter ever sends: read holding / input registers."""
 
+_EXCEPTION_NAMES = {
+    0x01: "illegal function",
+    0x02: "illegal data address",
+    0x03: "illegal data value",
+    0x04: "server device failure",
+    0x06: "server device busy",
+    0x0A: "gateway path unavailable",
+    0x0B: "gateway target device failed to respond (wrong unit id?)",
+}
+
 _REQUESTS: dict[RegisterType, type[ModbusPDU]] = {
     RegisterType.HOLDING: ReadHoldingRegistersRequest,
     RegisterType.INPUT: ReadInputRegistersRequest,
@@ -235,11 +245,12 @@ class ReadOnlyModbusClient:
             if response.function_code & 0x7F != request.function_code:
                 raise await self._fail(DecodeError(f"{self!r}: exception for another function"))
             self._failures = 0  # the device is alive and talking sense
+            code = response.exception_code
             raise ModbusExceptionError(
-                f"{self!r}: exception code {response.exception_code} "
+                f"{self!r}: exception {code} ({_EXCEPTION_NAMES.get(code, 'unknown')}) "
                 f"reading {request.count} registers at {request.address}",
                 function_code=request.function_code,
-                exception_code=response.exception_code,
+                exception_code=code,
             )
         if response.function_code != request.function_code:
             raise await self._fail(

@@ -62,10 +62,15 @@ class SunSpecMap:
         return next((model for model in self.models if model.model_id in wanted), None)
 
 
+_NOT_HERE = frozenset({0x01, 0x02})  # illegal function / illegal data address
+
+
 async def _has_marker(reader: RegisterReader, base_address: int) -> bool:
     try:
         marker = await reader.read(RegisterType.HOLDING, base_address, 2)
     except ModbusExceptionError as exc:
+        if exc.exception_code not in _NOT_HERE:
+            raise  # e.g. gateway errors for a wrong unit id: say so, not "no SunSpec"
         logger.debug("no SunSpec marker at %d: exception code %d", base_address, exc.exception_code)
         return False
     return tuple(marker) == SUNS_MARKER
@@ -88,7 +93,8 @@ async def discover(
         DecodeError: The chain is malformed (runs past the address space,
             a zero-length model, more than :data:`MAX_MODELS` models).
         DeviceError: The device could not be read (timeouts propagate; an
-            exception response at a base address just means "not here").
+            "illegal address" or "illegal function" exception at a base
+            address just means "not here").
     """
     tried = []
     for base in base_addresses:

@@ -1,0 +1,1 @@
+"""Subcommands of ``gridex-meter``; each module exposes ``register(subparsers)``."""
