@@ -1,1 +1,87 @@
-"""contracts."""
+"""Token settlement of gridex on an EVM: Vyper contracts and their web3.py driver.
+
+Contracts (Vyper 0.4.3, compiled in-process and cached, see
+:mod:`contracts._compile`):
+
+* ``EnergyToken`` — ERC-20 payment token, 6 decimals, minted by its owner.
+* ``Settlement`` — escrow of that token and one netted settlement per
+  interval, accepted once, with the clearing result's hash in its event.
+
+Python API (amounts are int token base units, ETH in wei; addresses are hex
+strings; every failure is a :class:`~contracts.errors.ChainError`)::
+
+    from contracts import Chain, Ledger, SettlementDriver, deploy
+
+    chain = Chain.embedded(prefund=participant_addresses)  # or Chain.connect(url, operator_key=key)
+    deployment = deploy(chain)                             # -> Deployment (save/load as JSON)
+    ledger = Ledger(chain, deployment)
+    ledger.mint(address, amount)                           # operator as faucet
+    chain.fund(address, amount_wei)                        # ETH for a participant's gas
+    ledger.deposit(amount, signer=participant_key)         # approve + deposit into escrow
+    ledger.deposit_for(address, amount)                    # operator pays into someone's escrow
+    driver = SettlementDriver(ledger)
+    driver.settle_interval(interval_id, deltas, fee, result_hash)  # -> SettlementReceipt
+    ledger.escrow_balance(address); ledger.token_balance(address)
+    ledger.settled_events(); ledger.settlement_deltas(event)
+    ledger.withdraw(amount, signer=participant_key)
+
+Sign convention: a delta is the change of an account's escrow balance,
+positive when the account receives tokens (a seller), negative when it pays;
+``sum(deltas) + fee == 0`` and the fee goes to the operator's escrow.
+"""
+
+from contracts._compile import CompiledContract, compiled
+from contracts.chain import Chain, Key, SignedTx, load_account
+from contracts.deployment import Deployment, deploy
+from contracts.driver import (
+    MAX_ACCOUNTS,
+    MAX_AMOUNT,
+    SettlementDriver,
+    SettlementReceipt,
+    SettleStep,
+    StepHook,
+    canonical_settlement,
+)
+from contracts.errors import (
+    ChainConfigError,
+    ChainConnectionError,
+    ChainError,
+    ChainRPCError,
+    CompileError,
+    ContractRevertError,
+    SettlementConflictError,
+    SettlementError,
+    TransactionTimeoutError,
+)
+from contracts.ledger import TOKEN_DECIMALS, Ledger, SettledEvent, checksum_address
+
+__all__ = [
+    "MAX_ACCOUNTS",
+    "MAX_AMOUNT",
+    "TOKEN_DECIMALS",
+    "Chain",
+    "ChainConfigError",
+    "ChainConnectionError",
+    "ChainError",
+    "ChainRPCError",
+    "CompileError",
+    "CompiledContract",
+    "ContractRevertError",
+    "Deployment",
+    "Key",
+    "Ledger",
+    "SettleStep",
+    "SettledEvent",
+    "SettlementConflictError",
+    "SettlementDriver",
+    "SettlementError",
+    "SettlementReceipt",
+    "SignedTx",
+    "StepHook",
+    "TransactionTimeoutError",
+    "canonical_settlement",
+    "checksum_address",
+    "compiled",
+    "deploy",
+    "load_account",
+]
