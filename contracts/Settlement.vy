@@ -12,7 +12,8 @@
         ascending address order, and their signed escrow balance changes in
         token base units, with the operator's fee, such that
         sum(deltas) + fee == 0. The fee is credited to the operator's escrow
-        balance. The contract accepts each interval id once, rejects a
+        balance (before the deltas apply; the operator may be one of the
+        accounts). The contract accepts each interval id once, rejects a
         settlement that would overdraw an account, and records and emits the
         32-byte hash of the off-chain clearing result; the deltas themselves
         are in the transaction's input, found through the Settled event.
@@ -142,6 +143,9 @@ def settle(
     count: uint256 = len(accounts)
     assert len(deltas) == count, "settlement: accounts and deltas differ in length"
     assert fee <= MAX_AMOUNT, "settlement: fee out of range"
+    # The fee is credited first, so an operator that also appears in `accounts`
+    # (standing in for the grid) is checked against its balance after the fee.
+    self.balanceOf[msg.sender] += fee
     total: int256 = convert(fee, int256)
     previous: uint256 = 0
     for i: uint256 in range(count, bound=MAX_ACCOUNTS):
@@ -160,7 +164,6 @@ def settle(
             assert balance >= debit, "settlement: account overdrawn"
             self.balanceOf[account] = balance - debit
     assert total == 0, "settlement: deltas and fee do not sum to zero"
-    self.balanceOf[msg.sender] += fee
     self.settled[interval_id] = result_hash
     log Settled(
         interval_id=interval_id, operator=msg.sender, result_hash=result_hash, fee=fee, accounts=count

@@ -19,9 +19,10 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 
 
 def _registrations() -> list[Register]:
+    from contracts import cli as chain_cli
     from grid import cli as grid_cli
 
-    return [grid_cli.register]
+    return [grid_cli.register, chain_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:
