@@ -57,7 +57,7 @@ def counter_at(readings: Sequence[Reading], t_ms: int, field: str) -> int:
     if not readings:
         return 0
     ts = [x.timestamp_ms for x in readings]
-    vals = [getattr(x, field) for x in readings]
+    vals: list[int] = [getattr(x, field) for x in readings]
     if t_ms <= ts[0]:
         return vals[0]
     if t_ms >= ts[-1]:
