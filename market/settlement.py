@@ -199,14 +199,17 @@ def settle_interval(
     Raises:
         SettlementInputError: a value has the wrong type, an address is
             malformed or appears twice, the operator is among the
-            participants, the surplus is negative, or the hash is not 32 bytes.
+            participants, the surplus is negative, or the hash is not 32
+            bytes or all zero.
     """
     if _int("interval", interval) < 0:
         raise SettlementInputError(f"interval: must be >= 0, got {interval}")
     if _int("operator_surplus", operator_surplus) < 0:
         raise SettlementInputError(f"operator_surplus: must be >= 0, got {operator_surplus}")
-    if not isinstance(result_hash, bytes) or len(result_hash) != 32:
-        raise SettlementInputError(f"result_hash: must be 32 bytes, got {result_hash!r}")
+    if not isinstance(result_hash, bytes) or len(result_hash) != 32 or not any(result_hash):
+        raise SettlementInputError(
+            f"result_hash: must be 32 bytes and not all zero (as on chain), got {result_hash!r}"
+        )
     try:
         grid_account = normalise_address(operator)
     except ValueError as exc:

@@ -92,5 +92,5 @@ def settlement_books(draw: st.DrawFn) -> dict[str, object]:
         "metered_wh": metered,
         "config": draw(market_configs()),
         "operator": operator,
-        "result_hash": draw(st.binary(min_size=32, max_size=32)),
+        "result_hash": draw(st.binary(min_size=32, max_size=32).filter(any)),
     }

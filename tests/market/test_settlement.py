@@ -120,6 +120,7 @@ def test_addresses_are_normalised() -> None:
         ({"operator_surplus": -1}, "operator_surplus"),
         ({"result_hash": b"\x00" * 31}, "result_hash"),
         ({"result_hash": "00" * 32}, "result_hash"),
+        ({"result_hash": bytes(32)}, "not all zero"),
         ({"operator": "0x0"}, "operator"),
         ({"traded_wh": {OPERATOR: 1}}, "may not also be a participant"),
         ({"traded_wh": {"alice": 1}}, "traded_wh"),
