@@ -43,10 +43,17 @@ def reject_new(
             meter_id=meter_id,
             seq=seq,
         )
-    if not window[0] <= ts <= window[1]:
+    if ts > window[1]:
         raise ClockSkewError(
             "timestamp_ms",
-            f"must be within {window[1] - now_ms} ms of now ({now_ms}), got {ts}",
+            f"must be at most {window[1] - now_ms} ms ahead of now ({now_ms}), got {ts}",
+            meter_id=meter_id,
+            seq=seq,
+        )
+    if ts < window[0]:
+        raise ClockSkewError(
+            "timestamp_ms",
+            f"must be at most {now_ms - window[0]} ms behind now ({now_ms}), got {ts}",
             meter_id=meter_id,
             seq=seq,
         )

@@ -63,18 +63,30 @@ class MeterLedger:
 
     Args:
         interval_s: market interval length, s (positive).
-        skew_s: how far, s, a new reading's timestamp may lie from the
-            caller's ``now_ms`` in either direction (``>= 0``).
+        skew_s: how far, s, a new reading's timestamp may lie ahead of the
+            caller's ``now_ms`` (the gateway's clock running fast; ``>= 0``).
+        max_age_s: how far, s, it may lie behind ``now_ms``. Deliberately
+            long (a week by default): a gateway buffers readings through an
+            outage of any length and sends them late, and those readings
+            must still be accepted (``>= skew_s``; default: a week, or
+            ``skew_s`` if that is longer).
 
     Raises:
-        ConfigError: ``interval_s`` or ``skew_s`` is out of range.
+        ConfigError: ``interval_s``, ``skew_s`` or ``max_age_s`` is out of range.
     """
 
-    def __init__(self, interval_s: int, *, skew_s: float = 300.0) -> None:
+    def __init__(
+        self, interval_s: int, *, skew_s: float = 300.0, max_age_s: float | None = None
+    ) -> None:
         if type(interval_s) is not int or interval_s <= 0:
             raise ConfigError(f"interval_s: must be a positive integer, got {interval_s!r}")
         if not skew_s >= 0:
             raise ConfigError(f"skew_s: must be >= 0, got {skew_s!r}")
+        if max_age_s is None:
+            max_age_s = max(7 * 86_400.0, skew_s)
+        if not max_age_s >= skew_s:
+            raise ConfigError(f"max_age_s: must be >= skew_s ({skew_s}), got {max_age_s!r}")
+        self._max_age_ms = round(max_age_s * 1000)
         self._interval_s = interval_s
         self._skew_ms = round(skew_s * 1000)
         self._meters: dict[str, MeterLog] = {}
@@ -134,9 +146,10 @@ class MeterLedger:
         Each reading is checked against the meter's last applied reading (or
         the previous one in the batch): the batch's meter id; seq above the
         last applied (a seq already applied is a duplicate, acknowledged and
-        not applied again); timestamp above the previous one and within
-        ``skew_s`` of ``now_ms``; counters not below the previous ones. A jump
-        in seq is recorded as a gap, not refused. The first reading of a meter
+        not applied again); timestamp above the previous one, at most
+        ``skew_s`` ahead of ``now_ms`` and at most ``max_age_s`` behind it;
+        counters not below the previous ones. A jump in seq is recorded as a
+        gap, not refused. The first reading of a meter
         may start at any seq.
 
         Args:
@@ -171,7 +184,7 @@ class MeterLedger:
         else:
             last_seq = last_ts = -1
             last_imp = last_exp = 0
-        lo, hi = now_ms - self._skew_ms, now_ms + self._skew_ms
+        lo, hi = now_ms - self._max_age_ms, now_ms + self._skew_ms
         n_seq: list[int] = []
         n_ts: list[int] = []
         n_imp: list[int] = []

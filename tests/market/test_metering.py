@@ -179,13 +179,26 @@ def test_late_reading_in_a_gap_is_refused() -> None:
 
 
 def test_skew_window_is_inclusive_both_ways() -> None:
-    book = ledger("m1", skew_s=1.5)
-    book.apply("m1", [r(0, 8_500, 0, 0), r(1, 11_500, 0, 0)], now_ms=10_000)
-    with pytest.raises(ClockSkewError, match="1500 ms"):
+    book = MeterLedger(60, skew_s=1.5, max_age_s=2.0)
+    book.register_meter("m1", "0x" + "1" * 40)
+    book.apply("m1", [r(0, 8_000, 0, 0), r(1, 11_500, 0, 0)], now_ms=10_000)
+    with pytest.raises(ClockSkewError, match="1500 ms ahead"):
         book.apply("m1", [r(2, 11_501, 0, 0)], now_ms=10_000)
-    stale = ledger("m1", skew_s=1.5)
-    with pytest.raises(ClockSkewError):
-        stale.apply("m1", [r(0, 8_499, 0, 0)], now_ms=10_000)
+    stale = MeterLedger(60, skew_s=1.5, max_age_s=2.0)
+    stale.register_meter("m1", "0x" + "1" * 40)
+    with pytest.raises(ClockSkewError, match="2000 ms behind"):
+        stale.apply("m1", [r(0, 7_999, 0, 0)], now_ms=10_000)
+
+
+def test_readings_buffered_through_a_long_outage_are_accepted() -> None:
+    # a gateway offline for six hours sends its buffer late: nothing may be lost
+    book = MeterLedger(900, skew_s=300)
+    book.register_meter("m1", "0x" + "1" * 40)
+    hour_ms = 3_600_000
+    late = [r(i, i * 60_000, i, 0) for i in range(1, 361)]
+    outcome = book.apply("m1", late, now_ms=6 * hour_ms + 60_000)
+    assert outcome.applied == 360
+    assert outcome.ack_seq == 360
 
 
 def test_duplicate_is_acknowledged_even_outside_the_skew_window() -> None:
