@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from eth_abi.abi import decode as abi_decode
 from eth_tester.exceptions import TransactionFailed
 from eth_tester.exceptions import ValidationError as TesterValidationError
+from eth_utils.exceptions import ValidationError as EvmValidationError
 from web3.exceptions import (
     ContractLogicError,
     ProviderConnectionError,
@@ -100,7 +101,7 @@ def map_error(  # noqa: PLR0911 - one flat dispatch on the exception type reads 
         if _looks_like_revert(exc.message):
             return ContractRevertError(revert_reason(exc.message, data), tx_hash=tx_hash)
         return ChainRPCError(exc.message, tx_hash=tx_hash)
-    if isinstance(exc, TesterValidationError):
+    if isinstance(exc, TesterValidationError | EvmValidationError):  # py-evm rejected the tx
         return ChainRPCError(str(exc), tx_hash=tx_hash)
     if isinstance(exc, Web3Exception):
         return ChainError(f"{type(exc).__name__}: {exc}")

@@ -60,7 +60,14 @@ Key = str | bytes | LocalAccount
 """A private key as 0x-hex text or 32 bytes, or an eth-account ``LocalAccount``."""
 
 _GWEI = 10**9
-_BENIGN_RESEND = ("already known", "known transaction", "nonce too low", "already imported")
+# What nodes say when a resent transaction, or another with its nonce, is already in.
+_BENIGN_RESEND = (
+    "already known",
+    "known transaction",
+    "already imported",
+    "nonce too low",
+    "invalid transaction nonce",  # py-evm: "Expected n+1, but got n"
+)
 
 
 def load_account(key: Key) -> LocalAccount:

@@ -160,7 +160,10 @@ def _is_int(value: object) -> bool:
 
 
 def _result_hash(value: bytes | str) -> bytes:
-    raw = bytes(HexBytes(value)) if isinstance(value, str) else bytes(value)
+    try:
+        raw = bytes(HexBytes(value)) if isinstance(value, str) else bytes(value)
+    except (ValueError, TypeError) as exc:
+        raise SettlementError(f"result_hash is not hex or bytes: {value!r}") from exc
     if len(raw) != 32 or raw == bytes(32):
         raise SettlementError("result_hash must be 32 bytes and not all zero")
     return raw

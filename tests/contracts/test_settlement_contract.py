@@ -1,0 +1,229 @@
+"""Settlement on the embedded EVM: every function and every revert, called directly.
+
+These calls bypass :class:`contracts.SettlementDriver`'s own validation, so the
+contract's checks are what is tested here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+
+from contracts import compiled
+from tests.contracts._helpers import logs, reverts
+from tests.contracts.conftest import ESCROW_EACH, PARTICIPANTS, TOKENS_EACH, ChainWorld
+
+ZERO = "0x" + "00" * 20
+HASH = b"\x11" * 32
+MAX_DELTA = 2**128 - 1
+
+
+def _sorted(accounts: list[LocalAccount]) -> list[LocalAccount]:
+    return sorted(accounts, key=lambda a: int(a.address, 16))
+
+
+def _settle(
+    world: ChainWorld,
+    interval_id: int,
+    accounts: list[str],
+    deltas: list[int],
+    *,
+    fee: int = 0,
+    result_hash: bytes = HASH,
+    signer: LocalAccount | None = None,
+) -> Any:
+    call = world.ledger.settlement_contract.functions.settle(
+        interval_id, accounts, deltas, fee, result_hash
+    )
+    return world.chain.transact(call, signer=signer)
+
+
+def test_initial_state(chain_world: ChainWorld) -> None:
+    ledger = chain_world.ledger
+    fns = ledger.settlement_contract.functions
+    assert fns.token().call() == chain_world.deployment.token
+    assert ledger.owner() == ledger.operator() == chain_world.operator.address
+    assert ledger.escrow_total() == PARTICIPANTS * ESCROW_EACH
+    assert ledger.settled_hash(0) is None
+    assert ledger.depositors() == [p.address for p in chain_world.participants]
+
+
+def test_constructor_rejects_zero_addresses(chain_world: ChainWorld) -> None:
+    artifact = compiled("Settlement")
+    factory = chain_world.chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    with reverts("settlement: token is the zero address"):
+        chain_world.chain.transact(factory.constructor(ZERO, chain_world.operator.address))
+    with reverts("settlement: operator is the zero address"):
+        chain_world.chain.transact(factory.constructor(chain_world.deployment.token, ZERO))
+
+
+def test_deposit_and_withdraw(chain_world: ChainWorld) -> None:
+    alice = chain_world.participants[0]
+    ledger = chain_world.ledger
+    receipt = ledger.deposit(5, signer=alice)
+    (log,) = logs(ledger.settlement_contract, "Deposited", receipt)
+    assert log["account"] == log["payer"] == alice.address
+    assert ledger.escrow_balance(alice.address) == ESCROW_EACH + 5
+    assert ledger.allowance(alice.address) == 0  # approved exactly what was needed
+    receipt = ledger.withdraw(ESCROW_EACH + 5, signer=alice)
+    (log,) = logs(ledger.settlement_contract, "Withdrawn", receipt)
+    assert log["amount"] == ESCROW_EACH + 5
+    assert ledger.escrow_balance(alice.address) == 0
+    assert ledger.token_balance(alice.address) == TOKENS_EACH
+
+
+def test_deposit_reverts(chain_world: ChainWorld) -> None:
+    alice = chain_world.participants[0]
+    ledger, chain = chain_world.ledger, chain_world.chain
+    fns = ledger.settlement_contract.functions
+    with reverts("settlement: zero amount"):
+        chain.transact(fns.deposit(0), signer=alice)
+    with reverts("settlement: amount out of range"):
+        chain.transact(fns.deposit(2**128), signer=alice)
+    with reverts("token: insufficient allowance"):  # the token's reason comes through
+        chain.transact(fns.deposit(1), signer=alice)
+    ledger.approve(TOKENS_EACH, signer=alice)
+    with reverts("token: insufficient balance"):
+        chain.transact(fns.deposit(TOKENS_EACH), signer=alice)
+    with reverts("settlement: deposit for zero address"):
+        chain.transact(fns.deposit_for(ZERO, 1), signer=alice)
+
+
+def test_deposit_for_pays_someone_else(chain_world: ChainWorld) -> None:
+    ledger = chain_world.ledger
+    stranger = chain_world.stranger
+    ledger.mint(chain_world.operator.address, 50)
+    receipt = ledger.deposit_for(stranger.address, 50)
+    (log,) = logs(ledger.settlement_contract, "Deposited", receipt)
+    assert (log["account"], log["payer"]) == (
+        stranger.address,
+        chain_world.operator.address,
+    )
+    assert ledger.escrow_balance(stranger.address) == 50
+    assert ledger.token_balance(chain_world.operator.address) == 0
+
+
+def test_withdraw_reverts(chain_world: ChainWorld) -> None:
+    alice = chain_world.participants[0]
+    with reverts("settlement: zero amount"):
+        chain_world.ledger.withdraw(0, signer=alice)
+    with reverts("settlement: insufficient escrow balance"):
+        chain_world.ledger.withdraw(ESCROW_EACH + 1, signer=alice)
+
+
+def test_settle_applies_deltas_and_fee_once(chain_world: ChainWorld) -> None:
+    ledger = chain_world.ledger
+    a, b, c = _sorted(list(chain_world.participants[:3]))
+    receipt = _settle(chain_world, 7, [a.address, b.address, c.address], [-100, 60, 30], fee=10)
+    (log,) = logs(ledger.settlement_contract, "Settled", receipt)
+    assert log == {
+        "interval_id": 7,
+        "operator": chain_world.operator.address,
+        "result_hash": HASH,
+        "fee": 10,
+        "accounts": 3,
+    }
+    assert ledger.escrow_balance(a.address) == ESCROW_EACH - 100
+    assert ledger.escrow_balance(b.address) == ESCROW_EACH + 60
+    assert ledger.escrow_balance(c.address) == ESCROW_EACH + 30
+    assert ledger.escrow_balance(chain_world.operator.address) == 10
+    assert ledger.settled_hash(7) == HASH
+    (event,) = ledger.settled_events()
+    assert ledger.settlement_deltas(event) == {a.address: -100, b.address: 60, c.address: 30}
+    with reverts("settlement: interval already settled"):
+        _settle(chain_world, 7, [a.address, b.address], [-1, 1])
+
+
+def test_empty_settlement_marks_interval(chain_world: ChainWorld) -> None:
+    _settle(chain_world, 3, [], [])
+    assert chain_world.ledger.settled_hash(3) == HASH
+
+
+def test_operator_among_accounts_is_checked_after_its_fee(chain_world: ChainWorld) -> None:
+    operator = chain_world.operator
+    alice = chain_world.participants[0]
+    accounts = _sorted([operator, alice])
+    # The operator (the grid) pays 40 but earns a fee of 50: it needs no escrow of its own.
+    deltas = [-40 if acct == operator else -10 for acct in accounts]
+    _settle(chain_world, 1, [acct.address for acct in accounts], deltas, fee=50)
+    assert chain_world.ledger.escrow_balance(operator.address) == 10
+    assert chain_world.ledger.escrow_balance(alice.address) == ESCROW_EACH - 10
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("zero hash", "settlement: result hash is zero"),
+        ("length", "settlement: accounts and deltas differ in length"),
+        ("fee range", "settlement: fee out of range"),
+        ("descending", "settlement: accounts not strictly ascending"),
+        ("duplicate", "settlement: accounts not strictly ascending"),
+        ("zero address", "settlement: accounts not strictly ascending"),
+        ("delta range", "settlement: delta out of range"),
+        ("overdraw", "settlement: account overdrawn"),
+        ("unbalanced", "settlement: deltas and fee do not sum to zero"),
+        ("fee unbalanced", "settlement: deltas and fee do not sum to zero"),
+    ],
+)
+def test_settle_reverts(chain_world: ChainWorld, case: str, reason: str) -> None:
+    a, b = (p.address for p in _sorted(list(chain_world.participants[:2])))
+    args: dict[str, Any] = {
+        "zero hash": {"accounts": [a, b], "deltas": [-1, 1], "result_hash": bytes(32)},
+        "length": {"accounts": [a, b], "deltas": [0]},
+        "fee range": {"accounts": [], "deltas": [], "fee": 2**128},
+        "descending": {"accounts": [b, a], "deltas": [-1, 1]},
+        "duplicate": {"accounts": [a, a], "deltas": [-1, 1]},
+        "zero address": {"accounts": [ZERO, a], "deltas": [-1, 1]},
+        "delta range": {"accounts": [a, b], "deltas": [-MAX_DELTA - 1, MAX_DELTA + 1]},
+        "overdraw": {"accounts": [a, b], "deltas": [-ESCROW_EACH - 1, ESCROW_EACH + 1]},
+        "unbalanced": {"accounts": [a, b], "deltas": [-1, 2]},
+        "fee unbalanced": {"accounts": [a, b], "deltas": [-1, 1], "fee": 1},
+    }[case]
+    with reverts(reason):
+        _settle(chain_world, 5, **args)
+    assert chain_world.ledger.settled_hash(5) is None
+
+
+def test_only_the_operator_settles(chain_world: ChainWorld) -> None:
+    alice = chain_world.participants[0]
+    with reverts("settlement: caller is not the operator"):
+        _settle(chain_world, 1, [], [], signer=alice)
+
+
+def test_set_operator(chain_world: ChainWorld) -> None:
+    alice = chain_world.participants[0]
+    ledger = chain_world.ledger
+    with reverts("settlement: caller is not the owner"):
+        ledger.set_operator(alice.address, signer=alice)
+    with reverts("settlement: operator is the zero address"):
+        ledger.set_operator(ZERO)
+    receipt = ledger.set_operator(alice.address)
+    (log,) = logs(ledger.settlement_contract, "OperatorChanged", receipt)
+    assert log["new_operator"] == alice.address
+    with reverts("settlement: caller is not the operator"):
+        _settle(chain_world, 1, [], [])  # the old operator
+    _settle(chain_world, 1, [], [], signer=alice)
+    assert ledger.settled_hash(1) == HASH
+
+
+def test_ownership_moves_in_two_steps(chain_world: ChainWorld) -> None:
+    alice, bob = chain_world.participants[:2]
+    ledger = chain_world.ledger
+    with reverts("settlement: caller is not the owner"):
+        ledger.transfer_ownership(alice.address, signer=alice)
+    receipt = ledger.transfer_ownership(alice.address)
+    (log,) = logs(ledger.settlement_contract, "OwnershipTransferStarted", receipt)
+    assert log["new_owner"] == alice.address
+    assert ledger.owner() == chain_world.operator.address
+    with reverts("settlement: caller is not the pending owner"):
+        ledger.accept_ownership(signer=bob)
+    receipt = ledger.accept_ownership(signer=alice)
+    (log,) = logs(ledger.settlement_contract, "OwnershipTransferred", receipt)
+    assert log["new_owner"] == alice.address
+    assert ledger.owner() == alice.address
+    with reverts("settlement: caller is not the owner"):
+        ledger.set_operator(bob.address)  # the former owner
+    ledger.set_operator(bob.address, signer=alice)
+    assert ledger.operator() == bob.address
