@@ -108,7 +108,7 @@ def test_canonical_settlement_rejects(
 def test_too_many_accounts() -> None:
     deltas = {f"0x{i:040x}": 1 for i in range(1, 2050)}
     deltas[f"0x{9999:040x}"] = -2049
-    with pytest.raises(SettlementError, match="2049 accounts, at most 2048"):
+    with pytest.raises(SettlementError, match="2050 accounts, at most 2048"):
         canonical_settlement(deltas, 0)
 
 
