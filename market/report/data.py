@@ -1,0 +1,184 @@
+"""The tables behind an operator report, and their parquet files.
+
+A report is built from one :class:`ReportData`: polars tables with fixed
+columns (below), written as ``<name>.parquet`` in the report folder. ``gridex
+demo`` fills them as it runs; ``gridex report`` rebuilds them from an engine
+journal. Energy is integer Wh, money integer token base units, prices base
+units per kWh, times Unix seconds (``start_s``) or milliseconds.
+
+==============  ==============================================================
+table           columns
+==============  ==============================================================
+intervals       interval, start_s, local_wh, import_wh, export_wh, losses_wh,
+                price_min, price_mean, price_max, max_line_loading_percent,
+                max_trafo_loading_percent, vm_min_pu, vm_max_pu, rounds,
+                ac_passed, uniform_violations, operator_surplus,
+                settled_volume, gas_used
+orders          interval, participant, order_id, side, bus, quantity_wh,
+                limit_price
+fills           interval, participant, order_id, side, bus, filled_wh, price,
+                amount
+prices          interval, bus, price, energy, loss, congestion, voltage
+readings        meter_id, participant, seq, timestamp_ms, energy_import_wh,
+                energy_export_wh, power_w
+metered         interval, participant, import_wh, export_wh, production_wh
+                (production_wh is -1 where the meter reports none)
+settlements     interval, account, delta, fee, tx_hash
+balances        interval, account, balance
+==============  ==============================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import polars as pl
+
+__all__ = ["SCHEMAS", "ReportData"]
+
+_I = pl.Int64
+_F = pl.Float64
+_S = pl.String
+_B = pl.Boolean
+
+#: Column names and types of every report table.
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "intervals": {
+        "interval": _I(),
+        "start_s": _I(),
+        "local_wh": _I(),
+        "import_wh": _I(),
+        "export_wh": _I(),
+        "losses_wh": _I(),
+        "price_min": _I(),
+        "price_mean": _F(),
+        "price_max": _I(),
+        "max_line_loading_percent": _F(),
+        "max_trafo_loading_percent": _F(),
+        "vm_min_pu": _F(),
+        "vm_max_pu": _F(),
+        "rounds": _I(),
+        "ac_passed": _B(),
+        "uniform_violations": _I(),
+        "operator_surplus": _I(),
+        "settled_volume": _I(),
+        "gas_used": _I(),
+    },
+    "orders": {
+        "interval": _I(),
+        "participant": _S(),
+        "order_id": _S(),
+        "side": _S(),
+        "bus": _I(),
+        "quantity_wh": _I(),
+        "limit_price": _I(),
+    },
+    "fills": {
+        "interval": _I(),
+        "participant": _S(),
+        "order_id": _S(),
+        "side": _S(),
+        "bus": _I(),
+        "filled_wh": _I(),
+        "price": _I(),
+        "amount": _I(),
+    },
+    "prices": {
+        "interval": _I(),
+        "bus": _I(),
+        "price": _I(),
+        "energy": _I(),
+        "loss": _I(),
+        "congestion": _I(),
+        "voltage": _I(),
+    },
+    "readings": {
+        "meter_id": _S(),
+        "participant": _S(),
+        "seq": _I(),
+        "timestamp_ms": _I(),
+        "energy_import_wh": _I(),
+        "energy_export_wh": _I(),
+        "power_w": _I(),
+    },
+    "metered": {
+        "interval": _I(),
+        "participant": _S(),
+        "import_wh": _I(),
+        "export_wh": _I(),
+        "production_wh": _I(),
+    },
+    "settlements": {
+        "interval": _I(),
+        "account": _S(),
+        "delta": _I(),
+        "fee": _I(),
+        "tx_hash": _S(),
+    },
+    "balances": {"interval": _I(), "account": _S(), "balance": _I()},
+}
+
+
+def _empty(name: str) -> pl.DataFrame:
+    return pl.DataFrame(schema=SCHEMAS[name])
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """All tables of one report (see the module docstring for the columns).
+
+    Construction checks every table against :data:`SCHEMAS` and casts
+    integer-compatible columns, so a report always has the same layout.
+    """
+
+    intervals: pl.DataFrame
+    orders: pl.DataFrame
+    fills: pl.DataFrame
+    prices: pl.DataFrame
+    readings: pl.DataFrame
+    metered: pl.DataFrame
+    settlements: pl.DataFrame
+    balances: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            frame: pl.DataFrame = getattr(self, f.name)
+            schema = SCHEMAS[f.name]
+            missing = [c for c in schema if c not in frame.columns]
+            if missing:
+                raise ValueError(f"report table {f.name!r}: missing columns {missing}")
+            object.__setattr__(
+                self,
+                f.name,
+                frame.select([pl.col(c).cast(t, strict=True) for c, t in schema.items()]),
+            )
+
+    @classmethod
+    def from_rows(cls, **rows: list[dict[str, object]]) -> ReportData:
+        """Build from lists of row dicts, one keyword per table (missing tables empty)."""
+        unknown = set(rows) - set(SCHEMAS)
+        if unknown:
+            raise ValueError(f"unknown report tables: {sorted(unknown)}")
+        frames = {
+            name: pl.DataFrame(rows[name], schema=SCHEMAS[name], orient="row")
+            if rows.get(name)
+            else _empty(name)
+            for name in SCHEMAS
+        }
+        return cls(**frames)
+
+    def write(self, folder: Path) -> list[Path]:
+        """Write every table as ``folder/<name>.parquet``; return the paths."""
+        folder.mkdir(parents=True, exist_ok=True)
+        out = []
+        for name in SCHEMAS:
+            path = folder / f"{name}.parquet"
+            getattr(self, name).write_parquet(path)
+            out.append(path)
+        return out
+
+    @classmethod
+    def read(cls, folder: Path) -> ReportData:
+        """Read the tables written by :meth:`write`."""
+        return cls(**{name: pl.read_parquet(folder / f"{name}.parquet") for name in SCHEMAS})

@@ -1,0 +1,51 @@
+"""The report's one HTML page: the summary table, the plots and the data files."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from market.report.data import SCHEMAS
+from market.report.plots import PLOTS
+from market.report.summary import Summary
+
+__all__ = ["write_page"]
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1050px; color: #222; }
+table { border-collapse: collapse; margin-bottom: 2em; }
+td { padding: 0.25em 1em; border-bottom: 1px solid #ddd; }
+td:first-child { color: #555; }
+img { max-width: 100%; margin: 1em 0 2em; border: 1px solid #eee; }
+"""
+
+
+def write_page(folder: Path, summary: Summary, *, title: str, token_decimals: int = 6) -> Path:
+    """Write ``folder/index.html`` linking the plots and parquet files in ``folder``."""
+    rows = "\n".join(
+        f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+        for k, v in summary.rows(token_decimals=token_decimals)
+    )
+    plots = "\n".join(
+        f'<h2>{html.escape(t)}</h2>\n<img src="{name}" alt="{html.escape(t)}">'
+        for name, t in PLOTS.items()
+    )
+    files = "\n".join(f'<li><a href="{name}.parquet">{name}.parquet</a></li>' for name in SCHEMAS)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>{_STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<table>
+{rows}
+</table>
+{plots}
+<h2>Data</h2>
+<ul>
+{files}
+</ul>
+</body></html>
+"""
+    path = folder / "index.html"
+    path.write_text(page, encoding="utf-8")
+    return path
