@@ -35,10 +35,14 @@ class Request:
 
 @dataclass
 class Plan:
-    """What to send back: byte chunks (sent one by one), then maybe close the socket."""
+    """What to send back: byte chunks (sent one by one), then maybe close the socket.
+
+    ``delay_s`` is waited before the first chunk (a late answer).
+    """
 
     chunks: list[bytes] = field(default_factory=list)
     close: bool = False
+    delay_s: float = 0.0
 
 
 Behaviour = Callable[[Request, bytes], Plan]
@@ -122,6 +126,8 @@ class FakeModbusServer:
                 request = Request(tid, pid, unit, body[0], body[1:])
                 self.requests.append(request)
                 plan = self.behaviour(request, self.correct_response(request))
+                if plan.delay_s:
+                    await asyncio.sleep(plan.delay_s)
                 for chunk in plan.chunks:
                     writer.write(chunk)
                     await writer.drain()
