@@ -280,6 +280,7 @@ class GetEngineStatusResponse(_message.Message):
     ORDER_COUNT_FIELD_NUMBER: _builtins.int
     INTERVALS_FIELD_NUMBER: _builtins.int
     LAST_SETTLED_INTERVAL_FIELD_NUMBER: _builtins.int
+    STATE_DIGEST_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """gridex version."""
     feeder: _builtins.str
@@ -306,6 +307,10 @@ class GetEngineStatusResponse(_message.Message):
     """Orders accepted since the journal began."""
     last_settled_interval: _builtins.int
     """Highest interval that has been settled; -1 when none."""
+    state_digest: _builtins.str
+    """SHA-256 (hex) of the engine's whole state: orders, intervals, books, meter ledger
+    and events. A restart that replays the journal reaches the same digest.
+    """
     @_builtins.property
     def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntervalStatus]:
         """Intervals that have orders or readings and are not yet settled, oldest first."""
@@ -327,10 +332,11 @@ class GetEngineStatusResponse(_message.Message):
         order_count: _builtins.int = ...,
         intervals: _abc.Iterable[Global___IntervalStatus] | None = ...,
         last_settled_interval: _builtins.int = ...,
+        state_digest: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock", b"clock", "current_interval", b"current_interval", "event_sequence", b"event_sequence", "feeder", b"feeder", "interval_s", b"interval_s", "intervals", b"intervals", "journal_sequence", b"journal_sequence", "last_settled_interval", b"last_settled_interval", "mechanism", b"mechanism", "meter_count", b"meter_count", "now_ms", b"now_ms", "order_count", b"order_count", "participant_count", b"participant_count", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock", b"clock", "current_interval", b"current_interval", "event_sequence", b"event_sequence", "feeder", b"feeder", "interval_s", b"interval_s", "intervals", b"intervals", "journal_sequence", b"journal_sequence", "last_settled_interval", b"last_settled_interval", "mechanism", b"mechanism", "meter_count", b"meter_count", "now_ms", b"now_ms", "order_count", b"order_count", "participant_count", b"participant_count", "state_digest", b"state_digest", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -399,7 +405,8 @@ class BranchStatus(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     FROM_BUS_FIELD_NUMBER: _builtins.int
     TO_BUS_FIELD_NUMBER: _builtins.int
-    LIMIT_MW_FIELD_NUMBER: _builtins.int
+    RATING_MVA_FIELD_NUMBER: _builtins.int
+    MAX_LOADING_PERCENT_FIELD_NUMBER: _builtins.int
     label: _builtins.str
     """"line" or "trafo" and its pandapower index, e.g. "line 3"."""
     name: _builtins.str
@@ -408,8 +415,10 @@ class BranchStatus(_message.Message):
     """From bus (pandapower index)."""
     to_bus: _builtins.int
     """To bus (pandapower index)."""
-    limit_mw: _builtins.float
-    """Thermal limit, MW, at the base operating point; 0 when unlimited."""
+    rating_mva: _builtins.float
+    """Apparent-power rating at nominal voltage, MVA; 0 when unlimited."""
+    max_loading_percent: _builtins.float
+    """The operator's loading limit, percent of the rating."""
     def __init__(
         self,
         *,
@@ -417,11 +426,12 @@ class BranchStatus(_message.Message):
         name: _builtins.str = ...,
         from_bus: _builtins.int = ...,
         to_bus: _builtins.int = ...,
-        limit_mw: _builtins.float = ...,
+        rating_mva: _builtins.float = ...,
+        max_loading_percent: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_bus", b"from_bus", "label", b"label", "limit_mw", b"limit_mw", "name", b"name", "to_bus", b"to_bus"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_bus", b"from_bus", "label", b"label", "max_loading_percent", b"max_loading_percent", "name", b"name", "rating_mva", b"rating_mva", "to_bus", b"to_bus"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

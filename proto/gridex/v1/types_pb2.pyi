@@ -284,7 +284,7 @@ Global___Fill: _TypeAlias = Fill  # noqa: Y015
 
 @_typing.final
 class BusPrice(_message.Message):
-    """The locational marginal price at one bus."""
+    """The locational marginal price at one bus: price = energy + loss + congestion + voltage."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -293,28 +293,32 @@ class BusPrice(_message.Message):
     ENERGY_PART_FIELD_NUMBER: _builtins.int
     CONGESTION_PART_FIELD_NUMBER: _builtins.int
     VOLTAGE_PART_FIELD_NUMBER: _builtins.int
+    LOSS_PART_FIELD_NUMBER: _builtins.int
     bus: _builtins.int
     """pandapower bus index."""
     price: _builtins.int
-    """Price per kWh at the bus (energy + congestion + voltage parts, rounded)."""
-    energy_part: _builtins.float
+    """Price per kWh injected at the bus."""
+    energy_part: _builtins.int
     """Energy (system-wide) part of the price, per kWh."""
-    congestion_part: _builtins.float
+    congestion_part: _builtins.int
     """Congestion part (line and transformer limits), per kWh."""
-    voltage_part: _builtins.float
+    voltage_part: _builtins.int
     """Voltage-band part, per kWh."""
+    loss_part: _builtins.int
+    """Marginal-loss part, per kWh."""
     def __init__(
         self,
         *,
         bus: _builtins.int = ...,
         price: _builtins.int = ...,
-        energy_part: _builtins.float = ...,
-        congestion_part: _builtins.float = ...,
-        voltage_part: _builtins.float = ...,
+        energy_part: _builtins.int = ...,
+        congestion_part: _builtins.int = ...,
+        voltage_part: _builtins.int = ...,
+        loss_part: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bus", b"bus", "congestion_part", b"congestion_part", "energy_part", b"energy_part", "price", b"price", "voltage_part", b"voltage_part"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bus", b"bus", "congestion_part", b"congestion_part", "energy_part", b"energy_part", "loss_part", b"loss_part", "price", b"price", "voltage_part", b"voltage_part"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
