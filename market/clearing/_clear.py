@@ -1,0 +1,92 @@
+"""``clear``: validate the book, run a mechanism, raise on a non-optimal outcome."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from grid import Feeder
+from market.clearing._problem import OrderBook
+from market.clearing.nodal import clear_nodal
+from market.clearing.options import ClearingOptions, Mechanism
+from market.clearing.result import ClearingResult
+from market.clearing.status import Termination
+from market.clearing.uniform import clear_uniform
+from market.config import MarketConfig
+from market.errors import ConfigError, InfeasibleClearingError, SolverError
+from market.orders import Order, Participant
+from market.validation import assert_valid_orders
+
+__all__ = ["clear"]
+
+logger = logging.getLogger(__name__)
+
+
+def clear(
+    feeder: Feeder,
+    orders: Sequence[Order],
+    participants: Mapping[str, Participant],
+    config: MarketConfig,
+    *,
+    mechanism: Mechanism = "nodal",
+    options: ClearingOptions | None = None,
+    interval: int | None = None,
+    allow_non_optimal: bool = False,
+) -> ClearingResult:
+    """Clear one interval's orders on ``feeder``.
+
+    Args:
+        feeder: the feeder the participants are connected to.
+        orders: every order of the interval (book order matters only for
+            ties in the bilateral attribution).
+        participants: registered participants by (lower-case) address.
+        config: prices, fee and interval length of the market.
+        mechanism: ``"nodal"`` (under grid limits, locational prices) or
+            ``"uniform"`` (copper plate, one price).
+        options: solver and grid-model options (defaults when omitted).
+        interval: the interval id; defaults to the orders' interval (and
+            must be given for an empty book, else 0 is used).
+        allow_non_optimal: return the result of an infeasible or
+            non-optimal solve (with its status) instead of raising.
+
+    Returns:
+        The result; its ``status`` is optimal unless ``allow_non_optimal``.
+
+    Raises:
+        OrderValidationError: an order breaks a rule (every problem listed),
+            or the orders are for more than one interval.
+        ConfigError: unknown mechanism.
+        InfeasibleClearingError: the LP has no feasible solution.
+        SolverError: the solver failed or stopped before optimality.
+        PowerFlowError: the feeder's base case power flow does not converge.
+    """
+    options = options or ClearingOptions()
+    if interval is None:
+        interval = orders[0].interval if orders else 0
+    if options.validate:
+        assert_valid_orders(
+            orders, config=config, participants=participants, feeder=feeder, interval=interval
+        )
+    lower = {addr.lower(): p for addr, p in participants.items()}
+    book = OrderBook.build(orders, lower, feeder)
+    if mechanism == "nodal":
+        result = clear_nodal(feeder, book, config, options=options, interval=interval)
+    elif mechanism == "uniform":
+        result = clear_uniform(feeder, book, config, options=options, interval=interval)
+    else:
+        raise ConfigError(f"mechanism: expected 'uniform' or 'nodal', got {mechanism!r}")
+    if not result.status.ok and not allow_non_optimal:
+        if result.status.termination == Termination.INFEASIBLE:
+            raise InfeasibleClearingError(
+                f"interval {interval}: the {mechanism} clearing LP is infeasible ({result.status})"
+            )
+        raise SolverError(f"interval {interval}: the {mechanism} clearing LP ended {result.status}")
+    logger.debug(
+        "interval %d cleared (%s): welfare %.1f, %d rounds, %.3f s",
+        interval,
+        mechanism,
+        result.welfare,
+        result.rounds,
+        result.stats.total_s,
+    )
+    return result

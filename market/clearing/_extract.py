@@ -1,0 +1,187 @@
+"""From an LP solution to a :class:`~market.clearing.result.ClearingResult`.
+
+Shared by both mechanisms: prices from the duals, the integer books, the
+bilateral trades, the AC check of the rounded schedule.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from grid import Feeder, FloatArray, PowerFlowError, check_schedule
+from market.clearing._cache import electrical_distance
+from market.clearing._problem import KIND_VOLTAGE, ClearingProblem, IntArray, OrderBook
+from market.clearing._solution import LpSolution
+from market.clearing.attribution import attribute_trades
+from market.clearing.books import losses_wh_of, round_fills, round_prices, settle
+from market.clearing.result import (
+    AcCheck,
+    BusPrice,
+    ClearingResult,
+    Fill,
+    Payment,
+    SolverStats,
+    rounded,
+)
+from market.clearing.status import Status
+from market.config import MarketConfig
+
+__all__ = ["assemble", "bus_price_parts", "fills_wh", "injection_mw", "run_ac_check"]
+
+logger = logging.getLogger(__name__)
+
+
+def bus_price_parts(
+    problem: ClearingProblem, solution: LpSolution, n_bus: int
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Energy, loss, congestion and voltage price per feeder bus, base units per kWh."""
+    lam = solution.balance_dual
+    energy = np.full(n_bus, lam)
+    loss = lam * (problem.balance_price_coef - 1.0)
+    rows = problem.rows
+    contrib = solution.row_dual[:, None] * rows.price_coef
+    is_v = rows.kind == KIND_VOLTAGE
+    congestion = contrib[~is_v].sum(axis=0) if rows.n else np.zeros(n_bus)
+    voltage = contrib[is_v].sum(axis=0) if rows.n else np.zeros(n_bus)
+    return energy, loss, np.asarray(congestion), np.asarray(voltage)
+
+
+def fills_wh(problem: ClearingProblem, solution: LpSolution) -> IntArray:
+    """Integer fills of the solution (group pro-rata rounding)."""
+    return round_fills(problem.book, problem.node, solution.x_kwh)
+
+
+def injection_mw(book: OrderBook, filled_wh: IntArray, n_bus: int, interval_s: int) -> FloatArray:
+    """Net market injection per bus position, MW (positive into the grid)."""
+    weights = (book.side * filled_wh).astype(np.float64)
+    per_bus = np.bincount(book.position, weights=weights, minlength=n_bus)
+    return np.asarray(per_bus * (3600.0 / interval_s / 1e6), dtype=np.float64)
+
+
+def run_ac_check(feeder: Feeder, injection: FloatArray, tolerance: float) -> AcCheck:
+    """AC power flow of base load plus ``injection`` and its limit check."""
+    try:
+        report = check_schedule(feeder, injection, tolerance=tolerance)
+    except PowerFlowError as exc:
+        logger.warning("AC check: %s", exc)
+        return AcCheck(
+            passed=False,
+            converged=False,
+            tolerance=rounded(tolerance),
+            max_line_loading_percent=0.0,
+            max_trafo_loading_percent=0.0,
+            vm_min_pu=0.0,
+            vm_max_pu=0.0,
+            losses_mw=0.0,
+            violations=(f"AC power flow did not converge: {exc}",),
+        )
+    return AcCheck(
+        passed=report.ok,
+        converged=True,
+        tolerance=rounded(tolerance),
+        max_line_loading_percent=rounded(report.max_line_loading_percent),
+        max_trafo_loading_percent=rounded(report.max_trafo_loading_percent),
+        vm_min_pu=rounded(report.vm_min_pu),
+        vm_max_pu=rounded(report.vm_max_pu),
+        losses_mw=rounded(report.losses_mw),
+        violations=tuple(str(v) for v in report.violations),
+    )
+
+
+def assemble(
+    *,
+    feeder: Feeder,
+    config: MarketConfig,
+    problem: ClearingProblem,
+    solution: LpSolution,
+    filled_wh: IntArray,
+    interval: int,
+    mechanism: str,
+    sensitivities: str,
+    constraints: tuple[str, ...],
+    rounds: int,
+    ac: AcCheck | None,
+    stats: SolverStats,
+) -> ClearingResult:
+    """The result value of a solved (or, with no solution, an empty) clearing."""
+    book = problem.book
+    status: Status = solution.status
+    parts = round_prices(*bus_price_parts(problem, solution, feeder.n_bus))
+    if not status.has_solution:
+        filled_wh = np.zeros(book.n, dtype=np.int64)
+    books = settle(
+        book,
+        filled_wh,
+        parts.total[book.position],
+        losses_wh=losses_wh_of(book, solution.x_kwh, solution.g_in_kwh, solution.g_out_kwh)
+        if status.has_solution
+        else 0,
+        config=config,
+    )
+    trades = attribute_trades(
+        book,
+        books.filled_wh,
+        books.price,
+        distance=electrical_distance(feeder),
+        grid_bus=feeder.ext_grid.bus,
+        config=config,
+    )
+    fills = tuple(
+        Fill(
+            order_id=o.order_id,
+            participant=o.participant.lower(),
+            side=o.side.value,
+            bus=bus,
+            quantity_wh=o.quantity_wh,
+            limit_price=o.limit_price,
+            filled_wh=wh,
+            price=price,
+            amount=int(amount),
+        )
+        for o, bus, wh, price, amount in zip(
+            book.orders,
+            book.bus.tolist(),
+            books.filled_wh.tolist(),
+            books.price.tolist(),
+            books.amount.tolist(),
+            strict=True,
+        )
+    )
+    lmp = parts.lmp.tolist()
+    prices = tuple(
+        BusPrice(
+            bus=b.index,
+            price=int(parts.total[b.position]),
+            energy=int(parts.energy[b.position]),
+            loss=int(parts.loss[b.position]),
+            congestion=int(parts.congestion[b.position]),
+            voltage=int(parts.voltage[b.position]),
+            lmp=rounded(lmp[b.position]),
+        )
+        for b in feeder.buses
+    )
+    fees = config.grid_fee_per_kwh * float(solution.x_kwh[book.side < 0].sum())
+    return ClearingResult(
+        interval=interval,
+        interval_s=config.interval_s,
+        mechanism=mechanism,
+        sensitivities=sensitivities,
+        constraints=constraints,
+        status=status,
+        fills=fills,
+        prices=prices,
+        trades=trades,
+        payments=tuple(Payment(a, amt) for a, amt in books.payments.items()),
+        grid_import_wh=books.grid_import_wh,
+        grid_export_wh=books.grid_export_wh,
+        losses_wh=books.losses_wh,
+        grid_import_amount=books.grid_import_amount,
+        grid_export_amount=books.grid_export_amount,
+        operator_surplus=books.operator_surplus,
+        welfare=rounded(solution.welfare + fees, 3),
+        rounds=rounds,
+        ac=ac,
+        stats=stats,
+    )

@@ -1,0 +1,212 @@
+"""The clearing LP as plain arrays, shared by the fast and the reference solver.
+
+Units inside the LP: energy in kWh (per interval), money in token base units
+divided by :attr:`ClearingProblem.price_scale` (so costs are of order one).
+
+Columns, in this order::
+
+    x_o   o = 0..n_order-1   fill of order o, kWh, 0 ≤ x_o ≤ Q_o
+    m_j   j = 0..n_node-1    net market injection at node j, kWh, free
+    g_in                     energy imported from the external grid, kWh, ≥ 0
+    g_out                    energy exported to the external grid, kWh, ≥ 0
+
+Rows, in this order::
+
+    node j      m_j − Σ_{sell o at j} x_o + Σ_{buy o at j} x_o = 0
+    balance     Σ_j a_j·m_j + g_in − g_out = b                     (a_j = 1 − marginal loss)
+    network r   lower_r ≤ Σ_j A_rj·m_j ≤ upper_r                   (flows, voltages)
+
+Objective (minimised): Σ_sell p_o·x_o − Σ_buy (p_o − fee)·x_o + retail·g_in
+− feed_in·g_out, all divided by ``price_scale``; minus the objective is the
+participants' welfare net of the grid-usage fee.
+
+A node is a bus that hosts at least one order (``nodal``), or the single
+copper plate (``uniform``). The price of injecting one kWh at any bus k is
+
+    price_k = λ·a_k + Σ_r y_r·A_rk
+
+with λ the dual of the balance row and y_r the network rows' duals (HiGHS's
+convention: the change of the minimised objective per unit of right-hand
+side), times ``price_scale``. :attr:`ClearingProblem.price_rows` holds the
+coefficients of *every* bus so prices are defined where nobody trades too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from grid import Feeder, FloatArray
+from market.orders import Order, Participant, Side
+
+__all__ = ["ClearingProblem", "IntArray", "NetworkRows", "OrderBook", "mw_per_kwh"]
+
+IntArray = npt.NDArray[np.int64]
+
+#: Network-row kinds, the value stored in :attr:`NetworkRows.kind`.
+KIND_LINE, KIND_TRAFO, KIND_VOLTAGE = 0, 1, 2
+
+
+def mw_per_kwh(interval_s: int) -> float:
+    """Average power in MW of one kWh delivered evenly over an interval of ``interval_s``."""
+    return 3.6 / interval_s
+
+
+@dataclass(frozen=True)
+class OrderBook:
+    """The orders of one interval as arrays, in book order.
+
+    Attributes:
+        orders: the orders themselves.
+        side: +1 for a sell, -1 for a buy.
+        bus: pandapower bus index per order.
+        position: feeder bus position per order.
+        quantity_wh: order quantity, Wh.
+        limit_price: limit price, base units per kWh.
+    """
+
+    orders: tuple[Order, ...]
+    side: IntArray
+    bus: IntArray
+    position: IntArray
+    quantity_wh: IntArray
+    limit_price: IntArray
+
+    @property
+    def n(self) -> int:
+        """Number of orders."""
+        return len(self.orders)
+
+    @classmethod
+    def build(
+        cls, orders: Sequence[Order], participants: Mapping[str, Participant], feeder: Feeder
+    ) -> OrderBook:
+        """Arrays of ``orders``; every participant must be in ``participants``.
+
+        Raises:
+            KeyError: an order's participant or its bus is unknown (validate first).
+        """
+        bus_of = {addr.lower(): p.bus for addr, p in participants.items()}
+        n = len(orders)
+        side = np.empty(n, dtype=np.int64)
+        bus = np.empty(n, dtype=np.int64)
+        qty = np.empty(n, dtype=np.int64)
+        limit = np.empty(n, dtype=np.int64)
+        for i, o in enumerate(orders):
+            side[i] = 1 if o.side == Side.SELL else -1
+            bus[i] = bus_of[o.participant.lower()]
+            qty[i] = o.quantity_wh
+            limit[i] = o.limit_price
+        position = np.array([feeder.position_of(int(b)) for b in bus], dtype=np.int64)
+        return cls(tuple(orders), side, bus, position, qty, limit)
+
+
+@dataclass(frozen=True)
+class NetworkRows:
+    """Grid constraints over node injections (kWh).
+
+    Attributes:
+        coef: ``(n_row, n_node)`` coefficients A.
+        lower: lower bound per row.
+        upper: upper bound per row.
+        kind: ``KIND_LINE``, ``KIND_TRAFO`` or ``KIND_VOLTAGE`` per row.
+        element: position in ``feeder.branches`` (flow rows) or ``feeder.buses``
+            (voltage rows).
+        price_coef: ``(n_row, n_bus)`` the same rows over every bus of the feeder.
+    """
+
+    coef: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    kind: IntArray
+    element: IntArray
+    price_coef: FloatArray
+
+    @property
+    def n(self) -> int:
+        """Number of rows."""
+        return len(self.lower)
+
+    @classmethod
+    def empty(cls, n_node: int, n_bus: int) -> NetworkRows:
+        """No grid constraints (the copper plate)."""
+        return cls(
+            coef=np.zeros((0, n_node)),
+            lower=np.zeros(0),
+            upper=np.zeros(0),
+            kind=np.zeros(0, dtype=np.int64),
+            element=np.zeros(0, dtype=np.int64),
+            price_coef=np.zeros((0, n_bus)),
+        )
+
+
+@dataclass(frozen=True)
+class ClearingProblem:
+    """One interval's clearing LP (see the module docstring for its layout).
+
+    Attributes:
+        book: the orders.
+        quantity_kwh: upper bound of every ``x_o``.
+        cost: objective coefficient of every ``x_o`` (scaled).
+        node: node of every order (index into ``node_position``).
+        node_position: feeder bus position per node (-1 for the copper plate).
+        import_cost: objective coefficient of ``g_in`` (scaled retail price).
+        export_cost: objective coefficient of ``g_out`` (scaled, minus feed-in price).
+        balance_coef: ``a_j`` per node.
+        balance_rhs: ``b``.
+        balance_price_coef: ``a_k`` per feeder bus, for prices.
+        rows: grid constraints.
+        price_scale: base units per kWh of one unit of scaled cost.
+        fee_per_kwh: grid-usage fee charged to buyers, base units per kWh.
+    """
+
+    book: OrderBook
+    quantity_kwh: FloatArray
+    cost: FloatArray
+    node: IntArray
+    node_position: IntArray
+    import_cost: float
+    export_cost: float
+    balance_coef: FloatArray
+    balance_rhs: float
+    balance_price_coef: FloatArray
+    rows: NetworkRows
+    price_scale: float
+    fee_per_kwh: int
+
+    @property
+    def n_order(self) -> int:
+        """Number of order columns."""
+        return self.book.n
+
+    @property
+    def n_node(self) -> int:
+        """Number of node columns (and node rows)."""
+        return len(self.node_position)
+
+    @property
+    def n_col(self) -> int:
+        """Number of LP columns."""
+        return self.n_order + self.n_node + 2
+
+    @property
+    def n_row(self) -> int:
+        """Number of LP rows."""
+        return self.n_node + 1 + self.rows.n
+
+
+def order_costs(
+    book: OrderBook, *, fee_per_kwh: int, price_scale: float
+) -> tuple[FloatArray, FloatArray]:
+    """Upper bounds (kWh) and scaled objective coefficients of the order columns."""
+    bid = np.where(book.side > 0, book.limit_price, book.limit_price - fee_per_kwh)
+    cost = (book.side * bid).astype(np.float64) / price_scale
+    return book.quantity_wh.astype(np.float64) / 1000.0, cost
+
+
+def price_scale_of(retail_price: int) -> float:
+    """The scale that brings the objective's coefficients to order one."""
+    return float(max(retail_price, 1))

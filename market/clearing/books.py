@@ -1,0 +1,210 @@
+"""Exact books: from the LP's floats to integer Wh and integer token base units.
+
+The LP works in floating-point kWh and prices; everything that leaves
+:mod:`market.clearing` is an integer. The rounding rule, applied in this order:
+
+1. **Fills (Wh).** Orders with the same node, side and limit price are
+   interchangeable in the LP (same column, same cost), so they are rounded as
+   a *group*: the group's total ``round(Σ x_o · 1000)`` (half to even, clipped
+   to ``[0, Σ Q_o]``) is split pro rata to the order quantities, floors first
+   and the leftover Wh one each to the largest remainders (ties: book order).
+   No fill exceeds its quantity; the split does not depend on how the solver
+   broke the tie.
+2. **Prices (base units per kWh).** Each bus's price is ``round(price_k)``
+   (half to even). The energy, congestion and voltage components are rounded
+   the same way and the loss component is what makes them add up to the
+   total exactly. A buyer pays its bus price plus the grid-usage fee, a
+   seller receives its bus price; a filled order whose rounded price would
+   cross its limit (solver tolerance) is settled at its limit instead.
+3. **Energy balance (Wh).** ``losses_wh = round(1000 · (g_in − g_out − Σ buy x
+   + Σ sell x))`` is the change of network losses the LP attributes to the
+   market (0 with ``dc`` sensitivities and for ``uniform``). The external
+   grid is the slack and balances the rounded books exactly::
+
+       Σ sell filled_wh + grid_import_wh = Σ buy filled_wh + grid_export_wh + losses_wh
+
+   with ``grid_import_wh − grid_export_wh = Σ buy − Σ sell + losses_wh`` and
+   at most one of the two non-zero. Losses are thus booked as grid import
+   (or as less export), paid by the operator out of the loss component of the
+   prices.
+4. **Money (base units).** Each counterparty's rounding is in its favour,
+   so no buyer pays above and no seller receives below its limit:
+   a buyer pays ``floor(filled_wh · price / 1000)``, a seller receives
+   ``ceil(filled_wh · price / 1000)``; the market pays the external grid
+   ``ceil(grid_import_wh · retail / 1000)`` and receives
+   ``floor(grid_export_wh · feed_in / 1000)``. The operator is the residual
+   claimant::
+
+       operator_surplus = Σ buyers pay − Σ sellers receive − grid import amount
+                          + grid export amount
+
+   so buyers pay exactly what sellers, the grid and the operator receive.
+   The surplus collects the grid-usage fees, the congestion and loss rents
+   and the rounding (at most one base unit per order, against the operator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from grid import FloatArray
+from market.clearing._problem import IntArray, OrderBook
+from market.config import MarketConfig
+
+__all__ = ["Books", "PriceParts", "round_fills", "round_prices", "settle"]
+
+_SAFE = 2**62
+
+
+def _exact(values: IntArray, bound: int) -> IntArray:
+    """``values`` as Python-int objects when products up to ``bound`` could overflow int64."""
+    if bound >= _SAFE:
+        return values.astype(object)  # exact big-int fallback
+    return values
+
+
+def round_fills(book: OrderBook, node: IntArray, x_kwh: FloatArray) -> IntArray:
+    """Integer fills in Wh by the group pro-rata rule (rule 1)."""
+    n = book.n
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((book.limit_price, book.side, node))
+    s_node, s_side, s_limit = node[order], book.side[order], book.limit_price[order]
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = (
+        (s_node[1:] != s_node[:-1]) | (s_side[1:] != s_side[:-1]) | (s_limit[1:] != s_limit[:-1])
+    )
+    starts = np.flatnonzero(new_group)
+    group = np.cumsum(new_group) - 1  # group id per sorted position
+    q = book.quantity_wh[order]
+    group_q = np.add.reduceat(q, starts)
+    group_x = np.add.reduceat(np.clip(x_kwh[order], 0.0, None) * 1000.0, starts)
+    total = np.clip(np.rint(group_x).astype(np.int64), 0, group_q)
+    bound = int(group_q.max()) * int(q.max())
+    product = _exact(total[group], bound) * _exact(q, bound)
+    divisor = _exact(group_q[group], bound)
+    base = product // divisor
+    remainder = product % divisor
+    deficit = total - np.asarray(np.add.reduceat(base, starts), dtype=np.int64)
+    # leftover Wh to the largest remainders, ties in book order
+    rank_order = np.lexsort((order, -np.asarray(remainder, dtype=np.float64), group))
+    rank = np.empty(n, dtype=np.int64)
+    rank[rank_order] = np.arange(n) - starts[group[rank_order]]
+    extra = rank < deficit[group]
+    filled_sorted = np.asarray(base, dtype=np.int64) + extra
+    filled = np.empty(n, dtype=np.int64)
+    filled[order] = filled_sorted
+    return filled
+
+
+@dataclass(frozen=True)
+class PriceParts:
+    """Per-bus prices in base units per kWh (rule 2): integer parts and the float total."""
+
+    total: IntArray
+    energy: IntArray
+    loss: IntArray
+    congestion: IntArray
+    voltage: IntArray
+    lmp: FloatArray
+
+
+def round_prices(
+    energy: FloatArray, loss: FloatArray, congestion: FloatArray, voltage: FloatArray
+) -> PriceParts:
+    """Round float price components per bus; the loss part absorbs the rounding."""
+    lmp = energy + loss + congestion + voltage
+    total = np.rint(lmp).astype(np.int64)
+    e = np.rint(energy).astype(np.int64)
+    c = np.rint(congestion).astype(np.int64)
+    v = np.rint(voltage).astype(np.int64)
+    return PriceParts(
+        total=total, energy=e, loss=total - e - c - v, congestion=c, voltage=v, lmp=lmp
+    )
+
+
+@dataclass(frozen=True)
+class Books:
+    """The integer books of one interval (rules 2-4).
+
+    Attributes:
+        filled_wh: fill per order, Wh.
+        price: per order, base units per kWh the order pays (buy, fee
+            included) or receives (sell).
+        amount: per order, base units paid (buy) or received (sell).
+        buyers_pay: Σ of the buyers' amounts.
+        sellers_receive: Σ of the sellers' amounts.
+        grid_import_wh: energy bought from the external grid, Wh.
+        grid_export_wh: energy sold to the external grid, Wh.
+        losses_wh: network losses attributed to the market, Wh (may be negative).
+        grid_import_amount: what the market pays the external grid, base units.
+        grid_export_amount: what the external grid pays the market, base units.
+        operator_surplus: fees, congestion and loss rents and rounding, base units.
+        payments: per participant, signed base units (positive = receives).
+    """
+
+    filled_wh: IntArray
+    price: IntArray
+    amount: IntArray
+    buyers_pay: int
+    sellers_receive: int
+    grid_import_wh: int
+    grid_export_wh: int
+    losses_wh: int
+    grid_import_amount: int
+    grid_export_amount: int
+    operator_surplus: int
+    payments: Mapping[str, int]
+
+
+def losses_wh_of(book: OrderBook, x_kwh: FloatArray, g_in_kwh: float, g_out_kwh: float) -> int:
+    """Network losses the LP attributes to the market, rounded to Wh (rule 3)."""
+    loss_kwh = g_in_kwh - g_out_kwh + float(np.dot(book.side, x_kwh))
+    return int(np.rint(loss_kwh * 1000.0))
+
+
+def settle(
+    book: OrderBook,
+    filled_wh: IntArray,
+    bus_price: IntArray,
+    *,
+    losses_wh: int,
+    config: MarketConfig,
+) -> Books:
+    """Apply rules 2-4 to integer fills and per-order bus prices (base units per kWh)."""
+    is_buy = book.side < 0
+    price = np.where(is_buy, bus_price + config.grid_fee_per_kwh, bus_price)
+    filled = filled_wh > 0
+    price = np.where(filled & is_buy & (price > book.limit_price), book.limit_price, price)
+    price = np.where(filled & ~is_buy & (price < book.limit_price), book.limit_price, price)
+    bound = int(np.abs(price).max(initial=0)) * int(filled_wh.max(initial=0))
+    value = _exact(filled_wh, bound) * _exact(price, bound)
+    # buyers round down (floor), sellers up (ceil): each in its own favour
+    amount = np.where(is_buy, value // 1000, -((-value) // 1000))
+    buyers_pay = int(amount[is_buy].sum())
+    sellers_receive = int(amount[~is_buy].sum())
+    net_import = int(filled_wh[is_buy].sum()) - int(filled_wh[~is_buy].sum()) + losses_wh
+    import_wh, export_wh = max(net_import, 0), max(-net_import, 0)
+    import_amount = -((-import_wh * config.retail_price) // 1000)
+    export_amount = (export_wh * config.feed_in_price) // 1000
+    payments: dict[str, int] = {}
+    for o, amt, buy in zip(book.orders, amount.tolist(), is_buy.tolist(), strict=True):
+        key = o.participant.lower()
+        payments[key] = payments.get(key, 0) + (-amt if buy else amt)
+    return Books(
+        filled_wh=filled_wh,
+        price=np.asarray(price, dtype=np.int64),
+        amount=np.asarray(amount, dtype=object if amount.dtype == object else np.int64),
+        buyers_pay=buyers_pay,
+        sellers_receive=sellers_receive,
+        grid_import_wh=import_wh,
+        grid_export_wh=export_wh,
+        losses_wh=losses_wh,
+        grid_import_amount=import_amount,
+        grid_export_amount=export_amount,
+        operator_surplus=buyers_pay - sellers_receive - import_amount + export_amount,
+        payments=dict(sorted(payments.items())),
+    )

@@ -1,0 +1,89 @@
+"""Options of a clearing run: one frozen value, validated on construction."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from market.errors import ConfigError
+
+__all__ = ["ALL_CONSTRAINTS", "ClearingOptions", "Constraint", "Mechanism", "SolverName"]
+
+Mechanism = Literal["uniform", "nodal"]
+SolverName = Literal["fast", "pyomo"]
+Constraint = Literal["lines", "trafos", "voltage"]
+
+#: Every grid constraint the ``nodal`` mechanism knows.
+ALL_CONSTRAINTS: frozenset[str] = frozenset({"lines", "trafos", "voltage"})
+
+
+def _constraint_set(value: Iterable[str] | str) -> frozenset[str]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v.strip()]
+    return frozenset(v.strip() for v in value)
+
+
+@dataclass(frozen=True)
+class ClearingOptions:
+    """How to clear an interval.
+
+    Attributes:
+        sensitivities: ``"ac"`` (Jacobian of the AC power flow, with marginal
+            losses) or ``"dc"`` (lossless DC power flow) linearisation of the
+            grid for the ``nodal`` mechanism.
+        constraints: which limits the ``nodal`` LP enforces, any of
+            ``lines``, ``trafos``, ``voltage`` (a set, or a comma-separated
+            string).
+        solver: ``"fast"`` (the LP built as sparse arrays and passed to
+            HiGHS in one call) or ``"pyomo"`` (the readable reference model,
+            solved by HiGHS through pyomo).
+        max_rounds: most LP solves of the ``nodal`` mechanism: after each
+            one an AC power flow checks the schedule and, where a limit is
+            missed by more than ``ac_tolerance``, the grid is re-linearised
+            at the new point (``ac`` sensitivities only).
+        ac_check: run the AC power flow check at all.
+        ac_tolerance: slack before the AC check counts a violation, in
+            percentage points of loading and, divided by 100, in p.u. of
+            voltage (as :func:`grid.check_schedule`).
+        time_limit_s: wall-clock limit per LP solve in seconds (``None``: none).
+        validate: check the orders with :func:`market.validation.validate_orders`
+            first (the engine, which validated at entry, may skip it).
+    """
+
+    sensitivities: Literal["ac", "dc"] = "ac"
+    constraints: frozenset[str] = field(default=ALL_CONSTRAINTS)
+    solver: SolverName = "fast"
+    max_rounds: int = 5
+    ac_check: bool = True
+    ac_tolerance: float = 0.5
+    time_limit_s: float | None = None
+    validate: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "constraints", _constraint_set(self.constraints))
+        problems = self.problems()
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Every rule the options break, each naming the field."""
+        out: list[str] = []
+        if self.sensitivities not in ("ac", "dc"):
+            out.append(f"sensitivities: expected 'ac' or 'dc', got {self.sensitivities!r}")
+        unknown = sorted(self.constraints - ALL_CONSTRAINTS)
+        if unknown:
+            out.append(
+                f"constraints: unknown {', '.join(unknown)}; "
+                f"expected any of {', '.join(sorted(ALL_CONSTRAINTS))}"
+            )
+        if self.solver not in ("fast", "pyomo"):
+            out.append(f"solver: expected 'fast' or 'pyomo', got {self.solver!r}")
+        if not isinstance(self.max_rounds, int) or self.max_rounds < 1:
+            out.append(f"max_rounds: must be a positive integer, got {self.max_rounds!r}")
+        if not math.isfinite(self.ac_tolerance) or self.ac_tolerance < 0:
+            out.append(f"ac_tolerance: must be finite and >= 0, got {self.ac_tolerance!r}")
+        if self.time_limit_s is not None and not self.time_limit_s > 0:
+            out.append(f"time_limit_s: must be positive or None, got {self.time_limit_s!r}")
+        return out
