@@ -65,6 +65,18 @@ def replace_pdu(pdu: bytes) -> Mutation:
     return lambda _req, resp: Plan([with_pdu(resp, pdu)])
 
 
+def set_byte(index: int, value: int) -> Mutation:
+    return lambda _req, resp: Plan([resp[:index] + bytes([value]) + resp[index + 1 :]])
+
+
+def truncate(cut: int, *, close: bool) -> Mutation:
+    return lambda _req, resp: Plan([resp[:cut]], close=close)
+
+
+def shift_transaction(delta: int) -> Mutation:
+    return lambda _req, resp: Plan([with_header(resp, tid=(header(resp)[0] + delta) % 0x10000)])
+
+
 def send(data: bytes, *, close: bool = False) -> Mutation:
     return lambda _req, _resp: Plan([data], close=close)
 
@@ -73,38 +85,28 @@ def deterministic_cases() -> list[tuple[str, Mutation]]:
     cases: list[tuple[str, Mutation]] = []
     size = 7 + 2 + 2 * len(EXPECTED)
     for cut in (1, 3, 6, 7, 8, 9, size - 1):
-        cases.append((f"truncated-{cut}", lambda _q, r, c=cut: Plan([r[:c]])))
-        cases.append((f"truncated-{cut}-closed", lambda _q, r, c=cut: Plan([r[:c]], close=True)))
-    cases.append(("closed-without-answer", lambda _q, _r: Plan([], close=True)))
-    cases.append(("no-answer", lambda _q, _r: Plan([])))
+        cases.append((f"truncated-{cut}", truncate(cut, close=False)))
+        cases.append((f"truncated-{cut}-closed", truncate(cut, close=True)))
+    cases.append(("closed-without-answer", send(b"", close=True)))
+    cases.append(("no-answer", send(b"")))
     cases.append(("late-answer", lambda _q, r: Plan([r], delay_s=3 * TIMEOUT_S)))
-    for name, length in [("0", 0), ("1", 1), ("2", 2), ("short", size - 7), ("long", size - 5),
-                         ("long10", size + 4), ("max", 0xFFFF)]:  # fmt: skip
-        cases.append(
-            (f"mbap-length-{name}", lambda _q, r, n=length: Plan([with_header(r, length=n)]))
-        )
+    lengths = {"0": 0, "1": 1, "2": 2, "short": size - 7, "long": size - 5, "long10": size + 4}
+    for name, length in {**lengths, "max": 0xFFFF}.items():
+        cases.append((f"mbap-length-{name}", rewrite_header(length=length)))
     byte_count = 2 * len(EXPECTED)
     for count in (0, byte_count - 1, byte_count + 1, byte_count - 2, 255):
-        cases.append((
-            f"byte-count-{count}",
-            lambda _q, r, n=count: Plan([r[:8] + bytes([n]) + r[9:]]),
-        ))  # fmt: skip
+        cases.append((f"byte-count-{count}", set_byte(8, count)))
     for unit in (2, 0, 255):
         cases.append((f"unit-{unit}", rewrite_header(unit=unit)))
-    for name, offset in [("next", 1), ("far", 0x7FFF)]:
-        cases.append((
-            f"transaction-{name}",
-            lambda _q, r, d=offset: Plan([with_header(r, tid=(header(r)[0] + d) % 0x10000)]),
-        ))  # fmt: skip
+    cases.append(("transaction-next", shift_transaction(1)))
+    cases.append(("transaction-far", shift_transaction(0x7FFF)))
     cases.append(("transaction-0", rewrite_header(tid=0)))
     for pid in (1, 0xFFFF):
         cases.append((f"protocol-{pid}", rewrite_header(pid=pid)))
     for fc in (4, 0x10, 0x2B, 0x7F, 0, 0x84):
-        cases.append((f"function-{fc:#x}", lambda _q, r, f=fc: Plan([r[:7] + bytes([f]) + r[8:]])))
+        cases.append((f"function-{fc:#x}", set_byte(7, fc)))
     for code in (1, 2, 3, 4, 6, 0x0B, 0xFF):
-        cases.append(
-            (f"exception-{code}", lambda _q, r, c=code: Plan([with_pdu(r, bytes([0x83, c]))]))
-        )
+        cases.append((f"exception-{code}", replace_pdu(bytes([0x83, code]))))
     cases.append(("exception-truncated", replace_pdu(b"\x83")))
     fewer = bytes([3, 2 * (len(EXPECTED) - 1)]) + b"\x00\x01" * (len(EXPECTED) - 1)
     more = bytes([3, 2 * (len(EXPECTED) + 1)]) + b"\x00\x01" * (len(EXPECTED) + 1)
@@ -115,7 +117,7 @@ def deterministic_cases() -> list[tuple[str, Mutation]]:
     cases.append(("junk-before", lambda _q, r: Plan([b"\x13\x37\xde\xad\xbe" + r])))
     cases.append(("junk-after", lambda _q, r: Plan([r + b"\x01\x02\x03"])))
     cases.append(("byte-by-byte", lambda _q, r: Plan([r[i : i + 1] for i in range(len(r))])))
-    cases.append(("oversized-garbage", lambda _q, _r: Plan([bytes(range(256)) * 2])))
+    cases.append(("oversized-garbage", send(bytes(range(256)) * 2)))
     cases.append(("http-instead", send(b"HTTP/1.1 400 Bad Request\r\n\r\n", close=True)))
     return cases
 
@@ -149,7 +151,7 @@ def random_cases(seed: int, n: int) -> list[tuple[str, Mutation]]:
 
 def once(mutation: Mutation) -> Behaviour:
     """Misbehave on the first request only, then answer honestly."""
-    used = []
+    used: list[bool] = []
 
     def behaviour(request: Request, response: bytes) -> Plan:
         if used:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pymodbus.client import AsyncModbusTcpClient
@@ -40,7 +41,7 @@ def test_a_simulated_day_read_over_tcp() -> None:
     clock = SimulatedClock(SUNRISE)
     sim = simulator(clock, initial_import_wh=2**32 - 2000)  # import counter rolls over overnight
 
-    async def run() -> tuple[dict[str, object], list[Reading]]:
+    async def run() -> tuple[dict[str, Any], list[Reading]]:
         server = await start_simulator_server(sim)
         async with server, ReadOnlyModbusClient(server.host, server.port) as client:
             reader = MeterReader(client, meter_id="sim", clock=clock)
@@ -61,7 +62,7 @@ def test_a_simulated_day_read_over_tcp() -> None:
         return description, readings
 
     description, readings = asyncio.run(run())
-    assert [m["id"] for m in description["models"]] == [1, 103, 203]  # type: ignore[index]
+    assert [m["id"] for m in description["models"]] == [1, 103, 203]
     assert [r.sequence for r in readings] == list(range(1, 97))
     for before, after in itertools.pairwise(readings):
         assert after.energy_import_wh >= before.energy_import_wh

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from meter_adapter.clock import ScaledClock, SimulatedClock
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.reader import MeterReader
+from meter_adapter.reading import Reading
 from meter_adapter.simulation import (
     DeviceIdentity,
     HouseholdProfile,
@@ -114,18 +116,18 @@ def test_register_image_reads_back_as_the_state() -> None:
     meter = home(clock(), initial_import_wh=2**32 - 10, initial_export_wh=7)
     simulator = SunSpecSimulator(meter, clock, identity=DeviceIdentity(serial_number="SIM-42"))
 
-    async def read() -> tuple[dict[str, object], object]:
+    async def read() -> tuple[dict[str, Any], Reading]:
         reader = MeterReader(simulator.snapshot(), meter_id="sim", clock=clock)
         return await reader.describe(), await reader.read()
 
     description, reading = asyncio.run(read())
     state = meter.state
-    assert [m["id"] for m in description["models"]] == [1, 103, 203]  # type: ignore[attr-defined]
-    assert description["common"]["serial_number"] == "SIM-42"  # type: ignore[index]
-    assert reading.power_w == state.production_w - state.consumption_w  # type: ignore[attr-defined]
-    assert reading.production_w == state.production_w  # type: ignore[attr-defined]
-    assert reading.energy_export_wh == 7  # type: ignore[attr-defined]
-    assert reading.energy_import_wh == 2**32 - 10  # type: ignore[attr-defined]
+    assert [m["id"] for m in description["models"]] == [1, 103, 203]
+    assert description["common"]["serial_number"] == "SIM-42"
+    assert reading.power_w == state.production_w - state.consumption_w
+    assert reading.production_w == state.production_w
+    assert reading.energy_export_wh == 7
+    assert reading.energy_import_wh == 2**32 - 10
 
 
 def test_clocks() -> None:

@@ -17,7 +17,7 @@ from meter_adapter.errors import (
     SunSpecNotFoundError,
 )
 from meter_adapter.registers import RegisterImage, RegisterType
-from meter_adapter.sources import SunSpecSource
+from meter_adapter.sources import Measurement, SunSpecSource
 from meter_adapter.sunspec.decode import decode_common, decode_inverter, decode_meter
 from meter_adapter.sunspec.discovery import ModelHeader, discover, read_model
 from meter_adapter.sunspec.encode import encode_model, encode_sunspec_map
@@ -157,7 +157,7 @@ def test_read_model_notices_a_changed_header() -> None:
 
 
 def test_source_with_meter_and_inverter() -> None:
-    async def measure() -> tuple[SunSpecSource, object]:
+    async def measure() -> tuple[SunSpecSource, Measurement]:
         source = await SunSpecSource.discover(image(40000, dumps.INVERTER_AND_METER_AT_40000))
         return source, await source.measure()
 
@@ -174,7 +174,7 @@ def test_source_with_meter_and_inverter() -> None:
 
 
 def test_inverter_only_device_is_metered_as_a_generator() -> None:
-    async def measure() -> object:
+    async def measure() -> Measurement:
         source = await SunSpecSource.discover(image(50000, dumps.inverter_only_at_50000(1, 2)))
         return await source.measure()
 
