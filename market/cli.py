@@ -21,8 +21,9 @@ Register = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], Non
 def _registrations() -> list[Register]:
     from contracts import cli as chain_cli
     from grid import cli as grid_cli
+    from market.engine import cli as engine_cli
 
-    return [grid_cli.register, chain_cli.register]
+    return [grid_cli.register, chain_cli.register, engine_cli.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,124 @@
+"""Engine values → ``gridex.v1`` messages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
+
+from gridex.v1 import types_pb2 as pb
+
+from market.orders import Participant, Side
+
+if TYPE_CHECKING:
+    from market.engine.state import ClearingRecord, OrderRecord, SettlementRecord
+
+__all__ = [
+    "SIDE_FROM_PB",
+    "SIDE_TO_PB",
+    "clearing_result",
+    "order_state",
+    "phase",
+    "settlement",
+    "status",
+]
+
+SIDE_TO_PB: dict[Side, pb.Side.ValueType] = {Side.BUY: pb.SIDE_BUY, Side.SELL: pb.SIDE_SELL}
+SIDE_FROM_PB: dict[int, Side] = {pb.SIDE_BUY: Side.BUY, pb.SIDE_SELL: Side.SELL}
+
+
+def phase(value: int) -> pb.IntervalPhase.ValueType:
+    """An interval phase held as a plain int, typed for message constructors."""
+    return cast("pb.IntervalPhase.ValueType", value)
+
+
+def status(value: int) -> pb.OrderStatus.ValueType:
+    """An order status held as a plain int, typed for message constructors."""
+    return cast("pb.OrderStatus.ValueType", value)
+
+
+def order_state(record: OrderRecord, *, as_accepted: bool = False) -> pb.OrderState:
+    """The order as the API shows it; ``as_accepted`` gives the original answer of SubmitOrder."""
+    o = record.order
+    msg = pb.OrderState(
+        participant=o.participant,
+        client_order_id=o.order_id,
+        side=SIDE_TO_PB[o.side],
+        interval=o.interval,
+        quantity_wh=o.quantity_wh,
+        limit_price=o.limit_price,
+        accepted_sequence=record.accepted_sequence,
+        accepted_at_ms=record.accepted_at_ms,
+    )
+    if as_accepted:
+        msg.status = pb.ORDER_STATUS_OPEN
+    else:
+        msg.status = status(record.status)
+        msg.filled_wh = record.filled_wh
+        msg.fill_price = record.fill_price
+        msg.amount = record.amount
+    return msg
+
+
+def clearing_result(
+    interval: int,
+    record: ClearingRecord,
+    participants: Mapping[str, Participant],
+    include_json: bool,
+) -> pb.ClearingResult:
+    """The ClearingResult message of a clearing record."""
+    msg = pb.ClearingResult(
+        interval=interval,
+        mechanism=record.mechanism,
+        ok=record.ok,
+        error=record.error,
+        result_hash=record.result_hash,
+        cleared_at_ms=record.cleared_at_ms,
+    )
+    if include_json:
+        msg.result_json = record.result_json
+    summary = record.summary
+    if summary is None:
+        return msg
+    for f in summary.fills:
+        p = participants.get(f.participant)
+        msg.fills.append(
+            pb.Fill(
+                participant=f.participant,
+                client_order_id=f.order_id,
+                side=SIDE_TO_PB[f.side],
+                interval=interval,
+                bus=-1 if p is None else p.bus,
+                filled_wh=f.filled_wh,
+                price=f.price,
+                amount=f.amount,
+            )
+        )
+    for b in summary.prices:
+        msg.prices.append(
+            pb.BusPrice(
+                bus=b.bus,
+                price=b.price,
+                energy_part=b.energy_part,
+                congestion_part=b.congestion_part,
+                voltage_part=b.voltage_part,
+                loss_part=b.loss_part,
+            )
+        )
+    msg.grid_import_wh = summary.grid_import_wh
+    msg.grid_export_wh = summary.grid_export_wh
+    msg.operator_surplus = summary.operator_surplus
+    msg.traded_wh = sum(f.filled_wh for f in summary.fills if f.side is Side.SELL)
+    return msg
+
+
+def settlement(interval: int, record: SettlementRecord) -> pb.Settlement:
+    """The Settlement message of a settlement record."""
+    return pb.Settlement(
+        interval=interval,
+        deltas=[pb.BalanceDelta(address=a, delta=d) for a, d in sorted(record.deltas.items())],
+        fee=record.fee,
+        imbalance_wh=sum(record.imbalance_wh.values()),
+        result_hash=record.result_hash,
+        receipt=record.receipt,
+        settled_at_ms=record.settled_at_ms,
+    )

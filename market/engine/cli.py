@@ -1,0 +1,194 @@
+"""``gridex serve``: run the market engine of one feeder as a gRPC server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``serve`` to the ``gridex`` parser."""
+    p = sub.add_parser(
+        "serve",
+        help="run the market engine of one feeder (gRPC: MarketService, MeterService, "
+        "OperatorService)",
+        description="Run the market engine of one feeder. Every accepted input is journaled "
+        "to --db before it is acknowledged; restarting with the same --db replays it.",
+    )
+    p.add_argument(
+        "--grid",
+        required=True,
+        metavar="NAME_OR_FILE",
+        help="feeder: built-in name or pandapower JSON",
+    )
+    p.add_argument(
+        "--db", required=True, type=Path, metavar="PATH", help="SQLite journal (created if missing)"
+    )
+    p.add_argument(
+        "--clock",
+        choices=("wall", "sim"),
+        default="wall",
+        help="wall clock, or a simulated clock that OperatorService.AdvanceClock moves "
+        "(default: wall)",
+    )
+    p.add_argument(
+        "--sim-start-ms",
+        type=int,
+        default=None,
+        metavar="MS",
+        help="start of a new simulated clock, Unix ms (default: now, rounded down to an interval)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=50051, help="TCP port; 0 picks a free one (default 50051)"
+    )
+    p.add_argument(
+        "--port-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the bound port to this file once serving",
+    )
+    p.add_argument(
+        "--operator",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="an operator address (repeatable); the first is the settlement account",
+    )
+    p.add_argument(
+        "--mechanism",
+        choices=("nodal", "uniform"),
+        default="nodal",
+        help="clearing mechanism (default nodal)",
+    )
+    p.add_argument("--interval-s", type=int, default=900, help="interval length, s (default 900)")
+    p.add_argument(
+        "--gate-closure-s",
+        type=int,
+        default=300,
+        help="gate closes this long before delivery, s (default 300)",
+    )
+    p.add_argument(
+        "--metering-delay-s",
+        type=int,
+        default=60,
+        help="meter an interval this long after it ends, s (default 60)",
+    )
+    p.add_argument(
+        "--archive", type=Path, default=None, metavar="DIR", help="parquet archive of raw readings"
+    )
+    p.add_argument(
+        "--rate-limit",
+        type=float,
+        default=1000.0,
+        metavar="N",
+        help="signed requests per second per address; 0 = unlimited (default 1000)",
+    )
+    p.add_argument(
+        "--max-skew-s",
+        type=float,
+        default=60.0,
+        help="largest request timestamp skew, s (default 60)",
+    )
+    p.add_argument(
+        "--tls-cert", type=Path, default=None, help="PEM certificate chain (enables TLS)"
+    )
+    p.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    p.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=None,
+        help="PEM CA: require client certificates signed by it",
+    )
+    p.add_argument(
+        "--verify-replay",
+        action="store_true",
+        help="on start, clear every journaled interval again and check the bytes",
+    )
+    p.set_defaults(func=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from grid import GridError, load_feeder
+    from market.config import MarketConfig
+    from market.engine._core import EngineConfig
+    from market.engine.clock import Clock, SimClock, WallClock
+    from market.engine.engine import Engine
+    from market.engine.server import ServerConfig, ServerThread, TlsConfig
+    from market.errors import MarketError
+
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    try:
+        feeder = load_feeder(args.grid)
+        market = MarketConfig(interval_s=args.interval_s)
+        config = EngineConfig(
+            mechanism=args.mechanism,
+            gate_closure_s=args.gate_closure_s,
+            metering_delay_s=args.metering_delay_s,
+            archive_dir=args.archive,
+            verify_replay=args.verify_replay,
+        )
+        clock: Clock
+        if args.clock == "sim":
+            start = args.sim_start_ms
+            if start is None:
+                start = (
+                    WallClock().now_ms() // (market.interval_s * 1000) * market.interval_s * 1000
+                )
+            clock = SimClock(start)
+        else:
+            clock = WallClock()
+        engine = Engine(
+            feeder, args.db, market=market, config=config, clock=clock, operators=args.operator
+        )
+        engine.start()
+    except (GridError, MarketError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tls = None
+    if args.tls_cert is not None:
+        tls = TlsConfig.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+    server = ServerThread(
+        engine,
+        ServerConfig(
+            host=args.host,
+            port=args.port,
+            tls=tls,
+            max_skew_s=args.max_skew_s,
+            rate_limit_per_s=args.rate_limit or None,
+        ),
+    )
+    try:
+        port = server.start()
+    except RuntimeError as exc:
+        engine.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.port_file is not None:
+        tmp = args.port_file.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(args.port_file)
+    print(
+        f"gridex engine for {feeder.name} serving on {args.host}:{port} "
+        f"({args.clock} clock, journal {args.db})",
+        flush=True,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+    engine.close()
+    return 0

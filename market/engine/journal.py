@@ -1,0 +1,277 @@
+"""The engine's journal: every accepted input, durable before it is acknowledged.
+
+One SQLite database in WAL mode holds one table::
+
+    journal(seq INTEGER PRIMARY KEY, kind TEXT, at_ms INTEGER, body TEXT, blob BLOB, nonce TEXT)
+
+``seq`` numbers entries densely from 1 in the order the engine applied them;
+``body`` is canonical JSON; ``blob`` carries raw bytes (a signed reading
+batch, a clearing result); ``nonce`` is ``address:nonce:timestamp_ms`` of the
+signed request that made the entry, so that nonces survive a restart.
+
+Writes go through one writer thread that commits whatever has queued up in
+one transaction (group commit) with ``synchronous=FULL``: a commit is on disk
+when its futures resolve, and hundreds of concurrent order submissions share
+one fsync. A failed write is fatal: the journal stops accepting entries and
+every pending future fails with :class:`~market.errors.JournalError`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from market.errors import JournalError
+
+__all__ = ["Entry", "Journal", "canonical_json"]
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS journal (
+    seq   INTEGER PRIMARY KEY,
+    kind  TEXT    NOT NULL,
+    at_ms INTEGER NOT NULL,
+    body  TEXT    NOT NULL,
+    blob  BLOB,
+    nonce TEXT
+)
+"""
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: equal values give equal text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One journal entry.
+
+    Attributes:
+        seq: position in the journal, from 1.
+        kind: what the entry records (``order``, ``gate``, ``readings``, ...).
+        at_ms: engine clock when it happened, Unix ms.
+        body: the entry's fields (JSON object).
+        blob: raw bytes, if the entry carries any.
+        nonce: ``address:nonce:timestamp_ms`` of the request that made it, if signed.
+    """
+
+    seq: int
+    kind: str
+    at_ms: int
+    body: Mapping[str, Any]
+    blob: bytes | None = None
+    nonce: str | None = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    entry: Entry
+    future: Future[int] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class Journal:
+    """An append-only SQLite journal with a group-committing writer thread.
+
+    Args:
+        path: database file (created if missing).
+        synchronous: SQLite ``synchronous`` pragma: ``FULL`` (durable against
+            power loss, the default) or ``NORMAL`` (durable against a process
+            crash only).
+        on_durable: called from the writer thread with the highest committed
+            seq after every commit.
+
+    Raises:
+        JournalError: the database cannot be opened or has another schema.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        on_durable: Callable[[int], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self._on_durable = on_durable
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise JournalError(f"journal {self.path}: cannot open: {exc}") from exc
+        if str(mode).lower() != "wal":
+            raise JournalError(f"journal {self.path}: WAL mode refused (got {mode!r})")
+        row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        self._last_seq: int = row[0]
+        self._durable_seq: int = row[0]
+        self._durable = threading.Condition()
+        self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self._failed: JournalError | None = None
+        self._watchers: list[tuple[int, int, Future[int]]] = []  # heap of (seq, tie, future)
+        self._tie = itertools.count()
+        self._closed = False
+        self._writer = threading.Thread(target=self._run, name="gridex-journal", daemon=True)
+        self._writer.start()
+
+    @property
+    def last_seq(self) -> int:
+        """Seq of the latest entry appended (durable or not)."""
+        return self._last_seq
+
+    @property
+    def durable_seq(self) -> int:
+        """Seq of the latest entry committed to disk."""
+        return self._durable_seq
+
+    def entries(self) -> Iterator[Entry]:
+        """Every committed entry in seq order (for replay; call before appending)."""
+        cursor = self._db.execute(
+            "SELECT seq, kind, at_ms, body, blob, nonce FROM journal ORDER BY seq"
+        )
+        for seq, kind, at_ms, body, blob, nonce in cursor:
+            try:
+                parsed = json.loads(body)
+            except json.JSONDecodeError as exc:
+                raise JournalError(f"journal entry {seq}: body is not JSON: {exc}") from exc
+            yield Entry(seq, kind, at_ms, parsed, blob, nonce)
+
+    def append(
+        self,
+        kind: str,
+        at_ms: int,
+        body: Mapping[str, Any],
+        *,
+        blob: bytes | None = None,
+        nonce: str | None = None,
+    ) -> tuple[Entry, Future[int]]:
+        """Queue an entry; the future resolves to its seq once it is on disk.
+
+        The caller serialises appends (the engine holds its lock), so seq
+        order is the order of calls.
+
+        Raises:
+            JournalError: the journal is closed or a previous write failed.
+        """
+        if self._failed is not None:
+            raise self._failed
+        if self._closed:
+            raise JournalError("journal: closed")
+        self._last_seq += 1
+        entry = Entry(self._last_seq, kind, at_ms, dict(body), blob, nonce)
+        pending = _Pending(entry)
+        self._queue.put(pending)
+        return entry, pending.future
+
+    def wait_durable(self, seq: int, timeout_s: float | None = None) -> bool:
+        """Block until entry ``seq`` is on disk; False on timeout.
+
+        Raises:
+            JournalError: a write failed.
+        """
+        with self._durable:
+            ok = self._durable.wait_for(
+                lambda: self._durable_seq >= seq or self._failed is not None, timeout_s
+            )
+        if self._failed is not None:
+            raise self._failed
+        return ok
+
+    def when_durable(self, seq: int) -> Future[int]:
+        """A future that resolves to ``seq`` once entry ``seq`` is on disk."""
+        future: Future[int] = Future()
+        with self._durable:
+            if self._failed is not None:
+                future.set_exception(self._failed)
+            elif self._durable_seq >= seq:
+                future.set_result(seq)
+            else:
+                heapq.heappush(self._watchers, (seq, next(self._tie), future))
+        return future
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join()
+        self._db.close()
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch: list[_Pending] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Pending):
+                    batch.append(item)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        if self._failed is None:
+            rows = [
+                (
+                    p.entry.seq,
+                    p.entry.kind,
+                    p.entry.at_ms,
+                    canonical_json(p.entry.body),
+                    p.entry.blob,
+                    p.entry.nonce,
+                )
+                for p in batch
+            ]
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                logger.critical("journal %s: write failed: %s", self.path, exc)
+                self._failed = JournalError(f"journal {self.path}: write failed: {exc}")
+        if self._failed is not None:
+            for p in batch:
+                p.future.set_exception(self._failed)
+            with self._durable:
+                watchers, self._watchers = self._watchers, []
+                self._durable.notify_all()
+            for _, _, future in watchers:
+                future.set_exception(self._failed)
+            return
+        last = batch[-1].entry.seq
+        ready: list[tuple[int, int, Future[int]]] = []
+        with self._durable:
+            self._durable_seq = last
+            while self._watchers and self._watchers[0][0] <= last:
+                ready.append(heapq.heappop(self._watchers))
+            self._durable.notify_all()
+        for p in batch:
+            p.future.set_result(p.entry.seq)
+        for seq, _, future in ready:
+            future.set_result(seq)
+        if self._on_durable is not None:
+            try:
+                self._on_durable(last)
+            except Exception:  # a listener's bug must not stop the journal
+                logger.exception("journal on_durable callback failed")

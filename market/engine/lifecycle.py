@@ -1,0 +1,393 @@
+"""The interval lifecycle: ``open → gate closed → cleared → delivered → metered → settled``.
+
+Times for interval ``k`` (``I`` = interval length, ``G`` = gate closure lead,
+``D`` = metering delay, all ms)::
+
+    gate closes   k·I − G        (then clearing runs in the clearing thread)
+    delivered     (k+1)·I        (once cleared)
+    metered       (k+1)·I + D    (then settlement runs in the settlement thread)
+
+Every interval from the engine's first one onward goes through all phases,
+with or without orders: imbalance against metered energy is settled either
+way. Transitions are journaled with their scheduled time, so a replay gives
+the same events with the same times. Clearing and settlement never run on a
+gRPC thread and never hold the engine lock while they work, so order entry
+for other intervals goes on meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from gridex.v1 import types_pb2 as pb
+
+from grid import Feeder
+from market.config import MarketConfig
+from market.engine._core import Core, EngineConfig
+from market.engine.clearing import ClearingBackend
+from market.engine.settler import Settler, receipt_text
+from market.engine.state import ClearingRecord, IntervalState
+from market.errors import ClearingError, EngineStateError, MarketError, RequestError
+from market.orders import Order, Participant
+from market.settlement import IntervalSettlement, settle_interval
+
+__all__ = ["Lifecycle"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _ClearingJob:
+    interval: int
+    orders: tuple[Order, ...]
+    participants: dict[str, Participant]
+    mechanism: str
+    rerun: bool
+
+
+class Lifecycle:
+    """Moves intervals through their phases as the clock passes their times."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        feeder: Feeder,
+        market: MarketConfig,
+        config: EngineConfig,
+        clearing: ClearingBackend,
+        settler: Settler,
+        operator_account: str,
+    ) -> None:
+        self._core = core
+        self._feeder = feeder
+        self._market = market
+        self._config = config
+        self._clearing = clearing
+        self._settler = settler
+        self._operator = operator_account
+        self._clear_pool = ThreadPoolExecutor(1, thread_name_prefix="gridex-clearing")
+        self._settle_pool = ThreadPoolExecutor(1, thread_name_prefix="gridex-settlement")
+        self._busy: dict[tuple[str, int], Future[object]] = {}
+        self._retry_at: dict[int, float] = {}  # interval -> monotonic time of the next try
+        self._idle = threading.Condition()
+        self._advance_lock = threading.Lock()
+        self._closed = False
+        self.next_gate = 0
+
+    # -- times -----------------------------------------------------------------------
+
+    def gate_ms(self, interval: int) -> int:
+        """When the gate of ``interval`` closes, Unix ms."""
+        return interval * self._core.interval_ms - self._config.gate_closure_s * 1000
+
+    def end_ms(self, interval: int) -> int:
+        """When the delivery of ``interval`` ends, Unix ms."""
+        return (interval + 1) * self._core.interval_ms
+
+    def metering_ms(self, interval: int) -> int:
+        """When ``interval`` is metered, Unix ms."""
+        return self.end_ms(interval) + self._config.metering_delay_s * 1000
+
+    def first_open_interval(self, now_ms: int) -> int:
+        """The first interval whose gate is still open at ``now_ms``."""
+        return (now_ms + self._config.gate_closure_s * 1000) // self._core.interval_ms + 1
+
+    def resume(self) -> None:
+        """Pick up after a replay: the first interval whose gate is still open."""
+        state = self._core.state
+        first = state.first_interval if state.first_interval is not None else 0
+        closed = [k for k, s in state.intervals.items() if s.phase != pb.INTERVAL_PHASE_OPEN]
+        self.next_gate = max([first, *(k + 1 for k in closed)])
+
+    # -- transitions -----------------------------------------------------------------
+
+    def process_due(self, now_ms: int) -> None:
+        """Run every transition due at ``now_ms`` and start the work it needs."""
+        if self._closed:
+            return
+        core = self._core
+        with core.lock:
+            while self.gate_ms(self.next_gate) <= now_ms:
+                k = self.next_gate
+                at = self.gate_ms(k)
+                if core.state.phase(k) == pb.INTERVAL_PHASE_OPEN:
+                    core.record("gate", at, {"interval": k})
+                self.next_gate = k + 1
+            for k in sorted(self._unsettled()):
+                self._step(core.state.interval(k), now_ms)
+
+    def _unsettled(self) -> list[int]:
+        return [
+            k
+            for k, s in self._core.state.intervals.items()
+            if pb.INTERVAL_PHASE_GATE_CLOSED <= s.phase < pb.INTERVAL_PHASE_SETTLED
+        ]
+
+    def _step(self, s: IntervalState, now_ms: int) -> None:
+        core, k = self._core, s.interval
+        if s.phase == pb.INTERVAL_PHASE_GATE_CLOSED and ("clear", k) not in self._busy:
+            self._start_clearing(k, self._config.mechanism, rerun=False)
+        if s.phase == pb.INTERVAL_PHASE_CLEARED and self.end_ms(k) <= now_ms:
+            core.record("delivered", self.end_ms(k), {"interval": k})
+        if s.phase == pb.INTERVAL_PHASE_DELIVERED and self.metering_ms(k) <= now_ms:
+            meters = core.state.ledger.metered(k)
+            body = {
+                "interval": k,
+                "meters": {
+                    m: [e.import_wh, e.export_wh, e.complete] for m, e in sorted(meters.items())
+                },
+            }
+            core.record("metered", self.metering_ms(k), body)
+            if self._config.archive_dir is not None:
+                core.state.ledger.archive(self._config.archive_dir)
+        if (
+            s.phase == pb.INTERVAL_PHASE_METERED
+            and ("settle", k) not in self._busy
+            and self._retry_at.get(k, 0.0) <= time.monotonic()
+        ):
+            self._start_settlement(s)
+
+    def next_due_ms(self) -> int:
+        """The earliest time at which a transition is due (ignoring running work)."""
+        times = [self.gate_ms(self.next_gate)]
+        for k in self._unsettled():
+            phase = self._core.state.phase(k)
+            if phase == pb.INTERVAL_PHASE_CLEARED:
+                times.append(self.end_ms(k))
+            elif phase == pb.INTERVAL_PHASE_DELIVERED:
+                times.append(self.metering_ms(k))
+        return min(times)
+
+    # -- clearing --------------------------------------------------------------------
+
+    def trigger_clearing(self, interval: int, mechanism: str, *, rerun: bool) -> Future[object]:
+        """Clear ``interval`` now (closing its gate early) or again (``rerun``).
+
+        Returns:
+            A future of the new :class:`ClearingRecord`.
+
+        Raises:
+            RequestError: unknown mechanism.
+            EngineStateError: the interval is not clearable in its phase.
+        """
+        if mechanism not in ("nodal", "uniform"):
+            raise RequestError(f"mechanism: expected 'nodal' or 'uniform', got {mechanism!r}")
+        core = self._core
+        with core.lock:
+            first = core.state.first_interval or 0
+            if interval < first:
+                raise EngineStateError(
+                    f"interval: {interval} is before the engine's first interval {first}"
+                )
+            phase = core.state.phase(interval)
+            if phase == pb.INTERVAL_PHASE_OPEN:
+                if interval != self.next_gate:
+                    raise EngineStateError(
+                        f"interval: only the next interval to close ({self.next_gate}) may be "
+                        f"cleared early, not {interval}"
+                    )
+                core.record("gate", core.clock.now_ms(), {"interval": interval})
+                self.next_gate = interval + 1
+            elif phase == pb.INTERVAL_PHASE_CLEARED:
+                if not rerun:
+                    raise EngineStateError(
+                        f"rerun: interval {interval} is already cleared; set rerun to clear again"
+                    )
+            elif phase != pb.INTERVAL_PHASE_GATE_CLOSED:
+                raise EngineStateError(
+                    f"interval: interval {interval} is past clearing (delivery has ended)"
+                )
+            busy = self._busy.get(("clear", interval))
+            if busy is not None:
+                return busy
+            return self._start_clearing(interval, mechanism, rerun=phase != pb.INTERVAL_PHASE_OPEN)
+
+    def _start_clearing(self, k: int, mechanism: str, *, rerun: bool) -> Future[object]:
+        s = self._core.state.interval(k)
+        live = (pb.ORDER_STATUS_OPEN, pb.ORDER_STATUS_CANCELLED)
+        orders = tuple(r.order for r in s.orders if r.status not in live)
+        job = _ClearingJob(k, orders, dict(self._core.state.participants), mechanism, rerun)
+        return self._submit(self._clear_pool, ("clear", k), self._clear, job)
+
+    def run_clearing(
+        self,
+        interval: int,
+        orders: tuple[Order, ...],
+        participants: dict[str, Participant],
+        mechanism: str,
+    ) -> tuple[bool, str, bytes]:
+        """Clear one book; return (ok, error, result JSON). Never raises."""
+        k = interval
+        try:
+            blob = self._clearing.clear(
+                self._feeder,
+                orders,
+                participants,
+                self._market,
+                interval=interval,
+                mechanism=mechanism,
+            )
+        except ClearingError as exc:
+            logger.warning("interval %d: clearing failed: %s", k, exc)
+            return False, str(exc), b""
+        except Exception as exc:  # a clearing bug must not stop the market
+            logger.exception("interval %d: clearing raised", k)
+            return False, f"internal clearing error: {type(exc).__name__}: {exc}", b""
+        return True, "", blob
+
+    def _clear(self, job: _ClearingJob) -> object:
+        ok, error, blob = self.run_clearing(
+            job.interval, job.orders, job.participants, job.mechanism
+        )
+        core = self._core
+        with core.lock:
+            phase = core.state.phase(job.interval)
+            if phase not in (pb.INTERVAL_PHASE_GATE_CLOSED, pb.INTERVAL_PHASE_CLEARED):
+                raise EngineStateError(f"interval: {job.interval} moved on while clearing")
+            body = {"interval": job.interval, "mechanism": job.mechanism, "ok": ok, "error": error}
+            core.record("cleared", core.clock.now_ms(), body, blob=blob or None)
+            record: ClearingRecord | None = core.state.interval(job.interval).clearing
+        self._after_work()
+        return record
+
+    # -- settlement ------------------------------------------------------------------
+
+    def settlement_of(self, s: IntervalState) -> IntervalSettlement:
+        """The settlement of a metered interval, from its clearing and metered energy."""
+        state = self._core.state
+        metered: dict[str, int] = {}
+        for meter_id, (imp, exp, _) in (s.metered or {}).items():
+            owner = state.meters[meter_id][1]
+            metered[owner] = metered.get(owner, 0) + exp - imp
+        clearing = s.clearing
+        if clearing is None:
+            raise EngineStateError(f"interval: {s.interval} is metered but was never cleared")
+        summary = clearing.summary
+        surplus = 0 if summary is None else summary.operator_surplus
+        if surplus < 0:
+            # Negative loss rents can leave the clearing's surplus below zero; the
+            # on-chain fee cannot be negative, so the operator's own delta carries it.
+            logger.warning(
+                "interval %d: operator surplus %d < 0 settled through the operator's account",
+                s.interval,
+                surplus,
+            )
+            surplus = 0
+        return settle_interval(
+            s.interval,
+            traded_wh={} if summary is None else dict(summary.traded_wh),
+            payments={} if summary is None else dict(summary.payments),
+            operator_surplus=surplus,
+            metered_wh=metered,
+            config=self._market,
+            operator=self._operator,
+            result_hash=clearing.result_hash,
+        )
+
+    def _start_settlement(self, s: IntervalState) -> None:
+        try:
+            settlement = self.settlement_of(s)
+        except MarketError:
+            logger.exception("interval %d: cannot compute the settlement; will retry", s.interval)
+            self._retry_at[s.interval] = time.monotonic() + self._config.settle_retry_s
+            return
+        self._submit(self._settle_pool, ("settle", s.interval), self._settle, settlement)
+
+    def _settle(self, settlement: IntervalSettlement) -> object:
+        try:
+            receipt = receipt_text(self._settler.settle(settlement))
+        except Exception:
+            logger.exception("interval %d: settler failed; will retry", settlement.interval)
+            self._retry_at[settlement.interval] = time.monotonic() + self._config.settle_retry_s
+            return None
+        self._retry_at.pop(settlement.interval, None)
+        core = self._core
+        body = {
+            "interval": settlement.interval,
+            "deltas": dict(settlement.deltas),
+            "fee": settlement.fee,
+            "imbalance_wh": dict(settlement.imbalance_wh),
+            "result_hash": settlement.result_hash.hex(),
+            "receipt": receipt,
+        }
+        with core.lock:
+            core.record("settled", core.clock.now_ms(), body)
+        self._after_work()
+        return receipt
+
+    # -- work bookkeeping ------------------------------------------------------------
+
+    def _submit(
+        self, pool: ThreadPoolExecutor, key: tuple[str, int], fn: object, arg: object
+    ) -> Future[object]:
+        with self._idle:  # registered before the job can finish, so wait_idle sees it
+            future: Future[object] = pool.submit(fn, arg)  # type: ignore[arg-type]
+            self._busy[key] = future
+
+        def done(_: Future[object]) -> None:
+            with self._idle:
+                if self._busy.get(key) is future:
+                    del self._busy[key]
+                self._idle.notify_all()
+
+        future.add_done_callback(done)
+        return future
+
+    def _after_work(self) -> None:
+        if self._core.clock.kind == "wall":
+            self.process_due(self._core.clock.now_ms())
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no clearing or settlement runs; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy, timeout_s)
+
+    def advance_to(self, to_ms: int) -> int:
+        """Move a simulated clock to ``to_ms``, running every transition on the way.
+
+        Returns:
+            The clock afterwards, Unix ms.
+
+        Raises:
+            EngineStateError: the clock is not simulated, or work did not finish
+                within ``wait_timeout_s``.
+            RequestError: ``to_ms`` lies in the past.
+        """
+        core = self._core
+        clock = core.clock
+        if clock.kind != "sim":
+            raise EngineStateError("clock: only a simulated clock can be advanced")
+        if to_ms < clock.now_ms():
+            raise RequestError(
+                f"to_ms: must not lie in the past (now {clock.now_ms()}), got {to_ms}"
+            )
+        set_time = clock.set  # type: ignore[attr-defined]  # SimClock, checked above
+        timeout = self._config.wait_timeout_s
+        with self._advance_lock:
+            while True:
+                if not self.wait_idle(timeout):
+                    raise EngineStateError("clock: clearing or settlement did not finish in time")
+                with core.lock:
+                    due = self.next_due_ms()
+                if due > to_ms:
+                    break
+                set_time(due)
+                self.process_due(due)
+            set_time(to_ms)
+            with core.lock:
+                core.record("clock", to_ms, {"to_ms": to_ms})
+            self.process_due(to_ms)
+            if not self.wait_idle(timeout):
+                raise EngineStateError("clock: clearing or settlement did not finish in time")
+        return clock.now_ms()
+
+    def close(self) -> None:
+        """Stop accepting work and wait for the running jobs."""
+        self._closed = True
+        self._clear_pool.shutdown(wait=True)
+        self._settle_pool.shutdown(wait=True)

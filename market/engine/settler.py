@@ -1,0 +1,52 @@
+"""Where the engine posts each interval's netted settlement.
+
+The settler runs in the engine's settlement thread, never on a gRPC thread.
+:class:`RecordingSettler` keeps settlements in memory (the default, and what
+tests use); the demo plugs in the EVM driver of :mod:`contracts` through any
+object with a ``settle`` method.
+
+A settler must be idempotent per interval: after a crash between posting a
+settlement and journaling it, the engine posts the same settlement again on
+restart, and the settler should then return the receipt of the first posting
+(or any receipt) instead of failing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from market.settlement import IntervalSettlement
+
+__all__ = ["RecordingSettler", "Settler", "receipt_text"]
+
+
+class Settler(Protocol):
+    """Posts one interval's settlement; returns a receipt (e.g. a transaction hash)."""
+
+    def settle(self, settlement: IntervalSettlement) -> object:
+        """Post ``settlement``; raise to have the engine retry later."""
+        ...
+
+
+def receipt_text(receipt: object) -> str:
+    """A receipt as journaled text: bytes as 0x-hex, None as empty, else ``str()``."""
+    if receipt is None:
+        return ""
+    if isinstance(receipt, bytes | bytearray):
+        return "0x" + bytes(receipt).hex()
+    return str(receipt)
+
+
+class RecordingSettler:
+    """Keeps every settlement it is given, in order; the receipt is ``interval:<id>``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.settlements: list[IntervalSettlement] = []
+
+    def settle(self, settlement: IntervalSettlement) -> str:
+        """Record ``settlement`` (again, if it was posted before) and return its receipt."""
+        with self._lock:
+            self.settlements.append(settlement)
+        return f"interval:{settlement.interval}"
