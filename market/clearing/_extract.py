@@ -128,25 +128,22 @@ def assemble(
         grid_bus=feeder.ext_grid.bus,
         config=config,
     )
+    orders = book.orders
     fills = tuple(
-        Fill(
-            order_id=o.order_id,
-            participant=o.participant.lower(),
-            side=o.side.value,
-            bus=bus,
-            quantity_wh=o.quantity_wh,
-            limit_price=o.limit_price,
-            filled_wh=wh,
-            price=price,
-            amount=int(amount),
-        )
-        for o, bus, wh, price, amount in zip(
-            book.orders,
-            book.bus.tolist(),
-            books.filled_wh.tolist(),
-            books.price.tolist(),
-            books.amount.tolist(),
-            strict=True,
+        map(
+            Fill._make,
+            zip(
+                [o.order_id for o in orders],
+                [o.participant.lower() for o in orders],
+                [o.side.value for o in orders],
+                book.bus.tolist(),
+                book.quantity_wh.tolist(),
+                book.limit_price.tolist(),
+                books.filled_wh.tolist(),
+                books.price.tolist(),
+                [int(a) for a in books.amount.tolist()],
+                strict=True,
+            ),
         )
     )
     lmp = parts.lmp.tolist()

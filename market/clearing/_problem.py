@@ -91,16 +91,13 @@ class OrderBook:
         """
         bus_of = {addr.lower(): p.bus for addr, p in participants.items()}
         n = len(orders)
-        side = np.empty(n, dtype=np.int64)
-        bus = np.empty(n, dtype=np.int64)
-        qty = np.empty(n, dtype=np.int64)
-        limit = np.empty(n, dtype=np.int64)
-        for i, o in enumerate(orders):
-            side[i] = 1 if o.side == Side.SELL else -1
-            bus[i] = bus_of[o.participant.lower()]
-            qty[i] = o.quantity_wh
-            limit[i] = o.limit_price
-        position = np.array([feeder.position_of(int(b)) for b in bus], dtype=np.int64)
+        side = np.fromiter((1 if o.side == Side.SELL else -1 for o in orders), np.int64, n)
+        bus = np.fromiter((bus_of[o.participant.lower()] for o in orders), np.int64, n)
+        qty = np.fromiter((o.quantity_wh for o in orders), np.int64, n)
+        limit = np.fromiter((o.limit_price for o in orders), np.int64, n)
+        unique_bus, inverse = np.unique(bus, return_inverse=True)
+        pos_of_unique = np.array([feeder.position_of(int(b)) for b in unique_bus], dtype=np.int64)
+        position = pos_of_unique[inverse].astype(np.int64)
         return cls(tuple(orders), side, bus, position, qty, limit)
 
 

@@ -72,7 +72,9 @@ def attribute_trades(
     """
     buyers, demand = _queues(book, filled_wh, (book.side < 0) & (filled_wh > 0))
     sellers, supply = _queues(book, filled_wh, (book.side > 0) & (filled_wh > 0))
-    left = filled_wh.astype(np.int64).copy()
+    left = filled_wh.tolist()
+    bus_of = book.bus.tolist()
+    price_of = price.tolist()
     orders = book.orders
     trades: list[Trade] = []
     if buyers and sellers:
@@ -89,18 +91,18 @@ def attribute_trades(
             bq, sq = buyers[bp], sellers[sp]
             while demand[bp] > 0 and supply[sp] > 0:
                 b, s = bq[0], sq[0]
-                wh = int(min(left[b], left[s]))
+                wh = min(left[b], left[s])
                 trades.append(
                     Trade(
                         buyer=orders[b].participant.lower(),
                         buyer_order=orders[b].order_id,
-                        buyer_bus=int(book.bus[b]),
+                        buyer_bus=bus_of[b],
                         seller=orders[s].participant.lower(),
                         seller_order=orders[s].order_id,
-                        seller_bus=int(book.bus[s]),
+                        seller_bus=bus_of[s],
                         energy_wh=wh,
-                        price=int(price[b]),
-                        seller_price=int(price[s]),
+                        price=price_of[b],
+                        seller_price=price_of[s],
                     )
                 )
                 left[b] -= wh
@@ -112,19 +114,19 @@ def attribute_trades(
                     bq.popleft()
                 if left[s] == 0:
                     sq.popleft()
-    for i in np.flatnonzero(left > 0).tolist():
+    for i in [i for i, wh in enumerate(left) if wh > 0]:
         o = orders[i]
         if book.side[i] < 0:
             trades.append(
                 Trade(
                     buyer=o.participant.lower(),
                     buyer_order=o.order_id,
-                    buyer_bus=int(book.bus[i]),
+                    buyer_bus=bus_of[i],
                     seller=GRID,
                     seller_order="",
                     seller_bus=grid_bus,
-                    energy_wh=int(left[i]),
-                    price=int(price[i]),
+                    energy_wh=left[i],
+                    price=price_of[i],
                     seller_price=config.retail_price,
                 )
             )
@@ -136,10 +138,10 @@ def attribute_trades(
                     buyer_bus=grid_bus,
                     seller=o.participant.lower(),
                     seller_order=o.order_id,
-                    seller_bus=int(book.bus[i]),
-                    energy_wh=int(left[i]),
+                    seller_bus=bus_of[i],
+                    energy_wh=left[i],
                     price=config.feed_in_price,
-                    seller_price=int(price[i]),
+                    seller_price=price_of[i],
                 )
             )
     return tuple(trades)
