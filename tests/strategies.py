@@ -6,10 +6,13 @@ than editing another one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hypothesis import strategies as st
 
 from market.config import MarketConfig
 from market.metering import Reading
+from market.orders import Order, Participant, Side
 
 __all__ = [
     "addresses",
@@ -94,3 +97,93 @@ def settlement_books(draw: st.DrawFn) -> dict[str, object]:
         "operator": operator,
         "result_hash": draw(st.binary(min_size=32, max_size=32).filter(any)),
     }
+
+
+# ---------------------------------------------------------------------------
+# market.engine (gRPC request fields)
+# ---------------------------------------------------------------------------
+
+__all__ += ["int64s", "proto_strings", "reading_messages"]
+
+
+def proto_strings(max_size: int = 80) -> st.SearchStrategy[str]:
+    """Any text protobuf can carry (valid UTF-8: no lone surrogates)."""
+    return st.text(st.characters(codec="utf-8"), max_size=max_size)
+
+
+def int64s() -> st.SearchStrategy[int]:
+    """Any signed 64-bit integer, with the edges likely."""
+    return st.one_of(
+        st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63)]), st.integers(-(2**63), 2**63 - 1)
+    )
+
+
+def reading_messages() -> st.SearchStrategy[dict[str, int]]:
+    """Field values of one gridex.v1.Reading, anywhere in their wire ranges."""
+    return st.fixed_dictionaries(
+        {
+            "seq": st.integers(0, 2**64 - 1),
+            "timestamp_ms": int64s(),
+            "energy_import_wh": int64s(),
+            "energy_export_wh": int64s(),
+            "power_w": int64s(),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------
+# market.clearing (order books on a feeder)
+# ---------------------------------------------------------------------------
+
+__all__ += ["clearing_configs", "order_books"]
+
+
+def clearing_configs() -> st.SearchStrategy[MarketConfig]:
+    """Configurations with retail ≥ feed-in, an optional grid fee and 5/15-min intervals."""
+    return st.builds(
+        lambda prices, fee, interval_s: MarketConfig(
+            retail_price=max(prices),
+            feed_in_price=min(prices),
+            grid_fee_per_kwh=fee,
+            interval_s=interval_s,
+        ),
+        st.tuples(st.integers(0, 400_000), st.integers(0, 400_000)),
+        st.one_of(st.just(0), st.integers(0, 20_000)),
+        st.sampled_from([300, 900]),
+    )
+
+
+@st.composite
+def order_books(
+    draw: st.DrawFn,
+    buses: Sequence[int],
+    *,
+    interval: int = 0,
+    max_orders: int = 12,
+    max_quantity_wh: int = 20_000,
+    price_max: int = 1_000_000,
+) -> tuple[list[Order], dict[str, Participant]]:
+    """A valid book for one interval and the participants it needs.
+
+    Participants sit on ``buses`` (pandapower indices of connectable buses);
+    a participant may place several orders, on both sides. Prices cluster on
+    a few values so that ties at the margin are common.
+    """
+    people = draw(st.lists(addresses(), min_size=1, max_size=6, unique=True))
+    participants = {a: Participant(a, draw(st.sampled_from(list(buses)))) for a in people}
+    price = st.one_of(
+        st.sampled_from([0, 50_000, 80_000, 150_000, 300_000]), st.integers(0, price_max)
+    )
+    n = draw(st.integers(0, max_orders))
+    orders = [
+        Order(
+            order_id=f"o{i}",
+            participant=draw(st.sampled_from(people)),
+            side=draw(st.sampled_from([Side.BUY, Side.SELL])),
+            interval=interval,
+            quantity_wh=draw(st.integers(1, max_quantity_wh)),
+            limit_price=draw(price),
+        )
+        for i in range(n)
+    ]
+    return orders, participants

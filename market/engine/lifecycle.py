@@ -39,6 +39,9 @@ __all__ = ["Lifecycle"]
 
 logger = logging.getLogger(__name__)
 
+#: Longest single advance of a simulated clock (every interval on the way is run), ms.
+_MAX_ADVANCE_MS = 7 * 86_400_000
+
 
 @dataclass(frozen=True, slots=True)
 class _ClearingJob:
@@ -365,6 +368,11 @@ class Lifecycle:
         if to_ms < clock.now_ms():
             raise RequestError(
                 f"to_ms: must not lie in the past (now {clock.now_ms()}), got {to_ms}"
+            )
+        if to_ms - clock.now_ms() > _MAX_ADVANCE_MS:
+            raise RequestError(
+                f"to_ms: may advance at most {_MAX_ADVANCE_MS // 86_400_000} days at once, "
+                f"got {(to_ms - clock.now_ms()) / 86_400_000:.1f}"
             )
         set_time = clock.set  # type: ignore[attr-defined]  # SimClock, checked above
         timeout = self._config.wait_timeout_s

@@ -43,7 +43,7 @@ def generate(out_dir: Path | None = None) -> list[Path]:
     Raises:
         RuntimeError: protoc reported an error.
     """
-    from grpc_tools import protoc
+    from grpc_tools import protoc  # type: ignore[import-untyped]  # ships no type information
 
     target = _HERE if out_dir is None else Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
