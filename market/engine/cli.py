@@ -84,6 +84,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="meter an interval this long after it ends, s (default 60)",
     )
     p.add_argument(
+        "--reading-skew-s",
+        type=float,
+        default=300.0,
+        help="how far a reading's timestamp may lie from the engine clock, s (default 300)",
+    )
+    p.add_argument(
         "--archive", type=Path, default=None, metavar="DIR", help="parquet archive of raw readings"
     )
     p.add_argument(
@@ -137,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
             mechanism=args.mechanism,
             gate_closure_s=args.gate_closure_s,
             metering_delay_s=args.metering_delay_s,
+            reading_skew_s=args.reading_skew_s,
             archive_dir=args.archive,
             verify_replay=args.verify_replay,
         )
