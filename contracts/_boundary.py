@@ -97,10 +97,11 @@ def map_error(  # noqa: PLR0911 - one flat dispatch on the exception type reads 
         return ChainConnectionError(str(exc))
     if isinstance(exc, Web3RPCError):
         error = exc.rpc_response.get("error") if exc.rpc_response else None
+        message = str(error.get("message", exc.message)) if isinstance(error, dict) else exc.message
         data = error.get("data") if isinstance(error, dict) else None
-        if _looks_like_revert(exc.message):
-            return ContractRevertError(revert_reason(exc.message, data), tx_hash=tx_hash)
-        return ChainRPCError(exc.message, tx_hash=tx_hash)
+        if _looks_like_revert(message):
+            return ContractRevertError(revert_reason(message, data), tx_hash=tx_hash)
+        return ChainRPCError(message, tx_hash=tx_hash)
     if isinstance(exc, TesterValidationError | EvmValidationError):  # py-evm rejected the tx
         return ChainRPCError(str(exc), tx_hash=tx_hash)
     if isinstance(exc, Web3Exception):

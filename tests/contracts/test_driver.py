@@ -209,6 +209,8 @@ def test_killed_at_each_step_every_interval_ends_settled_once(
         if at is step and interval_id == 1:
             raise Crash
 
+    operator = chain_world.operator.address
+    nonce_before, _ = chain_world.chain.nonces(operator)
     doomed = SettlementDriver(chain_world.ledger, on_step=die_in_interval_1)
     deltas, fee = _book(chain_world, 0)
     doomed.settle_interval(0, deltas, fee, HASHES[0])
@@ -225,6 +227,8 @@ def test_killed_at_each_step_every_interval_ends_settled_once(
             interval_id == 1 and step in (SettleStep.SENT, SettleStep.MINED)
         )
     _assert_settled_once(chain_world, [0, 1, 2])
+    nonce_after, _ = chain_world.chain.nonces(operator)
+    assert nonce_after - nonce_before == 3  # no duplicate was even sent
 
 
 def test_timeout_resends_the_same_transaction(chain_world: ChainWorld) -> None:
