@@ -1,0 +1,205 @@
+"""The agent's side of ``MarketService``: signed calls and the market-event stream.
+
+Every call is signed as ``docs/signing.md`` says (:mod:`gridex.signing`): the
+request is serialized once, those exact bytes are hashed, signed and sent (the
+method is called with an identity serializer), and every call, retries
+included, carries a fresh nonce and the wall-clock time, which the engine
+checks against its wall clock even when its market runs on a simulated clock.
+
+:class:`MarketEvents` follows ``StreamMarketEvents`` and keeps what a gateway
+needs to know about the engine's time, from the engine itself:
+
+- ``now_ms``: the latest event's time on the engine's clock, so a gateway next
+  to an engine on a simulated clock can follow that clock;
+- ``gate_closed``: the latest interval whose gate closed — the open interval
+  the agent trades in is the one after it;
+- ``interval_s``: the interval length, learnt from ``IntervalDelivered``
+  (delivered at the interval's end, ``(k+1)·I``).
+
+It resumes after the last sequence it saved, reconnecting with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import grpc
+from gridex.signing import Signer
+from gridex.v1 import market_pb2
+
+from meter_adapter.uplink.backoff import Backoff, BackoffPolicy
+from meter_adapter.uplink.buffer import ReadingBuffer
+
+__all__ = ["STREAM_EVENTS", "SUBMIT_ORDER", "MarketClient", "MarketEvents"]
+
+logger = logging.getLogger(__name__)
+
+SUBMIT_ORDER = "/gridex.v1.MarketService/SubmitOrder"
+STREAM_EVENTS = "/gridex.v1.MarketService/StreamMarketEvents"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_META = ("events.sequence", "events.now_ms", "events.gate_closed", "events.interval_s")
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+class MarketClient:
+    """Signed ``MarketService`` calls for one participant.
+
+    Args:
+        channel: A ``grpc.aio`` channel to the engine.
+        signer: The participant's key.
+        timeout_s: Deadline of a unary call, s.
+    """
+
+    def __init__(self, channel: grpc.aio.Channel, signer: Signer, *, timeout_s: float = 10.0):
+        self.signer = signer
+        self.timeout_s = timeout_s
+        self._submit: grpc.aio.UnaryUnaryMultiCallable[bytes, market_pb2.SubmitOrderResponse] = (
+            channel.unary_unary(SUBMIT_ORDER, _identity, market_pb2.SubmitOrderResponse.FromString)
+        )
+        self._events: grpc.aio.UnaryStreamMultiCallable[bytes, market_pb2.MarketEvent] = (
+            channel.unary_stream(STREAM_EVENTS, _identity, market_pb2.MarketEvent.FromString)
+        )
+
+    async def submit_order(
+        self, request: market_pb2.SubmitOrderRequest
+    ) -> market_pb2.SubmitOrderResponse:
+        """Place an order (idempotent on its ``client_order_id``).
+
+        Raises:
+            grpc.aio.AioRpcError: The engine refused it or could not be reached.
+        """
+        raw = request.SerializeToString()
+        metadata = self.signer.request_metadata(SUBMIT_ORDER, raw)
+        return await self._submit(raw, timeout=self.timeout_s, metadata=tuple(metadata))
+
+    def stream_events(self, after_sequence: int) -> AsyncIterator[market_pb2.MarketEvent]:
+        """Market events with a sequence above ``after_sequence``, stored ones then live ones.
+
+        Raises (while iterating):
+            grpc.aio.AioRpcError: The stream failed.
+        """
+        raw = market_pb2.StreamMarketEventsRequest(after_sequence=after_sequence)
+        data = raw.SerializeToString()
+        metadata = self.signer.request_metadata(STREAM_EVENTS, data)
+        call = self._events(data, metadata=tuple(metadata))
+        return aiter(call)
+
+
+class MarketEvents:
+    """Follows the engine's market events (see the module docstring).
+
+    Args:
+        client: Signed market calls.
+        store: Where the progress is saved (the gateway's buffer file), or None.
+        backoff: Delays between reconnects.
+    """
+
+    def __init__(
+        self,
+        client: MarketClient,
+        *,
+        store: ReadingBuffer | None = None,
+        backoff: BackoffPolicy | None = None,
+    ) -> None:
+        self._client = client
+        self._store = store
+        self._backoff = Backoff(backoff if backoff is not None else BackoffPolicy())
+        self.sequence = 0
+        """Sequence of the latest event processed."""
+        self.now_ms: int | None = None
+        """The engine's clock as of the latest event, Unix ms (None before any)."""
+        self.gate_closed: int | None = None
+        """The latest interval whose gate closed (None before any)."""
+        self.interval_s: int | None = None
+        """Interval length learnt from the events, s (None until an interval is delivered)."""
+        self.changed = asyncio.Event()
+        """Set whenever ``gate_closed`` moves on (the agent clears it)."""
+        self._has_time = asyncio.Event()
+        if store is not None:
+            saved = [store.get_meta(key) for key in _META]
+            sequence, now_ms, gate_closed, interval_s = (
+                None if v is None else int(v) for v in saved
+            )
+            self.sequence = sequence or 0
+            self.now_ms, self.gate_closed, self.interval_s = now_ms, gate_closed, interval_s
+            if now_ms is not None:
+                self._has_time.set()
+
+    @property
+    def open_interval(self) -> int | None:
+        """The first interval whose gate is open, as far as the events tell."""
+        return None if self.gate_closed is None else self.gate_closed + 1
+
+    def clock(self) -> datetime:
+        """The engine's time as of the latest event (a :data:`~meter_adapter.clock.Clock`).
+
+        Raises:
+            RuntimeError: No event has been seen yet (await :meth:`wait_for_time` first).
+        """
+        if self.now_ms is None:
+            raise RuntimeError("the engine's time is not known yet: no market event seen")
+        return _EPOCH + timedelta(milliseconds=self.now_ms)
+
+    async def wait_for_time(self) -> int:
+        """Wait for the first event; return the engine's time then, Unix ms."""
+        await self._has_time.wait()
+        assert self.now_ms is not None
+        return self.now_ms
+
+    def apply(self, event: market_pb2.MarketEvent) -> None:
+        """Take one event into account (events must come in sequence order)."""
+        if event.sequence <= self.sequence:
+            return
+        self.sequence = event.sequence
+        if self.now_ms is None or event.time_ms > self.now_ms:
+            self.now_ms = event.time_ms
+            self._has_time.set()
+        kind = event.WhichOneof("event")
+        if kind == "gate_closed":
+            if self.gate_closed is None or event.interval > self.gate_closed:
+                self.gate_closed = event.interval
+                self.changed.set()
+                self._save()
+        elif kind == "interval_delivered":
+            end_s, remainder = divmod(event.time_ms, 1000 * (event.interval + 1))
+            if remainder == 0 and end_s > 0 and end_s != self.interval_s:
+                self.interval_s = int(end_s)
+                self._save()
+
+    def _save(self) -> None:
+        if self._store is None:
+            return
+        values = (self.sequence, self.now_ms, self.gate_closed, self.interval_s)
+        self._store.set_meta(
+            (k, str(v)) for k, v in zip(_META, values, strict=True) if v is not None
+        )
+
+    async def run(self) -> None:
+        """Follow the stream for ever (until cancelled), reconnecting with backoff."""
+        while True:
+            try:
+                async for event in self._client.stream_events(self.sequence):
+                    self.apply(event)
+                    self._backoff.reset()
+                logger.warning("market events: the engine ended the stream")
+            except grpc.RpcError as exc:
+                code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+                log = logger.error if code in _FATAL else logger.warning
+                log("market events: stream failed (%s)", _describe(exc))
+            await self._backoff.sleep()
+
+
+_FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def _describe(exc: grpc.RpcError) -> str:
+    if isinstance(exc, grpc.aio.AioRpcError):
+        return f"{exc.code().name}: {exc.details()}"
+    return str(exc)
