@@ -105,7 +105,8 @@ class Market:
     nonces: set[str] = field(default_factory=set)
     gate_closed: int = -1  # orders for this interval or earlier are refused
     events: list[market_pb2.MarketEvent] = field(default_factory=list)
-    fail_next: list[grpc.StatusCode] = field(default_factory=list)
+    fail_next: list[grpc.StatusCode] = field(default_factory=list)  # refuse before anything
+    lose_answers: int = 0  # accept the order, then fail the call with UNAVAILABLE, this often
     new_event: asyncio.Event = field(default_factory=asyncio.Event)
 
     def add_event(self, time_ms: int, interval: int, kind: str) -> None:
@@ -234,6 +235,9 @@ class FakeEngine:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "interval: gate closed")
         else:
             market.orders[key] = request
+        if market.lose_answers > 0:
+            market.lose_answers -= 1
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the answer got lost")
         order = types_pb2.OrderState(
             participant=signer,
             client_order_id=request.client_order_id,
