@@ -90,6 +90,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="how far a reading's timestamp may lie from the engine clock, s (default 300)",
     )
     p.add_argument(
+        "--synchronous",
+        choices=("FULL", "NORMAL"),
+        default="FULL",
+        help="SQLite synchronous mode of the journal: FULL survives power loss, NORMAL only a "
+        "process crash (default FULL)",
+    )
+    p.add_argument(
         "--archive", type=Path, default=None, metavar="DIR", help="parquet archive of raw readings"
     )
     p.add_argument(
@@ -144,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
             gate_closure_s=args.gate_closure_s,
             metering_delay_s=args.metering_delay_s,
             reading_skew_s=args.reading_skew_s,
+            synchronous=args.synchronous,
             archive_dir=args.archive,
             verify_replay=args.verify_replay,
         )

@@ -1,0 +1,248 @@
+"""Engine throughput over loopback: signed, journaled orders/s and meter readings/s.
+
+Starts ``gridex serve`` (simulated clock, journal with ``synchronous=FULL``)
+in a child process, then drives it from this process with an asyncio gRPC
+client that signs every order and every reading batch, as real clients do.
+Beside each figure it runs the same client against a bare grpc.aio echo
+server (another child process) that answers without signature checks,
+journal or state: the ceiling of gRPC in Python on this machine. The ratio
+says how much of that ceiling the engine keeps.
+
+Usage: ``python bench/engine.py [--seconds S] [--concurrency N] [--batch N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from gridex.v1 import market_pb2, meter_pb2
+from gridex.v1 import types_pb2 as pb
+
+from market.client import OperatorClient
+from market.engine.signing import Signer
+
+T0_MS = 1944000 * 900_000
+FIRST = 1944001
+SUBMIT = "/gridex.v1.MarketService/SubmitOrder"
+READINGS = "/gridex.v1.MeterService/StreamReadings"
+OPERATOR = Signer("0x" + "11" * 32)
+TRADERS = [Signer(f"0x{i + 1:064x}") for i in range(8)]
+GATEWAYS = [Signer(f"0x{i + 101:064x}") for i in range(4)]
+
+
+# -- the echo server (child process) -----------------------------------------------------
+
+
+async def _echo_server(port_file: Path) -> None:
+    order_reply = market_pb2.SubmitOrderResponse(
+        order=pb.OrderState(client_order_id="x", status=pb.ORDER_STATUS_OPEN)
+    ).SerializeToString()
+
+    async def submit(request: bytes, context: Any) -> bytes:
+        return order_reply
+
+    async def readings(requests: Any, context: Any) -> Any:
+        async for raw in requests:
+            signed = meter_pb2.SignedReadingBatch.FromString(raw)
+            batch = meter_pb2.ReadingBatch.FromString(signed.batch)
+            yield meter_pb2.BatchAck(
+                batch_id=batch.batch_id, applied=len(batch.readings)
+            ).SerializeToString()
+
+    handlers = {
+        "SubmitOrder": grpc.unary_unary_rpc_method_handler(submit),
+        "StreamReadings": grpc.stream_stream_rpc_method_handler(readings),
+    }
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "gridex.v1.MarketService", {"SubmitOrder": handlers["SubmitOrder"]}
+            ),
+            grpc.method_handlers_generic_handler(
+                "gridex.v1.MeterService", {"StreamReadings": handlers["StreamReadings"]}
+            ),
+        )
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    port_file.write_text(str(port))
+    await server.wait_for_termination()
+
+
+# -- the client (this process) -----------------------------------------------------------
+
+
+async def orders_per_second(address: str, seconds: float, concurrency: int) -> tuple[int, float]:
+    """Signed SubmitOrder calls answered OK per second, ``concurrency`` in flight."""
+    counter = itertools.count()
+    done = 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(
+            SUBMIT,
+            request_serializer=None,
+            response_deserializer=market_pb2.SubmitOrderResponse.FromString,
+        )
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                n = next(counter)
+                signer = TRADERS[n % len(TRADERS)]
+                raw = market_pb2.SubmitOrderRequest(
+                    participant=signer.address,
+                    client_order_id=f"bench-{n}",
+                    side=pb.SIDE_BUY if n % 2 else pb.SIDE_SELL,
+                    interval=FIRST + n % 96,
+                    quantity_wh=1000 + n % 500,
+                    limit_price=100_000 + n % 1000,
+                ).SerializeToString()
+                await call(raw, metadata=tuple(signer.request_metadata(SUBMIT, raw)), timeout=30)
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return done, done / elapsed
+
+
+async def readings_per_second(address: str, seconds: float, batch_size: int) -> tuple[int, float]:
+    """Readings acknowledged per second over one stream per gateway, batches of ``batch_size``."""
+    applied = 0
+
+    async def gateway(signer: Signer, meter_id: str) -> None:
+        nonlocal applied
+        deadline = time.perf_counter() + seconds
+
+        async def batches() -> Any:
+            seq = 1
+            batch_id = 0
+            while time.perf_counter() < deadline:
+                batch_id += 1
+                readings = [
+                    meter_pb2.Reading(
+                        seq=s,
+                        timestamp_ms=T0_MS + s,
+                        energy_import_wh=s,
+                        energy_export_wh=s // 2,
+                        power_w=-100,
+                    )
+                    for s in range(seq, seq + batch_size)
+                ]
+                seq += batch_size
+                raw = meter_pb2.ReadingBatch(
+                    gateway=signer.address, meter_id=meter_id, batch_id=batch_id, readings=readings
+                ).SerializeToString()
+                yield meter_pb2.SignedReadingBatch(batch=raw, signature=signer.sign_batch(raw))
+
+        async with grpc.aio.insecure_channel(address) as channel:
+            call = channel.stream_stream(
+                READINGS,
+                request_serializer=meter_pb2.SignedReadingBatch.SerializeToString,
+                response_deserializer=meter_pb2.BatchAck.FromString,
+            )
+            async for ack in call(batches(), timeout=seconds + 60):
+                if ack.code:
+                    raise RuntimeError(f"batch refused: {ack.message}")
+                applied += ack.applied
+
+    start = time.perf_counter()
+    await asyncio.gather(*(gateway(g, f"bench-meter-{i}") for i, g in enumerate(GATEWAYS)))
+    return applied, applied / (time.perf_counter() - start)
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def _start(args: list[str], port_file: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while not port_file.exists() or not port_file.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start: {log.read_text()[-2000:]}")
+        time.sleep(0.1)
+    return proc, f"127.0.0.1:{port_file.read_text()}"
+
+
+def _measure(label: str, fn: Callable[[], tuple[int, float]]) -> float:
+    count, rate = fn()
+    print(f"  {label:<44} {rate:>10,.0f}/s  ({count:,} in total)", flush=True)
+    return rate
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
+    parser.add_argument("--concurrency", type=int, default=64, help="orders in flight")
+    parser.add_argument("--batch", type=int, default=1000, help="readings per batch")
+    parser.add_argument(
+        "--synchronous", choices=("FULL", "NORMAL"), default="FULL", help="journal fsync mode"
+    )
+    parser.add_argument("--echo-server", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server is not None:
+        asyncio.run(_echo_server(args.echo_server))
+        return 0
+
+    tmp = Path(tempfile.mkdtemp(prefix="gridex-bench-"))
+    engine_args = [
+        sys.executable, "-m", "market.cli", "serve", "--grid", "cigre-lv",
+        "--db", str(tmp / "engine.db"), "--clock", "sim", "--sim-start-ms", str(T0_MS),
+        "--port", "0", "--port-file", str(tmp / "engine.port"), "--operator", OPERATOR.address,
+        "--rate-limit", "0", "--reading-skew-s", "86400", "--synchronous", args.synchronous,
+    ]  # fmt: skip
+    echo_args = [sys.executable, __file__, "--echo-server", str(tmp / "echo.port")]
+    engine, engine_address = _start(engine_args, tmp / "engine.port", tmp / "engine.log")
+    echo, echo_address = _start(echo_args, tmp / "echo.port", tmp / "echo.log")
+    try:
+        with OperatorClient(engine_address, OPERATOR) as op:
+            for i, t in enumerate(TRADERS):
+                op.register_participant(t.address, 2 + i)
+            for i, g in enumerate(GATEWAYS):
+                op.register_gateway(g.address, f"bench-meter-{i}", TRADERS[i].address)
+        print(
+            f"gridex engine benchmark, loopback, {os.cpu_count()} cores, {args.seconds:g} s per run"
+        )
+        print(f"orders: signed SubmitOrder, {args.concurrency} in flight")
+        run = asyncio.run
+        e = _measure(
+            "engine (verified, journaled, fsync'd)",
+            lambda: run(orders_per_second(engine_address, args.seconds, args.concurrency)),
+        )
+        c = _measure(
+            "bare grpc.aio echo server (ceiling)",
+            lambda: run(orders_per_second(echo_address, args.seconds, args.concurrency)),
+        )
+        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+        print(f"readings: signed batches of {args.batch}, {len(GATEWAYS)} gateway streams")
+        e = _measure(
+            "engine (verified, journaled, fsync'd)",
+            lambda: run(readings_per_second(engine_address, args.seconds, args.batch)),
+        )
+        c = _measure(
+            "bare grpc.aio echo server (ceiling)",
+            lambda: run(readings_per_second(echo_address, args.seconds, args.batch)),
+        )
+        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+    finally:
+        for proc in (engine, echo):
+            proc.terminate()
+            proc.wait(30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
