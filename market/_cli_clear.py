@@ -74,7 +74,7 @@ def _clear(args: argparse.Namespace) -> int:
     from market.clearing.io import read_orders, write_results
     from market.errors import ClearingError, MarketError, OrderValidationError
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
     try:
         config = _config(args)
         options = ClearingOptions(

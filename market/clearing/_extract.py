@@ -60,13 +60,23 @@ def injection_mw(book: OrderBook, filled_wh: IntArray, n_bus: int, interval_s: i
     return np.asarray(per_bus * (3600.0 / interval_s / 1e6), dtype=np.float64)
 
 
-def run_ac_check(feeder: Feeder, injection: FloatArray, tolerance: float) -> AcCheck:
-    """AC power flow of base load plus ``injection`` and its limit check."""
+_CONSTRAINT_OF = {"line": "lines", "trafo": "trafos", "bus": "voltage"}
+
+
+def run_ac_check(
+    feeder: Feeder, injection: FloatArray, tolerance: float
+) -> tuple[AcCheck, frozenset[str]]:
+    """AC power flow of base load plus ``injection`` and its limit check.
+
+    Returns:
+        The check, and which constraint kinds (``lines``, ``trafos``,
+        ``voltage``) it found violated.
+    """
     try:
         report = check_schedule(feeder, injection, tolerance=tolerance)
     except PowerFlowError as exc:
         logger.warning("AC check: %s", exc)
-        return AcCheck(
+        failed = AcCheck(
             passed=False,
             converged=False,
             tolerance=rounded(tolerance),
@@ -77,7 +87,8 @@ def run_ac_check(feeder: Feeder, injection: FloatArray, tolerance: float) -> AcC
             losses_mw=0.0,
             violations=(f"AC power flow did not converge: {exc}",),
         )
-    return AcCheck(
+        return failed, frozenset()
+    check = AcCheck(
         passed=report.ok,
         converged=True,
         tolerance=rounded(tolerance),
@@ -88,6 +99,7 @@ def run_ac_check(feeder: Feeder, injection: FloatArray, tolerance: float) -> AcC
         losses_mw=rounded(report.losses_mw),
         violations=tuple(str(v) for v in report.violations),
     )
+    return check, frozenset(_CONSTRAINT_OF[v.element] for v in report.violations)
 
 
 def assemble(

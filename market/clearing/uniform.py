@@ -73,7 +73,7 @@ def clear_uniform(
     t2 = time.perf_counter()
     if options.ac_check and solution.status.has_solution:
         inj = injection_mw(book, filled, feeder.n_bus, config.interval_s)
-        ac = run_ac_check(feeder, inj, options.ac_tolerance)
+        ac, _ = run_ac_check(feeder, inj, options.ac_tolerance)
     t3 = time.perf_counter()
     stats = SolverStats(
         solver=options.solver,

@@ -1,0 +1,169 @@
+"""``gridex clear`` and its file formats, as an operator runs it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from grid import load_feeder
+from market.clearing import ClearingOptions, clear
+from market.clearing.io import read_orders
+from market.cli import main
+from market.config import MarketConfig
+from market.errors import InputFileError
+from tests.market.clearing.nets import radial_net
+
+HEADER = ["order_id", "participant", "bus", "side", "quantity_wh", "limit_price"]
+ROWS = [
+    ["s1", "0x" + "a" * 40, "3", "sell", "60000", "100000"],
+    ["b1", "0x" + "B" * 40, "1", "buy", "100000", "250000"],
+    ["b2", "0x" + "c" * 40, "5", "BUY", "3000", "320000"],
+]
+
+
+def _csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def grid_file(tmp_path: Path) -> Path:
+    import pandapower as pp
+
+    path = tmp_path / "radial.json"
+    pp.to_json(radial_net(), str(path))
+    return path
+
+
+def test_clear_writes_every_file(
+    tmp_path: Path, grid_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    orders = _csv(tmp_path / "orders.csv", HEADER, ROWS)
+    out = tmp_path / "out"
+    code = main(["clear", "--grid", str(grid_file), "--orders", str(orders), "--out", str(out)])
+    assert code == 0, capsys.readouterr()
+    fills = pl.read_csv(out / "fills.csv")
+    assert {"order_id", "filled_wh", "price", "amount"} <= set(fills.columns)
+    assert fills["order_id"].to_list() == ["s1", "b1", "b2"]
+    prices = pl.read_csv(out / "prices.csv")
+    assert {"bus", "price", "energy", "loss", "congestion", "voltage"} <= set(prices.columns)
+    assert prices.height == 6
+    trades = pl.read_csv(out / "trades.csv")
+    assert trades["energy_wh"].sum() >= fills.filter(pl.col("side") == "buy")["filled_wh"].sum()
+    summary = json.loads((out / "summary.json").read_text())
+    (entry,) = summary["intervals"]
+    assert summary["mechanism"] == "nodal"
+    assert entry["status"] == "optimal/optimal"
+    for key in ("welfare", "grid_import_wh", "grid_export_wh", "ac_check", "rounds", "timings_s"):
+        assert key in entry
+    assert entry["ac_check"]["passed"] is True
+
+
+def test_parquet_with_intervals_and_options(tmp_path: Path, grid_file: Path) -> None:
+    frame = pl.DataFrame(
+        {
+            "order_id": ["s1", "b1", "s1"],
+            "participant": ["0x" + "a" * 40, "0x" + "b" * 40, "0x" + "a" * 40],
+            "bus": [3, 1, 3],
+            "side": ["sell", "buy", "sell"],
+            "quantity_wh": [5000, 4000, 7000],
+            "limit_price": [100_000, 250_000, 50_000],
+            "interval": [11, 11, 12],
+        }
+    )
+    frame.write_parquet(tmp_path / "orders.parquet")
+    out = tmp_path / "out"
+    args = ["clear", "--grid", str(grid_file), "--orders", str(tmp_path / "orders.parquet")]
+    args += ["--out", str(out), "--mechanism", "uniform"]
+    args += ["--retail-price", "310000", "--feed-in-price", "70000"]
+    assert main(args) == 0
+    fills = pl.read_csv(out / "fills.csv")
+    assert fills["interval"].to_list() == [11, 11, 12]
+    assert fills["filled_wh"].to_list() == [4000, 4000, 7000]
+    prices = pl.read_csv(out / "prices.csv")
+    by_interval = dict(prices.group_by("interval").agg(pl.col("price").unique()).iter_rows())
+    assert by_interval == {11: [100_000], 12: [70_000]}  # marginal seller; then the feed-in price
+    summary = json.loads((out / "summary.json").read_text())
+    assert [e["interval"] for e in summary["intervals"]] == [11, 12]
+    assert summary["intervals"][1]["grid_export_wh"] == 7000
+
+
+def test_invalid_order_exits_2_naming_the_order(
+    tmp_path: Path, grid_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*ROWS, ["x9", "0x" + "d" * 40, "0", "buy", "5", "1"]]  # bus 0: the HV side
+    orders = _csv(tmp_path / "orders.csv", HEADER, rows)
+    code = main(
+        ["clear", "--grid", str(grid_file), "--orders", str(orders), "--out", str(tmp_path / "o")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'x9'" in err
+    assert "may not connect" in err
+
+
+def test_bad_cells_name_row_and_column(tmp_path: Path) -> None:
+    bad = [row.copy() for row in ROWS]
+    bad[1][4] = "12.5"
+    with pytest.raises(
+        InputFileError,
+        match=r"orders.csv row 2, column quantity_wh: expected a positive integer, got '12.5'",
+    ):
+        read_orders(_csv(tmp_path / "orders.csv", HEADER, bad))
+    bad = [row.copy() for row in ROWS]
+    bad[2][3] = "hold"
+    with pytest.raises(InputFileError, match=r"row 3, column side: expected 'buy' or 'sell'"):
+        read_orders(_csv(tmp_path / "orders.csv", HEADER, bad))
+    bad = [row.copy() for row in ROWS]
+    bad[0][1] = "alice"
+    with pytest.raises(InputFileError, match=r"row 1, column participant"):
+        read_orders(_csv(tmp_path / "orders.csv", HEADER, bad))
+    two_buses = [*ROWS, ["s2", "0x" + "a" * 40, "4", "sell", "1", "1"]]
+    with pytest.raises(
+        InputFileError,
+        match=r"row 4, column bus: participant 0x(a){40} is at bus 3 in row 1, got 4",
+    ):
+        read_orders(_csv(tmp_path / "orders.csv", HEADER, two_buses))
+
+
+def test_missing_column_and_missing_file(
+    tmp_path: Path, grid_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _csv(tmp_path / "orders.csv", HEADER[:-1], [r[:-1] for r in ROWS])
+    with pytest.raises(InputFileError, match=r"missing column.*limit_price"):
+        read_orders(path)
+    code = main(
+        ["clear", "--grid", str(grid_file), "--orders", str(path), "--out", str(tmp_path / "o")]
+    )
+    assert code == 2
+    assert "limit_price" in capsys.readouterr().err
+    with pytest.raises(InputFileError, match="no such file"):
+        read_orders(tmp_path / "nope.csv")
+    (tmp_path / "orders.xlsx").write_text("x")
+    with pytest.raises(InputFileError, match=r"expected a \.csv or \.parquet"):
+        read_orders(tmp_path / "orders.xlsx")
+
+
+def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> None:
+    orders_path = _csv(tmp_path / "orders.csv", HEADER, ROWS)
+    out = tmp_path / "out"
+    args = ["clear", "--grid", str(grid_file), "--orders", str(orders_path), "--out", str(out)]
+    assert main([*args, "--sensitivities", "dc"]) == 0
+    book = read_orders(orders_path)
+    result = clear(
+        load_feeder(grid_file),
+        book.intervals[0],
+        book.participants,
+        MarketConfig(),
+        options=ClearingOptions(sensitivities="dc"),
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["intervals"][0]["result_sha256"] == hashlib.sha256(result.to_json()).hexdigest()
