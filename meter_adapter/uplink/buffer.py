@@ -16,10 +16,11 @@ simulated gateways in one process). The path ``":memory:"`` keeps the buffer in
 RAM and gives up durability altogether; it must be asked for explicitly.
 
 A fresh buffer starts numbering at ``first_seq``; by default that is the
-clock's Unix time in ms, which is larger than any seq a previous buffer of the
-same meter can have used (as long as it took fewer than 1000 readings a
-second), so a gateway whose buffer was lost never collides with readings the
-engine already holds; the engine records the jump as a gap.
+wall clock's Unix time in ms (even when the market runs on a simulated clock),
+which is larger than any seq a previous buffer of the same meter can have used
+(as long as it took fewer than 1000 readings a second), so a gateway whose
+buffer was lost never collides with readings the engine already holds; the
+engine records the jump as a gap.
 
 SQLite calls run on the caller's thread (the event loop): each append is a
 few tens of µs with ``NORMAL``, plus one fsync with ``FULL``.

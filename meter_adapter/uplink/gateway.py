@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -52,9 +51,6 @@ __all__ = ["Gateway"]
 
 logger = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-
 
 class Gateway:
     """A meter's gateway to the engine.
@@ -69,7 +65,8 @@ class Gateway:
             see :func:`~meter_adapter.uplink.channel.engine_channel`).
         meter_id: The meter's id, as registered by the operator.
         buffer_path: The buffer's SQLite file (one per gateway), or ``":memory:"``,
-            which gives up durability (tests and benchmarks only).
+            which gives up durability (tests and benchmarks only), or an open
+            :class:`~meter_adapter.uplink.buffer.ReadingBuffer` (the gateway closes it).
         agent: Trading rules, or None for no prosumer agent.
         clock: The gateway's time (the engine's clock in-process,
             :func:`~meter_adapter.uplink.sources.clock_from_ms`); the source
@@ -77,7 +74,8 @@ class Gateway:
         uplink: Batching and retry settings.
         synchronous: The buffer's SQLite ``synchronous`` (see
             :class:`~meter_adapter.uplink.buffer.ReadingBuffer`).
-        first_seq: Seq of the first reading of a fresh buffer (default: now in ms).
+        first_seq: Seq of the first reading of a fresh buffer (default: the
+            wall clock in Unix ms, see :mod:`~meter_adapter.uplink.buffer`).
         events: A market-event follower to share (default: the agent makes its
             own when it needs one).
 
@@ -92,7 +90,7 @@ class Gateway:
         engine_channel: grpc.aio.Channel,
         *,
         meter_id: str,
-        buffer_path: str | Path,
+        buffer_path: str | Path | ReadingBuffer,
         agent: AgentConfig | None = None,
         clock: Clock = utc_now,
         uplink: UplinkConfig | None = None,
@@ -104,14 +102,19 @@ class Gateway:
             signer = key if isinstance(key, Signer) else Signer(key)
         except ValueError as exc:
             raise MeterConfigError(f"key: {exc}") from None
-        if first_seq is None:
-            first_seq = max(1, (clock() - _EPOCH) // _MS)
         self.source = source
         self.meter_id = meter_id
         self.signer = signer
-        self.buffer = ReadingBuffer(
-            buffer_path, meter_id=meter_id, first_seq=first_seq, synchronous=synchronous
-        )
+        if isinstance(buffer_path, ReadingBuffer):
+            if buffer_path.meter_id != meter_id:
+                raise MeterConfigError(
+                    f"buffer belongs to meter {buffer_path.meter_id!r}, not {meter_id!r}"
+                )
+            self.buffer = buffer_path
+        else:
+            self.buffer = ReadingBuffer(
+                buffer_path, meter_id=meter_id, first_seq=first_seq, synchronous=synchronous
+            )
         try:
             self.uplink = Uplink(engine_channel, self.buffer, signer, config=uplink)
             self.agent = (
