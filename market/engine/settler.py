@@ -5,6 +5,12 @@ The settler runs in the engine's settlement thread, never on a gRPC thread.
 tests use); the demo plugs in the EVM driver of :mod:`contracts` through any
 object with a ``settle`` method.
 
+The contracts driver fits in two lines::
+
+    class ChainSettler:
+        def settle(self, s: IntervalSettlement) -> object:
+            return driver.settle_interval(s.interval, s.deltas, s.fee, s.result_hash)
+
 A settler must be idempotent per interval: after a crash between posting a
 settlement and journaling it, the engine posts the same settlement again on
 restart, and the settler should then return the receipt of the first posting
@@ -30,11 +36,19 @@ class Settler(Protocol):
 
 
 def receipt_text(receipt: object) -> str:
-    """A receipt as journaled text: bytes as 0x-hex, None as empty, else ``str()``."""
+    """A receipt as journaled text.
+
+    Bytes become 0x-hex, None empty, an object with a ``tx_hash`` (such as
+    :class:`contracts.driver.SettlementReceipt`) its transaction hash, and
+    anything else ``str()``.
+    """
     if receipt is None:
         return ""
     if isinstance(receipt, bytes | bytearray):
         return "0x" + bytes(receipt).hex()
+    tx_hash = getattr(receipt, "tx_hash", None)
+    if tx_hash is not None:
+        return receipt_text(tx_hash) if isinstance(tx_hash, bytes) else str(tx_hash)
     return str(receipt)
 
 
