@@ -42,13 +42,19 @@ def _queues(
     book: OrderBook, filled_wh: IntArray, mask: npt.NDArray[np.bool_]
 ) -> tuple[dict[int, deque[int]], dict[int, int]]:
     """Per bus position, the queue of order indices (book order) and the bus's total Wh."""
-    queues: dict[int, deque[int]] = {}
-    totals: dict[int, int] = {}
-    for i in np.flatnonzero(mask).tolist():
-        pos = int(book.position[i])
-        queues.setdefault(pos, deque()).append(i)
-        totals[pos] = totals.get(pos, 0) + int(filled_wh[i])
-    return queues, totals
+    idx = np.flatnonzero(mask)
+    pos = book.position[idx]
+    order = np.argsort(pos, kind="stable")  # by bus, book order within a bus
+    idx, pos = idx[order], pos[order]
+    buses, starts = np.unique(pos, return_index=True)
+    ends = [*starts[1:].tolist(), len(idx)]
+    sums = np.add.reduceat(filled_wh[idx], starts).tolist() if len(idx) else []
+    idx_list = idx.tolist()
+    queues = {
+        b: deque(idx_list[s:e])
+        for b, s, e in zip(buses.tolist(), starts.tolist(), ends, strict=True)
+    }
+    return queues, dict(zip(buses.tolist(), sums, strict=True))
 
 
 def attribute_trades(
@@ -73,6 +79,8 @@ def attribute_trades(
     buyers, demand = _queues(book, filled_wh, (book.side < 0) & (filled_wh > 0))
     sellers, supply = _queues(book, filled_wh, (book.side > 0) & (filled_wh > 0))
     left = filled_wh.tolist()
+    address = [o.participant.lower() for o in book.orders]
+    order_id = [o.order_id for o in book.orders]
     bus_of = book.bus.tolist()
     price_of = price.tolist()
     orders = book.orders
@@ -94,15 +102,15 @@ def attribute_trades(
                 wh = min(left[b], left[s])
                 trades.append(
                     Trade(
-                        buyer=orders[b].participant.lower(),
-                        buyer_order=orders[b].order_id,
-                        buyer_bus=bus_of[b],
-                        seller=orders[s].participant.lower(),
-                        seller_order=orders[s].order_id,
-                        seller_bus=bus_of[s],
-                        energy_wh=wh,
-                        price=price_of[b],
-                        seller_price=price_of[s],
+                        address[b],
+                        order_id[b],
+                        bus_of[b],
+                        address[s],
+                        order_id[s],
+                        bus_of[s],
+                        wh,
+                        price_of[b],
+                        price_of[s],
                     )
                 )
                 left[b] -= wh
