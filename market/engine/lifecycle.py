@@ -29,7 +29,7 @@ from grid import Feeder
 from market.config import MarketConfig
 from market.engine._core import Core, EngineConfig
 from market.engine.clearing import ClearingBackend
-from market.engine.settler import Settler, receipt_text
+from market.engine.settler import Settler, receipt_gas, receipt_text
 from market.engine.state import ClearingRecord, IntervalState
 from market.errors import ClearingError, EngineStateError, MarketError, RequestError
 from market.orders import Order, Participant
@@ -303,7 +303,8 @@ class Lifecycle:
 
     def _settle(self, settlement: IntervalSettlement) -> object:
         try:
-            receipt = receipt_text(self._settler.settle(settlement))
+            posted = self._settler.settle(settlement)
+            receipt = receipt_text(posted)
         except Exception:
             logger.exception("interval %d: settler failed; will retry", settlement.interval)
             self._retry_at[settlement.interval] = time.monotonic() + self._config.settle_retry_s
@@ -317,6 +318,7 @@ class Lifecycle:
             "imbalance_wh": dict(settlement.imbalance_wh),
             "result_hash": settlement.result_hash.hex(),
             "receipt": receipt,
+            "gas_used": receipt_gas(posted),
         }
         with core.lock:
             core.record("settled", core.clock.now_ms(), body)

@@ -24,7 +24,12 @@ from typing import Protocol
 
 from market.settlement import IntervalSettlement
 
-__all__ = ["RecordingSettler", "Settler", "receipt_text"]
+__all__ = [
+    "RecordingSettler",
+    "Settler",
+    "receipt_gas",
+    "receipt_text",
+]
 
 
 class Settler(Protocol):
@@ -50,6 +55,13 @@ def receipt_text(receipt: object) -> str:
     if tx_hash is not None:
         return receipt_text(tx_hash) if isinstance(tx_hash, bytes) else str(tx_hash)
     return str(receipt)
+
+
+def receipt_gas(receipt: object) -> int:
+    """Gas a receipt reports (``gas_used``, as :class:`contracts.driver.SettlementReceipt`
+    has), or 0 when it reports none."""
+    gas = getattr(receipt, "gas_used", 0)
+    return gas if isinstance(gas, int) and gas >= 0 else 0
 
 
 class RecordingSettler:

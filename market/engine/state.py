@@ -102,6 +102,7 @@ class SettlementRecord:
     result_hash: bytes
     receipt: str
     settled_at_ms: int
+    gas_used: int = 0
 
 
 @dataclass(slots=True)
@@ -397,6 +398,7 @@ class MarketState:
             result_hash=bytes.fromhex(body["result_hash"]),
             receipt=str(body["receipt"]),
             settled_at_ms=at_ms,
+            gas_used=int(body.get("gas_used", 0)),
         )
         state.settlement = record
         state.phase = pb.INTERVAL_PHASE_SETTLED
