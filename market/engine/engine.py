@@ -194,14 +194,31 @@ class Engine:
             if self._state.first_interval is None:
                 now = self.clock.now_ms()
                 first = self.lifecycle.first_open_interval(now)
-                core.record(
-                    "start", now, {"first_interval": first, "interval_s": self.market.interval_s}
-                )
+                core.record("start", now, self._start_body(first))
             self.lifecycle.resume()
         self.lifecycle.process_due(self.clock.now_ms())
         if self.clock.kind == "wall":
             self._ticker = threading.Thread(target=self._tick, name="gridex-clock", daemon=True)
             self._ticker.start()
+
+    def _start_body(self, first_interval: int) -> dict[str, object]:
+        """The journal's first entry: enough to read the journal without the engine's flags."""
+        m = self.market
+        return {
+            "first_interval": first_interval,
+            "interval_s": m.interval_s,
+            "feeder": self.feeder.name,
+            "market": {
+                "retail_price": m.retail_price,
+                "feed_in_price": m.feed_in_price,
+                "price_min": m.price_min,
+                "price_max": m.price_max,
+                "grid_fee_per_kwh": m.grid_fee_per_kwh,
+                "token_decimals": m.token_decimals,
+            },
+            "mechanism": self.config.mechanism,
+            "operator_account": self.operator_account,
+        }
 
     def _replay(self) -> None:
         assert self._journal is not None

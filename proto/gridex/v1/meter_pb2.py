@@ -25,23 +25,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15gridex/v1/meter.proto\x12\tgridex.v1\"q\n\x07Reading\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x03\x12\x18\n\x10\x65nergy_import_wh\x18\x03 \x01(\x03\x12\x18\n\x10\x65nergy_export_wh\x18\x04 \x01(\x03\x12\x0f\n\x07power_w\x18\x05 \x01(\x03\"i\n\x0cReadingBatch\x12\x0f\n\x07gateway\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\x04\x12$\n\x08readings\x18\x04 \x03(\x0b\x32\x12.gridex.v1.Reading\"6\n\x12SignedReadingBatch\x12\r\n\x05\x62\x61tch\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"-\n\x06SeqGap\x12\x11\n\tfirst_seq\x18\x01 \x01(\x04\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\"\xa4\x01\n\x08\x42\x61tchAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x63k_seq\x18\x05 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12\x1f\n\x04gaps\x18\x08 \x03(\x0b\x32\x11.gridex.v1.SeqGap2X\n\x0cMeterService\x12H\n\x0eStreamReadings\x12\x1d.gridex.v1.SignedReadingBatch\x1a\x13.gridex.v1.BatchAck(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15gridex/v1/meter.proto\x12\tgridex.v1\"\x9f\x01\n\x07Reading\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\x14\n\x0ctimestamp_ms\x18\x02 \x01(\x03\x12\x18\n\x10\x65nergy_import_wh\x18\x03 \x01(\x03\x12\x18\n\x10\x65nergy_export_wh\x18\x04 \x01(\x03\x12\x0f\n\x07power_w\x18\x05 \x01(\x03\x12\x1a\n\rproduction_wh\x18\x06 \x01(\x03H\x00\x88\x01\x01\x42\x10\n\x0e_production_wh\"i\n\x0cReadingBatch\x12\x0f\n\x07gateway\x18\x01 \x01(\t\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\x04\x12$\n\x08readings\x18\x04 \x03(\x0b\x32\x12.gridex.v1.Reading\"6\n\x12SignedReadingBatch\x12\r\n\x05\x62\x61tch\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"-\n\x06SeqGap\x12\x11\n\tfirst_seq\x18\x01 \x01(\x04\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\"\xa4\x01\n\x08\x42\x61tchAck\x12\x10\n\x08\x62\x61tch_id\x18\x01 \x01(\x04\x12\x10\n\x08meter_id\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x63k_seq\x18\x05 \x01(\x04\x12\x0f\n\x07\x61pplied\x18\x06 \x01(\r\x12\x12\n\nduplicates\x18\x07 \x01(\r\x12\x1f\n\x04gaps\x18\x08 \x03(\x0b\x32\x11.gridex.v1.SeqGap2X\n\x0cMeterService\x12H\n\x0eStreamReadings\x12\x1d.gridex.v1.SignedReadingBatch\x1a\x13.gridex.v1.BatchAck(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gridex.v1.meter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_READING']._serialized_start=36
-  _globals['_READING']._serialized_end=149
-  _globals['_READINGBATCH']._serialized_start=151
-  _globals['_READINGBATCH']._serialized_end=256
-  _globals['_SIGNEDREADINGBATCH']._serialized_start=258
-  _globals['_SIGNEDREADINGBATCH']._serialized_end=312
-  _globals['_SEQGAP']._serialized_start=314
-  _globals['_SEQGAP']._serialized_end=359
-  _globals['_BATCHACK']._serialized_start=362
-  _globals['_BATCHACK']._serialized_end=526
-  _globals['_METERSERVICE']._serialized_start=528
-  _globals['_METERSERVICE']._serialized_end=616
+  _globals['_READING']._serialized_start=37
+  _globals['_READING']._serialized_end=196
+  _globals['_READINGBATCH']._serialized_start=198
+  _globals['_READINGBATCH']._serialized_end=303
+  _globals['_SIGNEDREADINGBATCH']._serialized_start=305
+  _globals['_SIGNEDREADINGBATCH']._serialized_end=359
+  _globals['_SEQGAP']._serialized_start=361
+  _globals['_SEQGAP']._serialized_end=406
+  _globals['_BATCHACK']._serialized_start=409
+  _globals['_BATCHACK']._serialized_end=573
+  _globals['_METERSERVICE']._serialized_start=575
+  _globals['_METERSERVICE']._serialized_end=663
 # @@protoc_insertion_point(module_scope)

@@ -35,11 +35,12 @@ class Reading(_message.Message):
     ENERGY_IMPORT_WH_FIELD_NUMBER: _builtins.int
     ENERGY_EXPORT_WH_FIELD_NUMBER: _builtins.int
     POWER_W_FIELD_NUMBER: _builtins.int
+    PRODUCTION_WH_FIELD_NUMBER: _builtins.int
     seq: _builtins.int
     """The meter's own reading counter: +1 per reading, never reused (the first may be any value)."""
     timestamp_ms: _builtins.int
-    """When the reading was taken, Unix ms; must lie within the engine's skew window
-    around the engine clock.
+    """When the reading was taken, Unix ms; at most the engine's skew window ahead of
+    the engine clock (readings buffered through an outage may be old).
     """
     energy_import_wh: _builtins.int
     """Cumulative energy imported from the grid, Wh; never decreases."""
@@ -47,6 +48,11 @@ class Reading(_message.Message):
     """Cumulative energy exported to the grid, Wh; never decreases."""
     power_w: _builtins.int
     """Active power at the connection point, W; positive = export (injection into the grid)."""
+    production_wh: _builtins.int
+    """Cumulative energy produced by the inverter behind the meter (PV), Wh, where the
+    gateway can read one (SunSpec inverter models 101-103); absent otherwise. Reported,
+    not settled: settlement uses the import and export counters only.
+    """
     def __init__(
         self,
         *,
@@ -55,12 +61,15 @@ class Reading(_message.Message):
         energy_import_wh: _builtins.int = ...,
         energy_export_wh: _builtins.int = ...,
         power_w: _builtins.int = ...,
+        production_wh: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_production_wh", b"_production_wh", "production_wh", b"production_wh"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["energy_export_wh", b"energy_export_wh", "energy_import_wh", b"energy_import_wh", "power_w", b"power_w", "seq", b"seq", "timestamp_ms", b"timestamp_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_production_wh", b"_production_wh", "energy_export_wh", b"energy_export_wh", "energy_import_wh", b"energy_import_wh", "power_w", b"power_w", "production_wh", b"production_wh", "seq", b"seq", "timestamp_ms", b"timestamp_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__production_wh: _TypeAlias = _typing.Literal["production_wh"]  # noqa: Y015
+    _WhichOneofArgType__production_wh: _TypeAlias = _typing.Literal["_production_wh", b"_production_wh"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__production_wh) -> _WhichOneofReturnType__production_wh | None: ...
 
 Global___Reading: _TypeAlias = Reading  # noqa: Y015
 
