@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TOKEN_DECIMALS", "Ledger", "SettledEvent", "checksum_address"]
 
+_ZERO_ADDRESS = "0x" + "00" * 20
+
 TOKEN_DECIMALS = 6
 """Decimals of EnergyToken: one token is 10**6 base units."""
 
@@ -79,6 +81,7 @@ class Ledger:
             )
         self._chain = chain
         self._deployment = deployment
+        self._reader = chain.operator.address if chain.has_operator else _ZERO_ADDRESS
         w3 = chain.w3
         self._token: Contract = w3.eth.contract(
             address=Web3.to_checksum_address(deployment.token), abi=compiled("EnergyToken").abi
@@ -116,8 +119,10 @@ class Ledger:
     # -- reads --------------------------------------------------------------
 
     def _call(self, function: Any) -> Any:
+        # An explicit sender: otherwise web3's eth-tester provider lists every
+        # genesis account (eth_accounts) on each call to pick a default one.
         with mapped_errors():
-            return function.call()
+            return function.call({"from": self._reader})
 
     def token_balance(self, address: str) -> int:
         """Tokens ``address`` holds outside escrow, in base units."""

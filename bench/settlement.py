@@ -1,0 +1,159 @@
+"""Settlement benchmark: gas per trade netted vs ERC-20 transfers, and settlements/s.
+
+Run: ``.venv/bin/python bench/settlement.py`` (about two minutes on 2 cores).
+
+Part 1, gas per trade (embedded EVM, Prague rules). An interval has N
+bilateral trades (buyer, seller, amount) drawn at random among N accounts
+(so about 86 % of the accounts are touched). Netted: the trades collapse to
+one escrow delta per touched account, posted as one ``Settlement.settle``
+transaction. Baseline: the same trades as one ``EnergyToken.transfer`` each,
+signed by the buyer, with every account already holding tokens (the cheapest
+case for ERC-20: no storage slot goes from zero to nonzero). A last row puts
+the N = 100 trades between 200 distinct accounts, the worst case for netting.
+
+Part 2, settlements per second through :class:`contracts.SettlementDriver`
+(all checks included: interval state, nonce, gas, receipt) with 35 accounts
+per interval, like the demo feeder, on the embedded EVM and on a Hardhat node.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from contracts import Chain, Ledger, SettlementDriver, canonical_settlement, deploy
+from contracts.devnode import HARDHAT_DEV_KEYS, HardhatNode
+
+SIZES = (10, 100, 1000)
+SPEED_ACCOUNTS = 35
+SPEED_INTERVALS = 30
+TOKENS_EACH = 10**12
+
+
+@dataclass(frozen=True)
+class GasRow:
+    label: str
+    trades: int
+    accounts: int
+    netted_gas: int
+    transfer_gas: int
+
+
+def _accounts(count: int, seed: int) -> list[LocalAccount]:
+    return [Account.from_key((seed * 100_000 + i + 1).to_bytes(32, "big")) for i in range(count)]
+
+
+def _trades(
+    rng: random.Random, people: list[LocalAccount], count: int, *, distinct: bool
+) -> list[tuple[LocalAccount, LocalAccount, int]]:
+    if distinct:  # every trade between two accounts no other trade touches
+        return [(people[2 * i], people[2 * i + 1], rng.randint(1, 10**6)) for i in range(count)]
+    trades = []
+    for _ in range(count):
+        buyer, seller = rng.sample(people, 2)
+        trades.append((buyer, seller, rng.randint(1, 10**6)))
+    return trades
+
+
+def measure_gas(trades_count: int, *, distinct: bool, seed: int) -> GasRow:
+    rng = random.Random(seed)
+    population = 2 * trades_count if distinct else trades_count
+    people = _accounts(population, seed)
+    chain = Chain.embedded(prefund=[p.address for p in people])
+    ledger = Ledger(chain, deploy(chain))
+    operator = chain.operator.address
+    ledger.mint(operator, TOKENS_EACH * population)
+    ledger.approve(TOKENS_EACH * population)
+    for person in people:
+        ledger.mint(person.address, TOKENS_EACH)  # for the ERC-20 baseline
+        ledger.deposit_for(person.address, TOKENS_EACH)  # escrow for the netted settlement
+    trades = _trades(rng, people, trades_count, distinct=distinct)
+
+    deltas: dict[str, int] = {}
+    for buyer, seller, amount in trades:
+        deltas[buyer.address] = deltas.get(buyer.address, 0) - amount
+        deltas[seller.address] = deltas.get(seller.address, 0) + amount
+    accounts, _ = canonical_settlement(deltas, 0)
+    receipt = SettlementDriver(ledger).settle_interval(1, deltas, 0, b"\x01" * 32)
+
+    transfer_gas = 0
+    token = ledger.token_contract.functions
+    for buyer, seller, amount in trades:
+        done = chain.transact(token.transfer(seller.address, amount), signer=buyer)
+        transfer_gas += int(done["gasUsed"])
+    label = f"{trades_count}" + (" (all accounts distinct)" if distinct else "")
+    return GasRow(label, trades_count, len(accounts), receipt.gas_used, transfer_gas)
+
+
+@dataclass(frozen=True)
+class SpeedRow:
+    chain: str
+    settlements: int
+    seconds: float
+    gas_each: int
+
+
+def measure_speed(chain: Chain, label: str) -> SpeedRow:
+    ledger = Ledger(chain, deploy(chain))
+    people = _accounts(SPEED_ACCOUNTS, seed=7)
+    ledger.mint(chain.operator.address, TOKENS_EACH * SPEED_ACCOUNTS)
+    ledger.approve(TOKENS_EACH * SPEED_ACCOUNTS)
+    for person in people:
+        ledger.deposit_for(person.address, TOKENS_EACH)
+    rng = random.Random(3)
+    books = []
+    for _ in range(SPEED_INTERVALS):
+        deltas = {p.address: rng.randint(-(10**6), 10**6) for p in people}
+        fee = 1000
+        deltas[people[0].address] -= sum(deltas.values()) + fee
+        books.append((deltas, fee))
+    driver = SettlementDriver(ledger)
+    start = time.perf_counter()
+    receipts = [
+        driver.settle_interval(k, deltas, fee, (k + 1).to_bytes(32, "big"))
+        for k, (deltas, fee) in enumerate(books)
+    ]
+    seconds = time.perf_counter() - start
+    gas_each = sum(r.gas_used for r in receipts) // len(receipts)
+    return SpeedRow(label, len(receipts), seconds, gas_each)
+
+
+def main() -> None:
+    print("## Gas per trade: one netted settlement vs one ERC-20 transfer per trade\n")
+    print(
+        "| trades N | accounts netted | netted gas (1 tx) "
+        "| gas/trade netted | gas/trade ERC-20 | ratio |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|")
+    rows = [measure_gas(n, distinct=False, seed=n) for n in SIZES]
+    rows.append(measure_gas(100, distinct=True, seed=1))
+    for row in rows:
+        netted = row.netted_gas / row.trades
+        erc20 = row.transfer_gas / row.trades
+        print(
+            f"| {row.label} | {row.accounts} | {row.netted_gas:,} | {netted:,.0f} | "
+            f"{erc20:,.0f} | {erc20 / netted:.1f}× |"
+        )
+
+    print(f"\n## Settlements per second ({SPEED_ACCOUNTS} accounts each, SettlementDriver)\n")
+    print("| chain | settlements | seconds | settlements/s | ms each | gas each |")
+    print("|---|---:|---:|---:|---:|---:|")
+    speeds = [measure_speed(Chain.embedded(), "embedded (eth-tester/py-evm)")]
+    with HardhatNode() as node:
+        speeds.append(
+            measure_speed(Chain.connect(node.url, operator_key=HARDHAT_DEV_KEYS[0]), "Hardhat node")
+        )
+    for speed in speeds:
+        per_s = speed.settlements / speed.seconds
+        print(
+            f"| {speed.chain} | {speed.settlements} | {speed.seconds:.2f} | {per_s:.1f} | "
+            f"{1000 / per_s:.0f} | {speed.gas_each:,} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
