@@ -119,7 +119,12 @@ def default_buffer_path(meter_id: str) -> Path:
     return Path(state) / "gridex-meter" / f"{name}.sqlite"
 
 
-def _simulated_source(args: argparse.Namespace, clock: Any, meter_id: str) -> Any:
+def _simulated_source(args: argparse.Namespace, clock: Any, meter_id: str, buffer: Any) -> Any:
+    """A simulated home whose counters carry on from the buffer's last reading.
+
+    A real meter keeps its counters through a gateway restart; a simulated one
+    starts again where the previous run's last buffered reading left off.
+    """
     from meter_adapter.simulation import HouseholdProfile, PvProfile, PvSystem, SimulatedMeter
     from meter_adapter.uplink.sources import SimulatedSource
 
@@ -135,7 +140,14 @@ def _simulated_source(args: argparse.Namespace, clock: Any, meter_id: str) -> An
         )
         pv = PvProfile(system, seed=args.seed, cloudiness=args.cloudiness)
     household = HouseholdProfile(annual_kwh=args.annual_kwh, timezone=args.timezone, seed=args.seed)
-    meter = SimulatedMeter(household=household, pv=pv, start=clock())
+    imported_wh, exported_wh = buffer.last_counters
+    meter = SimulatedMeter(
+        household=household,
+        pv=pv,
+        start=clock(),
+        initial_import_wh=imported_wh,
+        initial_export_wh=exported_wh,
+    )
     return SimulatedSource(meter, clock, meter_id=meter_id)
 
 
@@ -212,7 +224,7 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         if clock is None:
             return  # stopped while waiting for the engine
         if args.simulate:
-            source = _simulated_source(args, clock, meter_id)
+            source = _simulated_source(args, clock, meter_id, buffer)
         else:
             source, modbus = _modbus_source(args, clock, meter_id)
         gateway = Gateway(

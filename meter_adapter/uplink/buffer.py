@@ -186,6 +186,11 @@ class ReadingBuffer:
         return int(self._last_seq)
 
     @property
+    def last_counters(self) -> tuple[int, int]:
+        """Import and export counters of the latest appended reading, Wh (0, 0 before any)."""
+        return int(self._last_imp), int(self._last_exp)
+
+    @property
     def acked_seq(self) -> int:
         """Highest ``ack_seq`` the engine has confirmed (0 before the first ack)."""
         return int(self._acked)

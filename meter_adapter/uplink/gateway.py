@@ -136,6 +136,7 @@ class Gateway:
         self.events = events if events is not None else (self.agent and self.agent.events)
         self.skipped = 0
         """Polls that gave no reading or one that could not follow the previous one."""
+        self._counters_down = 0
 
     @property
     def address(self) -> str:
@@ -158,9 +159,19 @@ class Gateway:
         problem = self.buffer.accepts(ts, imp, exp)
         if problem is not None:
             self.skipped += 1
-            log = logger.debug if problem.startswith("timestamp") else logger.warning
-            log("meter %s: reading skipped: %s", self.meter_id, problem)
+            if problem.startswith("timestamp"):  # a clock that has not moved: normal
+                logger.debug("meter %s: reading skipped: %s", self.meter_id, problem)
+                return None
+            # counters that went down are not normal: say so at once, then every 100th time
+            self._counters_down += 1
+            (logger.warning if self._counters_down % 100 == 1 else logger.debug)(
+                "meter %s: reading skipped (%d in a row): %s",
+                self.meter_id,
+                self._counters_down,
+                problem,
+            )
             return None
+        self._counters_down = 0
         try:
             buffered = self.buffer.append(ts, imp, exp, reading.power_w)
         except sqlite3.Error:
