@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from grid import Feeder
+from market.clearing._gc import no_gc_pauses
 from market.clearing._problem import OrderBook
 from market.clearing.nodal import clear_nodal
 from market.clearing.options import ClearingOptions, Mechanism
@@ -60,7 +61,30 @@ def clear(
         SolverError: the solver failed or stopped before optimality.
         PowerFlowError: the feeder's base case power flow does not converge.
     """
-    options = options or ClearingOptions()
+    with no_gc_pauses():
+        return _clear(
+            feeder,
+            orders,
+            participants,
+            config,
+            mechanism=mechanism,
+            options=options or ClearingOptions(),
+            interval=interval,
+            allow_non_optimal=allow_non_optimal,
+        )
+
+
+def _clear(
+    feeder: Feeder,
+    orders: Sequence[Order],
+    participants: Mapping[str, Participant],
+    config: MarketConfig,
+    *,
+    mechanism: Mechanism,
+    options: ClearingOptions,
+    interval: int | None,
+    allow_non_optimal: bool,
+) -> ClearingResult:
     if interval is None:
         interval = orders[0].interval if orders else 0
     if options.validate:

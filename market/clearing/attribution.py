@@ -25,7 +25,7 @@ the operator's, so they appear in no trade.
 
 from __future__ import annotations
 
-from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -38,23 +38,108 @@ from market.config import MarketConfig
 __all__ = ["attribute_trades"]
 
 
-def _queues(
-    book: OrderBook, filled_wh: IntArray, mask: npt.NDArray[np.bool_]
-) -> tuple[dict[int, deque[int]], dict[int, int]]:
-    """Per bus position, the queue of order indices (book order) and the bus's total Wh."""
+@dataclass(frozen=True)
+class _Tape:
+    """One side's filled orders laid end to end, sorted by bus position, book order within a bus.
+
+    Order ``idx[i]`` occupies ``[ends[i] - fill, ends[i])`` of the tape; bus
+    ``buses[k]`` occupies ``[bus_start[k], bus_start[k] + bus_total[k])``.
+    """
+
+    idx: IntArray
+    ends: IntArray
+    buses: list[int]
+    bus_start: list[int]
+    bus_total: list[int]
+
+
+def _tape(book: OrderBook, filled_wh: IntArray, mask: npt.NDArray[np.bool_]) -> _Tape:
     idx = np.flatnonzero(mask)
-    pos = book.position[idx]
-    order = np.argsort(pos, kind="stable")  # by bus, book order within a bus
-    idx, pos = idx[order], pos[order]
-    buses, starts = np.unique(pos, return_index=True)
-    ends = [*starts[1:].tolist(), len(idx)]
-    sums = np.add.reduceat(filled_wh[idx], starts).tolist() if len(idx) else []
-    idx_list = idx.tolist()
-    queues = {
-        b: deque(idx_list[s:e])
-        for b, s, e in zip(buses.tolist(), starts.tolist(), ends, strict=True)
-    }
-    return queues, dict(zip(buses.tolist(), sums, strict=True))
+    idx = idx[np.argsort(book.position[idx], kind="stable")]
+    fills = filled_wh[idx].astype(np.int64)
+    ends = np.cumsum(fills)
+    buses, first = np.unique(book.position[idx], return_index=True)
+    starts = np.concatenate([[0], ends])[first]
+    totals = np.add.reduceat(fills, first) if len(idx) else np.zeros(0, dtype=np.int64)
+    return _Tape(idx, ends, buses.tolist(), starts.tolist(), totals.tolist())
+
+
+def _bus_flows(
+    buy: _Tape, sell: _Tape, distance: FloatArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Greedy bus-to-bus matching by distance (rule step 2-3, bus level).
+
+    Returns per flow, in matching order: its offset on the buyer tape, its
+    offset on the seller tape and its Wh.
+    """
+    b_pos = np.array(buy.buses, dtype=np.int64)
+    s_pos = np.array(sell.buses, dtype=np.int64)
+    grid_b, grid_s = np.meshgrid(np.arange(len(b_pos)), np.arange(len(s_pos)), indexing="ij")
+    bb, ss = grid_b.ravel(), grid_s.ravel()
+    dd = distance[b_pos[bb], s_pos[ss]]
+    demand, supply = list(buy.bus_total), list(sell.bus_total)
+    at_b, at_s = list(buy.bus_start), list(sell.bus_start)
+    unmatched = min(sum(demand), sum(supply))
+    fb: list[int] = []
+    fs: list[int] = []
+    fw: list[int] = []
+    for k in np.lexsort((s_pos[ss], b_pos[bb], dd)).tolist():
+        if unmatched == 0:
+            break
+        i, j = int(bb[k]), int(ss[k])
+        wh = min(demand[i], supply[j])
+        if wh == 0:
+            continue
+        fb.append(at_b[i])
+        fs.append(at_s[j])
+        fw.append(wh)
+        at_b[i] += wh
+        at_s[j] += wh
+        demand[i] -= wh
+        supply[j] -= wh
+        unmatched -= wh
+    return (
+        np.array(fb, dtype=np.int64),
+        np.array(fs, dtype=np.int64),
+        np.array(fw, dtype=np.int64),
+    )
+
+
+def _inner_breaks(tape_ends: IntArray, offset: IntArray, width: IntArray, t0: IntArray) -> IntArray:
+    """Order boundaries that fall strictly inside a flow, as points on the flow axis."""
+    order = np.argsort(offset)
+    off, w, t = offset[order], width[order], t0[order]
+    seg = np.searchsorted(off, tape_ends, side="right") - 1
+    ok = seg >= 0
+    seg_ok = np.where(ok, seg, 0)
+    inside = ok & (tape_ends > off[seg_ok]) & (tape_ends < off[seg_ok] + w[seg_ok])
+    return np.asarray(t[seg_ok[inside]] + tape_ends[inside] - off[seg_ok[inside]], dtype=np.int64)
+
+
+def _order_trades(
+    buy: _Tape, sell: _Tape, flows: tuple[IntArray, IntArray, IntArray]
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Split the bus flows into order-to-order trades (rule step 3, order level).
+
+    Every flow is laid on one axis in matching order; the buyer and seller
+    order boundaries inside each flow cut it into trades.
+    """
+    fb, fs, fw = flows
+    t_end = np.cumsum(fw)
+    t0 = t_end - fw
+    breaks = np.unique(
+        np.concatenate(
+            [t0, _inner_breaks(buy.ends, fb, fw, t0), _inner_breaks(sell.ends, fs, fw, t0)]
+        )
+    )
+    total = int(t_end[-1])
+    width = np.diff(np.append(breaks, total))
+    flow = np.searchsorted(t0, breaks, side="right") - 1
+    b_at = fb[flow] + breaks - t0[flow]
+    s_at = fs[flow] + breaks - t0[flow]
+    buyer = buy.idx[np.searchsorted(buy.ends, b_at, side="right")]
+    seller = sell.idx[np.searchsorted(sell.ends, s_at, side="right")]
+    return buyer, seller, width
 
 
 def attribute_trades(
@@ -76,80 +161,65 @@ def attribute_trades(
         grid_bus: pandapower bus of the external grid.
         config: the market configuration (grid tariffs).
     """
-    buyers, demand = _queues(book, filled_wh, (book.side < 0) & (filled_wh > 0))
-    sellers, supply = _queues(book, filled_wh, (book.side > 0) & (filled_wh > 0))
-    left = filled_wh.tolist()
+    buy = _tape(book, filled_wh, (book.side < 0) & (filled_wh > 0))
+    sell = _tape(book, filled_wh, (book.side > 0) & (filled_wh > 0))
     address = [o.participant.lower() for o in book.orders]
     order_id = [o.order_id for o in book.orders]
     bus_of = book.bus.tolist()
     price_of = price.tolist()
-    orders = book.orders
     trades: list[Trade] = []
-    if buyers and sellers:
-        b_pos = np.array(sorted(buyers), dtype=np.int64)
-        s_pos = np.array(sorted(sellers), dtype=np.int64)
-        grid_b, grid_s = np.meshgrid(b_pos, s_pos, indexing="ij")
-        bb, ss = grid_b.ravel(), grid_s.ravel()
-        dd = distance[bb, ss]
-        unmatched = min(sum(demand.values()), sum(supply.values()))
-        for k in np.lexsort((ss, bb, dd)).tolist():
-            if unmatched == 0:
-                break
-            bp, sp = int(bb[k]), int(ss[k])
-            bq, sq = buyers[bp], sellers[sp]
-            while demand[bp] > 0 and supply[sp] > 0:
-                b, s = bq[0], sq[0]
-                wh = min(left[b], left[s])
-                trades.append(
-                    Trade(
-                        address[b],
-                        order_id[b],
-                        bus_of[b],
-                        address[s],
-                        order_id[s],
-                        bus_of[s],
-                        wh,
-                        price_of[b],
-                        price_of[s],
-                    )
-                )
-                left[b] -= wh
-                left[s] -= wh
-                demand[bp] -= wh
-                supply[sp] -= wh
-                unmatched -= wh
-                if left[b] == 0:
-                    bq.popleft()
-                if left[s] == 0:
-                    sq.popleft()
-    for i in [i for i, wh in enumerate(left) if wh > 0]:
-        o = orders[i]
+    left = filled_wh.astype(np.int64).copy()
+    flows = _bus_flows(buy, sell, distance) if buy.buses and sell.buses else None
+    if flows is not None and len(flows[2]):
+        buyer, seller, width = _order_trades(buy, sell, flows)
+        left -= np.bincount(buyer, weights=width, minlength=book.n).astype(np.int64)
+        left -= np.bincount(seller, weights=width, minlength=book.n).astype(np.int64)
+        b, s = buyer.tolist(), seller.tolist()
+        trades.extend(
+            map(
+                Trade._make,
+                zip(
+                    [address[i] for i in b],
+                    [order_id[i] for i in b],
+                    [bus_of[i] for i in b],
+                    [address[i] for i in s],
+                    [order_id[i] for i in s],
+                    [bus_of[i] for i in s],
+                    width.tolist(),
+                    [price_of[i] for i in b],
+                    [price_of[i] for i in s],
+                    strict=True,
+                ),
+            )
+        )
+    for i in np.flatnonzero(left > 0).tolist():
+        wh = int(left[i])
         if book.side[i] < 0:
             trades.append(
                 Trade(
-                    buyer=o.participant.lower(),
-                    buyer_order=o.order_id,
-                    buyer_bus=bus_of[i],
-                    seller=GRID,
-                    seller_order="",
-                    seller_bus=grid_bus,
-                    energy_wh=left[i],
-                    price=price_of[i],
-                    seller_price=config.retail_price,
+                    address[i],
+                    order_id[i],
+                    bus_of[i],
+                    GRID,
+                    "",
+                    grid_bus,
+                    wh,
+                    price_of[i],
+                    config.retail_price,
                 )
             )
         else:
             trades.append(
                 Trade(
-                    buyer=GRID,
-                    buyer_order="",
-                    buyer_bus=grid_bus,
-                    seller=o.participant.lower(),
-                    seller_order=o.order_id,
-                    seller_bus=bus_of[i],
-                    energy_wh=left[i],
-                    price=config.feed_in_price,
-                    seller_price=price_of[i],
+                    GRID,
+                    "",
+                    grid_bus,
+                    address[i],
+                    order_id[i],
+                    bus_of[i],
+                    wh,
+                    config.feed_in_price,
+                    price_of[i],
                 )
             )
     return tuple(trades)

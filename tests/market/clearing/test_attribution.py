@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from market.clearing import GRID, ClearingOptions, clear
 from market.clearing._cache import electrical_distance
+from market.clearing._problem import OrderBook
+from market.clearing.attribution import attribute_trades
 from market.config import MarketConfig
+from market.orders import Order, Side
 from tests.market.clearing.nets import feeder
 from tests.market.clearing.test_nodal import book
 
@@ -53,3 +60,72 @@ def test_same_bus_first_and_grid_for_the_rest() -> None:
 
 def parts_addr(i: int) -> str:
     return f"0x{i:040x}"
+
+
+def reference_trades(
+    book: OrderBook, filled: list[int], distance: np.ndarray
+) -> list[tuple[int | None, int | None, int]]:
+    """The rule of the module docstring, written out order by order: (buyer, seller, Wh)."""
+    left = list(filled)
+    queues: dict[tuple[int, int], list[int]] = {}
+    for i in range(book.n):
+        if filled[i] > 0:
+            queues.setdefault((int(book.side[i]), int(book.position[i])), []).append(i)
+    buyers = sorted(pos for side, pos in queues if side < 0)
+    sellers = sorted(pos for side, pos in queues if side > 0)
+    pairs = sorted((distance[b, s], b, s) for b in buyers for s in sellers)
+    out: list[tuple[int | None, int | None, int]] = []
+    for _, b_pos, s_pos in pairs:
+        bq, sq = queues[(-1, b_pos)], queues[(1, s_pos)]
+        while bq and sq:
+            b, s = bq[0], sq[0]
+            wh = min(left[b], left[s])
+            out.append((b, s, wh))
+            left[b] -= wh
+            left[s] -= wh
+            if left[b] == 0:
+                bq.pop(0)
+            if left[s] == 0:
+                sq.pop(0)
+    for i, wh in enumerate(left):
+        if wh > 0:
+            out.append((i, None, wh) if book.side[i] < 0 else (None, i, wh))
+    return out
+
+
+@settings(max_examples=200)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from([-1, 1]), st.integers(0, 4), st.integers(0, 50)),
+        max_size=25,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_vectorised_attribution_matches_the_written_out_rule(
+    rows: list[tuple[int, int, int]], seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    points = rng.integers(0, 4, size=(5, 2))  # distances with ties on purpose
+    distance = np.abs(points[:, None, :] - points[None, :, :]).sum(axis=2).astype(float)
+    orders = tuple(
+        Order(f"o{i}", f"0x{i:040x}", Side.SELL if s > 0 else Side.BUY, 0, max(q, 1), 1)
+        for i, (s, _, q) in enumerate(rows)
+    )
+    arr = np.array([(s, p, max(q, 1)) for s, p, q in rows], dtype=np.int64).reshape(-1, 3)
+    book = OrderBook(
+        orders, arr[:, 0], arr[:, 1] + 100, arr[:, 1], arr[:, 2], np.ones(len(rows), dtype=np.int64)
+    )
+    filled = np.array([q for _, _, q in rows], dtype=np.int64)
+    trades = attribute_trades(
+        book, filled, np.zeros(book.n, dtype=np.int64), distance=distance, grid_bus=0, config=CONFIG
+    )
+    index = {o.order_id: i for i, o in enumerate(orders)}
+    got = [
+        (
+            index[t.buyer_order] if t.buyer != GRID else None,
+            index[t.seller_order] if t.seller != GRID else None,
+            t.energy_wh,
+        )
+        for t in trades
+    ]
+    assert got == reference_trades(book, filled.tolist(), distance)
