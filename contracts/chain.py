@@ -18,8 +18,10 @@ limit (eth-tester charges only gas used; its ``estimate_gas`` re-executes a
 transaction a dozen times). On a JSON-RPC node gas comes from
 ``eth_estimateGas``, which also surfaces a revert before anything is sent.
 
-A :class:`Chain` serialises its own sends with a lock, so it can be shared by
-threads; the objects built on it keep no other state.
+Threads: signing and sending hold :attr:`Chain.send_lock` (an RLock), so two
+threads sharing a :class:`Chain` never draw the same nonce; on the embedded
+chain every request is serialised as well (py-evm is not thread-safe). The
+objects built on a chain keep no other state.
 """
 
 from __future__ import annotations
@@ -68,6 +70,18 @@ _BENIGN_RESEND = (
     "nonce too low",
     "invalid transaction nonce",  # py-evm: "Expected n+1, but got n"
 )
+
+
+class _SerialTesterProvider(EthereumTesterProvider):
+    """eth-tester provider that lets one request at a time into py-evm."""
+
+    def __init__(self, tester: EthereumTester) -> None:
+        super().__init__(tester)
+        self._request_lock = threading.RLock()
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        with self._request_lock:
+            return super().make_request(method, params)
 
 
 def load_account(key: Key) -> LocalAccount:
@@ -158,7 +172,7 @@ class Chain:
         if operator is None:
             operator = load_account(backend.account_keys[0].to_bytes())
         tester = EthereumTester(backend)
-        w3 = Web3(EthereumTesterProvider(tester))
+        w3 = Web3(_SerialTesterProvider(tester))
         return cls(
             w3,
             kind="embedded",
@@ -209,6 +223,11 @@ class Chain:
         return chain
 
     # -- properties ---------------------------------------------------------
+
+    @property
+    def send_lock(self) -> threading.RLock:
+        """Held from nonce lookup to broadcast; hold it yourself to sign and send in steps."""
+        return self._lock
 
     @property
     def w3(self) -> Web3:
@@ -401,8 +420,9 @@ class Chain:
             ContractRevertError: it reverted (with the reason and, once sent, the tx hash).
             TransactionTimeoutError: not mined within ``timeout_s``.
         """
-        tx = self.sign(call, signer=signer, to=to, value_wei=value_wei)
-        self.broadcast(tx)
+        with self._lock:
+            tx = self.sign(call, signer=signer, to=to, value_wei=value_wei)
+            self.broadcast(tx)
         receipt = self.wait_for_receipt(tx.tx_hash, timeout_s=timeout_s)
         if receipt is None:
             raise TransactionTimeoutError(f"not mined within {timeout_s} s", tx_hash=tx.tx_hash)

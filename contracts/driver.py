@@ -239,12 +239,11 @@ class SettlementDriver:
             interval_id, accounts, amounts, fee, wanted
         )
         try:
-            tx = self._chain.sign(call)
-        except ContractRevertError as exc:
-            return self._after_revert(exc, interval_id, wanted)
-        self._step(SettleStep.SIGNED, interval_id, tx.tx_hash)
-
-        try:
+            with self._chain.send_lock:  # no other thread takes this nonce meanwhile
+                tx = self._chain.sign(call)
+                self._step(SettleStep.SIGNED, interval_id, tx.tx_hash)
+                self._chain.broadcast(tx)
+            self._step(SettleStep.SENT, interval_id, tx.tx_hash)
             receipt = self._send_until_mined(tx, interval_id, wanted)
             if isinstance(receipt, SettlementReceipt):
                 return receipt
@@ -276,8 +275,9 @@ class SettlementDriver:
         self, tx: SignedTx, interval_id: int, wanted: bytes
     ) -> TxReceipt | SettlementReceipt:
         for attempt in range(self._max_resends + 1):
-            self._chain.broadcast(tx, resend=attempt > 0)
-            self._step(SettleStep.SENT, interval_id, tx.tx_hash)
+            if attempt > 0:
+                self._chain.broadcast(tx, resend=True)
+                self._step(SettleStep.SENT, interval_id, tx.tx_hash)
             receipt = self._chain.wait_for_receipt(tx.tx_hash, timeout_s=self._receipt_timeout_s)
             if receipt is not None:
                 return receipt

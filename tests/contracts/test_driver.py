@@ -271,3 +271,36 @@ def test_gives_up_after_resends_and_recovers_later(chain_world: ChainWorld) -> N
     assert receipt.already_settled
     assert receipt.tx_hash == caught.value.tx_hash
     _assert_settled_once(chain_world, [0])
+
+
+def test_one_chain_shared_by_threads_never_reuses_a_nonce(chain_world: ChainWorld) -> None:
+    """The engine's settlement thread and, say, a faucet both sign with the operator key."""
+    ledger = chain_world.ledger
+    ledger.mint(chain_world.operator.address, 1_000)
+    ledger.approve(1_000)
+    failures: list[BaseException] = []
+
+    def settle() -> None:
+        try:
+            driver = SettlementDriver(ledger)
+            for interval_id in range(4):
+                deltas, fee = _book(chain_world, interval_id)
+                driver.settle_interval(interval_id, deltas, fee, HASHES[interval_id])
+        except BaseException as exc:  # handed to the main thread
+            failures.append(exc)
+
+    def faucet() -> None:
+        try:
+            for _ in range(4):
+                ledger.deposit_for(chain_world.stranger.address, 10)
+        except BaseException as exc:  # handed to the main thread
+            failures.append(exc)
+
+    workers = [threading.Thread(target=settle), threading.Thread(target=faucet)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert failures == []
+    _assert_settled_once(chain_world, [0, 1, 2, 3])
+    assert ledger.escrow_balance(chain_world.stranger.address) == 40
