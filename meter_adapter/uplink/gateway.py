@@ -19,12 +19,16 @@ or step it from outside (deterministic, no background tasks)::
     for t in times:
         engine.advance_to(t)
         await gateway.poll_once()    # read the meter, buffer the reading
-        await gateway.flush()        # deliver everything buffered, wait for the acks
+        if it_is_time_to_flush:
+            await gateway.flush()    # deliver everything buffered, wait for the acks
         await gateway.trade_once()   # the agent's order for the open interval
 
-Per reading, ``poll_once`` costs the source's read, one SQLite transaction
-and the agent's bookkeeping (a few arithmetic operations); batches are signed
-once per batch, not per reading.
+Costs (``bench/uplink.py``, 2 cores): ``poll_once`` on a simulated home is
+~0.1 ms with ``synchronous="NORMAL"`` (the meter's integration, one SQLite
+transaction, the agent's bookkeeping), ~1.5-3 ms with ``"FULL"`` (an fsync).
+A flush costs one signed batch and one round trip to the engine (~1 ms),
+however many readings it carries: a fleet that flushes once per interval
+instead of once per reading moves about five times as many readings a second.
 """
 
 from __future__ import annotations
