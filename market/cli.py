@@ -22,9 +22,16 @@ def _registrations() -> list[Register]:
     from contracts import cli as chain_cli
     from grid import cli as grid_cli
     from market import _cli_clear as clear_cli
+    from market.demo import cli as demo_cli
     from market.engine import cli as engine_cli
 
-    return [grid_cli.register, chain_cli.register, engine_cli.register, clear_cli.register]
+    return [
+        demo_cli.register,
+        grid_cli.register,
+        clear_cli.register,
+        engine_cli.register,
+        chain_cli.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -275,7 +275,7 @@ class Lifecycle:
         if surplus < 0:
             # Negative loss rents can leave the clearing's surplus below zero; the
             # on-chain fee cannot be negative, so the operator's own delta carries it.
-            logger.warning(
+            logger.info(
                 "interval %d: operator surplus %d < 0 settled through the operator's account",
                 s.interval,
                 surplus,

@@ -1,0 +1,1 @@
+"""``gridex demo``: the whole system on one machine (see :mod:`market.demo.run`)."""

@@ -1,0 +1,120 @@
+"""The demo's books check: metered energy, trades, imbalance, settlement and chain agree.
+
+Every interval is checked from the journal, independently of the engine's
+own bookkeeping:
+
+* the clearing's energy balances to the Wh and its money to the base unit;
+* the settlement posted equals the one recomputed from the clearing result
+  and the metered energy at the tariffs (imbalance included), and its
+  balance changes sum to zero with the fee;
+* on chain, every settled interval is recorded with the journaled result
+  hash (the contract accepts an interval once), and every escrow balance
+  equals its deposit plus the settled changes (plus the fees, for the
+  operator).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from market.clearing import ClearingResult
+from market.demo.chain import DemoChain
+from market.report import ReportData
+from market.report.journal import read_journal
+from market.settlement import settle_interval
+
+__all__ = ["check_books"]
+
+
+def _clearing_problems(interval: int, r: ClearingResult) -> list[str]:
+    out = []
+    sold = sum(f.filled_wh for f in r.fills if f.side == "sell")
+    bought = sum(f.filled_wh for f in r.fills if f.side == "buy")
+    if sold + r.grid_import_wh != bought + r.grid_export_wh + r.losses_wh:
+        out.append(
+            f"interval {interval}: energy does not balance: sold {sold} + import "
+            f"{r.grid_import_wh} != bought {bought} + export {r.grid_export_wh} + "
+            f"losses {r.losses_wh} Wh"
+        )
+    paid = sum(f.amount for f in r.fills if f.side == "buy")
+    received = sum(f.amount for f in r.fills if f.side == "sell")
+    rhs = received + r.grid_import_amount - r.grid_export_amount + r.operator_surplus
+    if paid != rhs:
+        out.append(
+            f"interval {interval}: buyers pay {paid} but sellers, grid and operator get {rhs}"
+        )
+    return out
+
+
+def check_books(data: ReportData, chain: DemoChain, journal: Path) -> list[str]:
+    """Every disagreement found (an empty list: the books balance to the last unit)."""
+    run = read_journal(journal)
+    state = run.state
+    problems: list[str] = []
+    totals: dict[str, int] = {}
+    fees = 0
+    settled: dict[int, bytes] = {}
+    for interval, s in sorted(state.intervals.items()):
+        if s.clearing is None or not s.clearing.ok:
+            continue
+        result = ClearingResult.from_json(s.clearing.result_json)
+        problems.extend(_clearing_problems(interval, result))
+        if s.settlement is None:
+            continue
+        metered: dict[str, int] = {}
+        for meter_id, (imp, exp, _) in (s.metered or {}).items():
+            owner = state.meters[meter_id][1]
+            metered[owner] = metered.get(owner, 0) + exp - imp
+        traded: dict[str, int] = {}
+        for f in result.fills:
+            traded[f.participant] = traded.get(f.participant, 0) + (
+                f.filled_wh if f.side == "sell" else -f.filled_wh
+            )
+        expected = settle_interval(
+            interval,
+            traded_wh=traded,
+            payments={p.participant: p.amount for p in result.payments},
+            operator_surplus=max(result.operator_surplus, 0),
+            metered_wh=metered,
+            config=run.market,
+            operator=run.operator_account,
+            result_hash=s.settlement.result_hash,
+        )
+        posted = s.settlement
+        if dict(expected.deltas) != dict(posted.deltas) or expected.fee != posted.fee:
+            problems.append(
+                f"interval {interval}: posted settlement differs from the recomputed one"
+            )
+        if sum(posted.deltas.values()) + posted.fee != 0:
+            problems.append(f"interval {interval}: settlement does not sum to zero with its fee")
+        for account, delta in posted.deltas.items():
+            totals[account] = totals.get(account, 0) + delta
+        fees += posted.fee
+        settled[interval] = posted.result_hash
+    problems.extend(_chain_problems(chain, totals, fees, settled))
+    reported = set(data.intervals["interval"].to_list())
+    if not set(settled) <= reported:
+        problems.append("report: the intervals table does not list every settled interval")
+    return problems
+
+
+def _chain_problems(
+    chain: DemoChain, totals: dict[str, int], fees: int, settled: dict[int, bytes]
+) -> list[str]:
+    out = []
+    # the contract accepts an interval once and records its result hash
+    for interval, result_hash in settled.items():
+        on_chain = chain.ledger.settled_hash(interval)
+        if on_chain is None:
+            out.append(f"interval {interval}: settled in the journal but not on chain")
+        elif on_chain != result_hash:
+            out.append(f"interval {interval}: on-chain result hash differs from the journal")
+    accounts = set(chain.deposits) | set(totals)
+    balances = chain.escrow_balances(accounts)
+    for account in sorted(accounts):
+        want = chain.deposits.get(account, 0) + totals.get(account, 0)
+        if account == chain.operator:
+            want += fees
+        if balances[account] != want:
+            out.append(f"escrow of {account}: {balances[account]} on chain, books say {want}")
+    return out
