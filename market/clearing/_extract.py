@@ -221,6 +221,7 @@ def _assemble(
         losses_wh=books.losses_wh,
         grid_import_amount=books.grid_import_amount,
         grid_export_amount=books.grid_export_amount,
+        grid_rounding_amount=books.grid_rounding_amount,
         operator_surplus=books.operator_surplus,
         welfare=rounded(solution.welfare + fees, 3),
         rounds=rounds,

@@ -28,19 +28,25 @@ The LP works in floating-point kWh and prices; everything that leaves
    (or as less export), paid by the operator out of the loss component of the
    prices.
 4. **Money (base units).** Each counterparty's rounding is in its favour,
-   so no buyer pays above and no seller receives below its limit:
-   a buyer pays ``floor(filled_wh · price / 1000)``, a seller receives
-   ``ceil(filled_wh · price / 1000)``; the market pays the external grid
-   ``ceil(grid_import_wh · retail / 1000)`` and receives
+   so no buyer pays above and no seller receives below its limit, even by a
+   fraction of a base unit: a buyer pays ``floor(filled_wh · price / 1000)``,
+   a seller receives ``ceil(filled_wh · price / 1000)``; the market pays the
+   external grid ``ceil(grid_import_wh · retail / 1000)`` and receives
    ``floor(grid_export_wh · feed_in / 1000)``. The operator is the residual
-   claimant::
+   claimant and absorbs that rounding (at most one base unit per order and
+   per grid direction) out of its fees and rents::
 
-       operator_surplus = Σ buyers pay − Σ sellers receive − grid import amount
-                          + grid export amount
+       residual = Σ buyers pay − Σ sellers receive − grid import amount
+                  + grid export amount
 
-   so buyers pay exactly what sellers, the grid and the operator receive.
-   The surplus collects the grid-usage fees, the congestion and loss rents
-   and the rounding (at most one base unit per order, against the operator).
+   The operator's surplus is never negative (the settlement contract pays it
+   as a fee): ``operator_surplus = max(residual, 0)``, and a negative residual
+   — rounding dust where no rent covers it, e.g. an uncongested copper
+   plate — is carried by the external grid's account as
+   ``grid_rounding_amount = min(residual, 0)``. So, to the last unit::
+
+       Σ buyers pay == Σ sellers receive + grid import amount − grid export amount
+                       + grid_rounding_amount + operator_surplus
 """
 
 from __future__ import annotations
@@ -142,7 +148,9 @@ class Books:
         losses_wh: network losses attributed to the market, Wh (may be negative).
         grid_import_amount: what the market pays the external grid, base units.
         grid_export_amount: what the external grid pays the market, base units.
-        operator_surplus: fees, congestion and loss rents and rounding, base units.
+        grid_rounding_amount: rounding the operator's rents do not cover,
+            carried by the external grid's account, base units (≤ 0).
+        operator_surplus: fees, congestion and loss rents less rounding, base units (≥ 0).
         payments: per participant, signed base units (positive = receives).
     """
 
@@ -156,6 +164,7 @@ class Books:
     losses_wh: int
     grid_import_amount: int
     grid_export_amount: int
+    grid_rounding_amount: int
     operator_surplus: int
     payments: Mapping[str, int]
 
@@ -190,6 +199,7 @@ def settle(
     import_wh, export_wh = max(net_import, 0), max(-net_import, 0)
     import_amount = -((-import_wh * config.retail_price) // 1000)
     export_amount = (export_wh * config.feed_in_price) // 1000
+    residual = buyers_pay - sellers_receive - import_amount + export_amount
     payments: dict[str, int] = {}
     for o, amt, buy in zip(book.orders, amount.tolist(), is_buy.tolist(), strict=True):
         key = o.participant.lower()
@@ -205,6 +215,7 @@ def settle(
         losses_wh=losses_wh,
         grid_import_amount=import_amount,
         grid_export_amount=export_amount,
-        operator_surplus=buyers_pay - sellers_receive - import_amount + export_amount,
+        grid_rounding_amount=min(residual, 0),
+        operator_surplus=max(residual, 0),
         payments=dict(sorted(payments.items())),
     )

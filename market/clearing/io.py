@@ -167,6 +167,7 @@ def summary_of(result: ClearingResult) -> dict[str, Any]:
         "sellers_receive": result.sellers_receive,
         "grid_import_amount": result.grid_import_amount,
         "grid_export_amount": result.grid_export_amount,
+        "grid_rounding_amount": result.grid_rounding_amount,
         "operator_surplus": result.operator_surplus,
         "rounds": result.rounds,
         "ac_check": None if result.ac is None else asdict(result.ac),

@@ -40,7 +40,7 @@ __all__ = [
 #: Counterparty name of the external grid in :class:`Trade`.
 GRID = "grid"
 #: Version of the serialised layout; bump on any change to the bytes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def rounded(value: float, digits: int = 6) -> float:
@@ -184,7 +184,8 @@ class ClearingResult:
 
         Σ sell filled_wh + grid_import_wh == Σ buy filled_wh + grid_export_wh + losses_wh
         Σ buyers' amounts == Σ sellers' amounts + grid_import_amount
-                             − grid_export_amount + operator_surplus
+                             − grid_export_amount + grid_rounding_amount
+                             + operator_surplus
 
     Attributes:
         interval: interval id.
@@ -202,7 +203,9 @@ class ClearingResult:
         losses_wh: network losses attributed to the market (may be negative).
         grid_import_amount: what the market pays the external grid.
         grid_export_amount: what the external grid pays the market.
-        operator_surplus: fees, congestion and loss rents, rounding.
+        grid_rounding_amount: rounding dust the operator's rents do not
+            cover, carried by the external grid's account (≤ 0).
+        operator_surplus: fees, congestion and loss rents less rounding (≥ 0).
         welfare: Σ buy limit·fill − Σ sell limit·fill − retail·import +
             feed-in·export from the LP, base units (fees included).
         rounds: LP solves (``nodal``: one per linearisation).
@@ -225,6 +228,7 @@ class ClearingResult:
     losses_wh: int
     grid_import_amount: int
     grid_export_amount: int
+    grid_rounding_amount: int
     operator_surplus: int
     welfare: float
     rounds: int
@@ -319,6 +323,7 @@ class ClearingResult:
                 losses_wh=int(raw["losses_wh"]),
                 grid_import_amount=int(raw["grid_import_amount"]),
                 grid_export_amount=int(raw["grid_export_amount"]),
+                grid_rounding_amount=int(raw["grid_rounding_amount"]),
                 operator_surplus=int(raw["operator_surplus"]),
                 welfare=float(raw["welfare"]),
                 rounds=int(raw["rounds"]),

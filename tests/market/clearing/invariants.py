@@ -40,8 +40,12 @@ def check_books(result: ClearingResult, orders: list[Order], config: MarketConfi
         result.sellers_receive
         + result.grid_import_amount
         - result.grid_export_amount
+        + result.grid_rounding_amount
         + result.operator_surplus
     )
+    assert result.operator_surplus >= 0
+    assert result.grid_rounding_amount <= 0
+    assert result.operator_surplus == 0 or result.grid_rounding_amount == 0
     assert result.grid_import_amount * 1000 >= result.grid_import_wh * config.retail_price
     assert result.grid_export_amount * 1000 <= result.grid_export_wh * config.feed_in_price
     # payments per participant are the signed sum of their fills

@@ -82,8 +82,10 @@ def test_rounded_books_balance(
         books.sellers_receive
         + books.grid_import_amount
         - books.grid_export_amount
+        + books.grid_rounding_amount
         + books.operator_surplus
     )
+    assert books.operator_surplus >= 0 >= books.grid_rounding_amount
     assert int(filled[~buy].sum()) + books.grid_import_wh == (
         int(filled[buy].sum()) + books.grid_export_wh + books.losses_wh
     )
@@ -94,6 +96,16 @@ def test_rounded_books_balance(
         else:
             assert books.amount[i] * 1000 - 1000 < value <= books.amount[i] * 1000
     assert sum(books.payments.values()) == books.sellers_receive - books.buyers_pay
+
+
+def test_rounding_dust_without_rent_goes_to_the_grid_account() -> None:
+    """1 Wh at 999 per kWh: the buyer pays floor(0.999) = 0, the seller gets ceil = 1."""
+    book = _book([(-1, 0, 1, 999), (1, 0, 1, 999)])
+    config = MarketConfig(retail_price=300_000, feed_in_price=80_000)
+    books = settle(book, np.array([1, 1]), np.array([999, 999]), losses_wh=0, config=config)
+    assert books.amount.tolist() == [0, 1]
+    assert books.operator_surplus == 0
+    assert books.grid_rounding_amount == -1
 
 
 def test_price_parts_add_up_exactly() -> None:
