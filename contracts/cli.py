@@ -12,9 +12,11 @@ check that the contracts compile and deploy); the other two need a node.
 ``--key FILE`` holds the operator's private key as 0x-hex text, or an
 encrypted JSON keystore whose password is in ``$GRIDEX_KEY_PASSWORD``.
 
-``SETTLEMENT.json`` is one settlement or a list of them::
+``SETTLEMENT.json`` is one settlement or a list of them, as
+``market.settlement.IntervalSettlement.to_json`` writes it (``"interval_id"``
+is accepted for ``"interval"``)::
 
-    {"interval_id": 42, "fee": 10000,
+    {"interval": 42, "fee": 10000,
      "result_hash": "0x<64 hex digits>",
      "deltas": {"0xAbc...": -1250000, "0xDef...": 1240000}}
 
@@ -226,9 +228,10 @@ def _read_settlements(path: Path) -> list[dict[str, Any]]:
             deltas = item["deltas"]
             if not isinstance(deltas, dict):
                 raise TypeError("deltas must be an object of address: amount")
+            interval_id = item["interval"] if "interval" in item else item["interval_id"]
             entries.append(
                 {
-                    "interval_id": item["interval_id"],
+                    "interval_id": interval_id,
                     "deltas": deltas,
                     "fee": item.get("fee", 0),
                     "result_hash": str(item["result_hash"]),

@@ -69,8 +69,10 @@ def test_settlement_files(tmp_path: Path) -> None:
     one = {"interval_id": 3, "deltas": {"0x" + "11" * 20: 0}, "result_hash": "0x" + "22" * 32}
     path.write_text(json.dumps(one))
     assert chain_cli._read_settlements(path) == [{**one, "fee": 0}]
-    path.write_text(json.dumps([one, {**one, "interval_id": 4, "fee": 5}]))
-    assert [e["fee"] for e in chain_cli._read_settlements(path)] == [0, 5]
+    engine_form = {"interval": 4, "deltas": {}, "fee": 5, "result_hash": "0x" + "33" * 32}
+    path.write_text(json.dumps([one, engine_form]))  # as market.settlement writes it
+    entries = chain_cli._read_settlements(path)
+    assert [(e["interval_id"], e["fee"]) for e in entries] == [(3, 0), (4, 5)]
     for broken in ("{", json.dumps({"deltas": {}}), json.dumps([{**one, "deltas": [1]}])):
         path.write_text(broken)
         with pytest.raises(SettlementError):

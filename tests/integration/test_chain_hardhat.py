@@ -169,7 +169,7 @@ def test_cli_deploy_settle_file_balances(chain_hardhat_node: HardhatNode, tmp_pa
         deltas, fee = _book(people, interval_id)
         entries.append(
             {
-                "interval_id": interval_id,
+                "interval": interval_id,
                 "deltas": deltas,
                 "fee": fee,
                 "result_hash": "0x" + _hash(interval_id).hex(),
