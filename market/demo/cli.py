@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 
 __all__ = ["register"]
@@ -26,6 +27,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--modbus-devices", type=int, default=4, help="homes read over real Modbus TCP"
     )
     demo.add_argument("--days", type=int, default=1, help="simulated days")
+    demo.add_argument(
+        "--start-hour", type=int, default=0, help="UTC hour of the first day to start at"
+    )
+    demo.add_argument(
+        "--intervals", type=int, help="run only this many intervals (default: whole days)"
+    )
     demo.add_argument("--seed", type=int, default=7, help="seeds every random choice")
     demo.add_argument(
         "--start", type=dt.date.fromisoformat, default=dt.date(2026, 6, 21), help="YYYY-MM-DD"
@@ -50,8 +57,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from contracts.errors import ChainError
     from grid import GridError
     from market.demo.options import DemoOptions
@@ -64,6 +69,8 @@ def _demo(args: argparse.Namespace) -> int:
             participants=args.participants,
             modbus_devices=args.modbus_devices,
             days=args.days,
+            start_hour=args.start_hour,
+            intervals=args.intervals,
             seed=args.seed,
             start=args.start,
             report_dir=args.report,
@@ -73,7 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
         outcome = run_demo(options)
     except (MarketError, GridError, ChainError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0 if not outcome.book_problems else 1
 
@@ -99,7 +106,7 @@ def _report(args: argparse.Namespace) -> int:
             token_decimals=run.market.token_decimals,
         )
     except (MarketError, GridError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     console.print(
         f"{summary.intervals} intervals, {summary.local_wh / 1000:,.1f} kWh traded locally"

@@ -21,6 +21,9 @@ class DemoOptions:
         modbus_devices: how many of them are read over real Modbus TCP from
             simulated SunSpec devices (the rest are simulated in-process).
         days: simulated days.
+        start_hour: hour of the first day (UTC) at which trading starts.
+        intervals: how many intervals to run (None: every interval of ``days``
+            days from ``start_hour``); a shortened run for tests and quick looks.
         seed: seeds placement, PV sizes, load profiles, clouds and keys.
         start: the first simulated day (UTC midnight).
         report_dir: where the report folder is written.
@@ -35,6 +38,8 @@ class DemoOptions:
     participants: int = 36
     modbus_devices: int = 4
     days: int = 1
+    start_hour: int = 0
+    intervals: int | None = None
     seed: int = 7
     start: dt.date = field(default_factory=lambda: dt.date(2026, 6, 21))
     report_dir: Path = Path("gridex-report")
@@ -55,6 +60,12 @@ class DemoOptions:
             )
         if not 1 <= self.days <= 366:
             problems.append(f"days: must be 1..366, got {self.days}")
+        if not 0 <= self.start_hour <= 23:
+            problems.append(f"start_hour: must be 0..23, got {self.start_hour}")
+        if self.intervals is not None and not 1 <= self.intervals <= self.days * 96:
+            problems.append(
+                f"intervals: must be 1..{self.days * 96} (days × 96), got {self.intervals}"
+            )
         if self.seed < 0:
             problems.append(f"seed: must be >= 0, got {self.seed}")
         if self.mechanism not in ("nodal", "uniform"):
@@ -70,6 +81,12 @@ class DemoOptions:
 
     @property
     def start_ms(self) -> int:
-        """Unix ms of the first simulated midnight (UTC)."""
+        """Unix ms at which the first traded interval starts."""
         midnight = dt.datetime.combine(self.start, dt.time(), tzinfo=dt.UTC)
-        return int(midnight.timestamp() * 1000)
+        return int(midnight.timestamp() * 1000) + self.start_hour * 3_600_000
+
+    @property
+    def end_ms(self) -> int:
+        """Unix ms at which the last traded interval ends."""
+        count = self.intervals if self.intervals is not None else self.days * 96
+        return self.start_ms + count * 900_000

@@ -98,7 +98,8 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
     operator_key = "0x" + _seeded_key(o.seed)
     console.print(
         f"[bold]gridex demo[/bold]: {len(homes)} participants on {feeder.name} "
-        f"({o.modbus_devices} over Modbus TCP), {o.days} day(s) from {o.start}, "
+        f"({o.modbus_devices} over Modbus TCP), {(o.end_ms - o.start_ms) // INTERVAL_MS} "
+        f"intervals from {o.start} {o.start_hour:02d}:00 UTC, "
         f"{'embedded EVM' if o.rpc_url is None else o.rpc_url}"
     )
     chain = await asyncio.to_thread(
@@ -160,7 +161,7 @@ async def _trade(
         mechanism=o.mechanism, synchronous="NORMAL", operator_account=chain.operator
     )
     first_ms = o.start_ms - INTERVAL_MS  # the day's first interval is the first open one
-    end_ms = o.start_ms + o.days * 86_400_000
+    end_ms = o.end_ms
     engine = Engine(
         feeder,
         journal,
