@@ -60,7 +60,8 @@ CREATE TABLE IF NOT EXISTS pending (
     timestamp_ms INTEGER NOT NULL,
     energy_import_wh INTEGER NOT NULL,
     energy_export_wh INTEGER NOT NULL,
-    power_w INTEGER NOT NULL
+    power_w INTEGER NOT NULL,
+    production_wh INTEGER
 );
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY,
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
     energy_import_wh INTEGER NOT NULL,
     energy_export_wh INTEGER NOT NULL,
     power_w INTEGER NOT NULL,
+    production_wh INTEGER,
     code INTEGER NOT NULL,
     message TEXT NOT NULL,
     quarantined_at_ms INTEGER NOT NULL
@@ -75,7 +77,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
-_COLUMNS = "seq, timestamp_ms, energy_import_wh, energy_export_wh, power_w"
+_COLUMNS = "seq, timestamp_ms, energy_import_wh, energy_export_wh, power_w, production_wh"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class BufferedReading:
         energy_import_wh: Cumulative energy drawn from the grid, Wh.
         energy_export_wh: Cumulative energy fed into the grid, Wh.
         power_w: Net active power, W, positive into the grid.
+        production_wh: Cumulative energy of the inverter behind the meter, Wh,
+            where the source reads one (reported, not settled); else None.
     """
 
     seq: int
@@ -95,6 +99,7 @@ class BufferedReading:
     energy_import_wh: int
     energy_export_wh: int
     power_w: int
+    production_wh: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +225,12 @@ class ReadingBuffer:
     # -- writing -----------------------------------------------------------------------
 
     def append(
-        self, timestamp_ms: int, energy_import_wh: int, energy_export_wh: int, power_w: int
+        self,
+        timestamp_ms: int,
+        energy_import_wh: int,
+        energy_export_wh: int,
+        power_w: int,
+        production_wh: int | None = None,
     ) -> BufferedReading:
         """Number a reading and store it durably (see the module docstring).
 
@@ -231,12 +241,17 @@ class ReadingBuffer:
         if problem is not None:
             raise ValueError(problem)
         reading = BufferedReading(
-            self._last_seq + 1, timestamp_ms, energy_import_wh, energy_export_wh, power_w
+            self._last_seq + 1,
+            timestamp_ms,
+            energy_import_wh,
+            energy_export_wh,
+            power_w,
+            production_wh,
         )
         db = self._db
         db.execute("BEGIN")
         try:
-            db.execute(f"INSERT INTO pending ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", _row(reading))
+            db.execute(f"INSERT INTO pending ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", _row(reading))
             db.execute(
                 "UPDATE head SET last_seq = ?, last_timestamp_ms = ?, last_import_wh = ?,"
                 " last_export_wh = ?",
@@ -277,7 +292,7 @@ class ReadingBuffer:
             moved = db.execute("DELETE FROM pending WHERE seq = ?", (reading.seq,)).rowcount
             db.execute(
                 f"INSERT OR REPLACE INTO quarantine ({_COLUMNS}, code, message, quarantined_at_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (*_row(reading), code, message, time.time_ns() // 1_000_000),
             )
             db.execute("COMMIT")
@@ -315,7 +330,7 @@ class ReadingBuffer:
         rows = self._db.execute(
             f"SELECT {_COLUMNS}, code, message, quarantined_at_ms FROM quarantine ORDER BY seq"
         )
-        return [QuarantinedReading(BufferedReading(*r[:5]), r[5], r[6], r[7]) for r in rows]
+        return [QuarantinedReading(BufferedReading(*r[:6]), r[6], r[7], r[8]) for r in rows]
 
     def get_meta(self, key: str) -> str | None:
         """A value stored with :meth:`set_meta`, or None."""
@@ -338,7 +353,7 @@ class ReadingBuffer:
         self._db.close()
 
 
-def _row(reading: BufferedReading) -> tuple[int, int, int, int, int]:
+def _row(reading: BufferedReading) -> tuple[int, int, int, int, int, int | None]:
     """The reading's values in column order."""
     return (
         reading.seq,
@@ -346,4 +361,5 @@ def _row(reading: BufferedReading) -> tuple[int, int, int, int, int]:
         reading.energy_import_wh,
         reading.energy_export_wh,
         reading.power_w,
+        reading.production_wh,
     )

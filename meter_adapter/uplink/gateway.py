@@ -177,7 +177,7 @@ class Gateway:
             return None
         self._counters_down = 0
         try:
-            buffered = self.buffer.append(ts, imp, exp, reading.power_w)
+            buffered = self.buffer.append(ts, imp, exp, reading.power_w, reading.production_wh)
         except sqlite3.Error:
             self.skipped += 1
             logger.exception("meter %s: cannot buffer the reading", self.meter_id)

@@ -292,6 +292,7 @@ class Uplink:
                     energy_import_wh=r.energy_import_wh,
                     energy_export_wh=r.energy_export_wh,
                     power_w=r.power_w,
+                    production_wh=r.production_wh,  # None leaves the optional field unset
                 )
                 for r in rows
             ],

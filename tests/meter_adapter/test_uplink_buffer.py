@@ -91,6 +91,19 @@ def test_refuses_readings_that_cannot_follow() -> None:
     assert buffer.last_seq == 1
 
 
+def test_production_counter_is_kept_where_present(tmp_path: Path) -> None:
+    path = tmp_path / "b.sqlite"
+    buffer = ReadingBuffer(path, meter_id="m1", first_seq=1)
+    with_pv = buffer.append(1000, 1, 2, 3, 4567)
+    without = buffer.append(2000, 1, 2, 3)
+    buffer.quarantine(with_pv, code=3, message="x")
+    buffer.close()
+    again = ReadingBuffer(path, meter_id="m1")
+    assert again.pending(10) == [without]
+    assert without.production_wh is None
+    assert again.quarantined()[0].reading.production_wh == 4567
+
+
 def test_meta_values_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "b.sqlite"
     buffer = ReadingBuffer(path, meter_id="m1")

@@ -43,7 +43,7 @@ class Rig:
         for _ in range(n):
             self.t += 5000
             i = self.t // 5000
-            self.buffer.append(self.t, i, 2 * i, 100)
+            self.buffer.append(self.t, i, 2 * i, 100, 3 * i if i % 2 else None)
             self.uplink.notify()
 
 
@@ -80,6 +80,14 @@ def test_delivers_every_reading_once_in_order_in_signed_batches() -> None:
             assert await r.uplink.flush() == 0
             assert r.engine.ledger.seqs("m1") == list(range(1, 11))
             assert r.engine.ledger.batches == [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]
+            applied = r.engine.ledger.applied["m1"]
+            # the inverter's counter travels where the source had one, and only there
+            assert [x.HasField("production_wh") for x in applied] == [
+                x.energy_import_wh % 2 == 1 for x in applied
+            ]
+            assert all(
+                x.production_wh == 3 * x.energy_import_wh for x in applied if x.production_wh
+            )
             assert r.buffer.pending_count == 0
             assert r.uplink.stats.readings_acked == 10
 
