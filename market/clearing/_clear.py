@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from grid import Feeder
 from market.clearing._gc import no_gc_pauses
@@ -85,6 +87,7 @@ def _clear(
     interval: int | None,
     allow_non_optimal: bool,
 ) -> ClearingResult:
+    t0 = time.perf_counter()
     if interval is None:
         interval = orders[0].interval if orders else 0
     if options.validate:
@@ -93,12 +96,19 @@ def _clear(
         )
     lower = {addr.lower(): p for addr, p in participants.items()}
     book = OrderBook.build(orders, lower, feeder)
+    prepare_s = time.perf_counter() - t0
     if mechanism == "nodal":
         result = clear_nodal(feeder, book, config, options=options, interval=interval)
     elif mechanism == "uniform":
         result = clear_uniform(feeder, book, config, options=options, interval=interval)
     else:
         raise ConfigError(f"mechanism: expected 'uniform' or 'nodal', got {mechanism!r}")
+    # validating and laying out the book count as building the model
+    stats = result.stats
+    result = replace(
+        result,
+        stats=replace(stats, build_s=stats.build_s + prepare_s, total_s=time.perf_counter() - t0),
+    )
     if not result.status.ok and not allow_non_optimal:
         if result.status.termination == Termination.INFEASIBLE:
             raise InfeasibleClearingError(

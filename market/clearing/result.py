@@ -156,8 +156,10 @@ class AcCheck:
 class SolverStats:
     """Solver statistics and timings (seconds); not part of the canonical bytes.
 
-    ``solver_s`` is HiGHS's own run time, summed over rounds; ``build_s``,
-    ``solve_s``, ``extract_s`` and ``ac_check_s`` split ``total_s``.
+    ``total_s`` is the whole :func:`~market.clearing.clear` call; ``linearise_s``
+    (re-linearisations), ``build_s`` (order validation, arrays and the solver's
+    model), ``solve_s``, ``extract_s`` and ``ac_check_s`` split it.
+    ``solver_s`` is HiGHS's own run time, summed over rounds.
     """
 
     solver: str = ""
