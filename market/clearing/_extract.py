@@ -179,8 +179,8 @@ def _assemble(
             Fill._make,
             zip(
                 [o.order_id for o in orders],
-                [o.participant.lower() for o in orders],
-                [o.side.value for o in orders],
+                list(book.address),
+                np.where(book.side > 0, "sell", "buy").tolist(),
                 book.bus.tolist(),
                 book.quantity_wh.tolist(),
                 book.limit_price.tolist(),

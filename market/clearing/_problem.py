@@ -61,6 +61,7 @@ class OrderBook:
 
     Attributes:
         orders: the orders themselves.
+        address: lower-case participant address per order.
         side: +1 for a sell, -1 for a buy.
         bus: pandapower bus index per order.
         position: feeder bus position per order.
@@ -69,6 +70,7 @@ class OrderBook:
     """
 
     orders: tuple[Order, ...]
+    address: tuple[str, ...]
     side: IntArray
     bus: IntArray
     position: IntArray
@@ -91,14 +93,19 @@ class OrderBook:
         """
         bus_of = {addr.lower(): p.bus for addr, p in participants.items()}
         n = len(orders)
-        side = np.fromiter((1 if o.side == Side.SELL else -1 for o in orders), np.int64, n)
-        bus = np.fromiter((bus_of[o.participant.lower()] for o in orders), np.int64, n)
-        qty = np.fromiter((o.quantity_wh for o in orders), np.int64, n)
-        limit = np.fromiter((o.limit_price for o in orders), np.int64, n)
+        address = tuple(o.participant.lower() for o in orders)
+        rows = np.array(
+            [
+                (1 if o.side == Side.SELL else -1, bus_of[a], o.quantity_wh, o.limit_price)
+                for o, a in zip(orders, address, strict=True)
+            ],
+            dtype=np.int64,
+        ).reshape(n, 4)
+        side, bus, qty, limit = (np.ascontiguousarray(rows[:, k]) for k in range(4))
         unique_bus, inverse = np.unique(bus, return_inverse=True)
         pos_of_unique = np.array([feeder.position_of(int(b)) for b in unique_bus], dtype=np.int64)
         position = pos_of_unique[inverse].astype(np.int64)
-        return cls(tuple(orders), side, bus, position, qty, limit)
+        return cls(tuple(orders), address, side, bus, position, qty, limit)
 
 
 @dataclass(frozen=True)

@@ -83,10 +83,10 @@ def _bus_flows(
     fb: list[int] = []
     fs: list[int] = []
     fw: list[int] = []
-    for k in np.lexsort((s_pos[ss], b_pos[bb], dd)).tolist():
+    order = np.lexsort((s_pos[ss], b_pos[bb], dd))
+    for i, j in zip(bb[order].tolist(), ss[order].tolist(), strict=True):
         if unmatched == 0:
             break
-        i, j = int(bb[k]), int(ss[k])
         wh = min(demand[i], supply[j])
         if wh == 0:
             continue
@@ -163,7 +163,7 @@ def attribute_trades(
     """
     buy = _tape(book, filled_wh, (book.side < 0) & (filled_wh > 0))
     sell = _tape(book, filled_wh, (book.side > 0) & (filled_wh > 0))
-    address = [o.participant.lower() for o in book.orders]
+    address = book.address
     order_id = [o.order_id for o in book.orders]
     bus_of = book.bus.tolist()
     price_of = price.tolist()

@@ -201,8 +201,7 @@ def settle(
     export_amount = (export_wh * config.feed_in_price) // 1000
     residual = buyers_pay - sellers_receive - import_amount + export_amount
     payments: dict[str, int] = {}
-    for o, amt, buy in zip(book.orders, amount.tolist(), is_buy.tolist(), strict=True):
-        key = o.participant.lower()
+    for key, amt, buy in zip(book.address, amount.tolist(), is_buy.tolist(), strict=True):
         payments[key] = payments.get(key, 0) + (-amt if buy else amt)
     return Books(
         filled_wh=filled_wh,

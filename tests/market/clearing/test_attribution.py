@@ -113,7 +113,13 @@ def test_vectorised_attribution_matches_the_written_out_rule(
     )
     arr = np.array([(s, p, max(q, 1)) for s, p, q in rows], dtype=np.int64).reshape(-1, 3)
     book = OrderBook(
-        orders, arr[:, 0], arr[:, 1] + 100, arr[:, 1], arr[:, 2], np.ones(len(rows), dtype=np.int64)
+        orders,
+        tuple(o.participant for o in orders),
+        arr[:, 0],
+        arr[:, 1] + 100,
+        arr[:, 1],
+        arr[:, 2],
+        np.ones(len(rows), dtype=np.int64),
     )
     filled = np.array([q for _, _, q in rows], dtype=np.int64)
     trades = attribute_trades(

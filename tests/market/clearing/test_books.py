@@ -19,7 +19,8 @@ def _book(rows: list[tuple[int, int, int, int]]) -> OrderBook:
         for i, (s, _, q, p) in enumerate(rows)
     )
     arr = np.array(rows, dtype=np.int64).reshape(-1, 4)
-    return OrderBook(orders, arr[:, 0], arr[:, 1], arr[:, 1], arr[:, 2], arr[:, 3])
+    address = tuple(o.participant for o in orders)
+    return OrderBook(orders, address, arr[:, 0], arr[:, 1], arr[:, 1], arr[:, 2], arr[:, 3])
 
 
 def test_group_is_split_pro_rata_with_largest_remainders() -> None:
