@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from market.settlement import IntervalSettlement
+from market.engine.settler import ChainSettler
 
-__all__ = ["ChainSettler", "DemoChain", "open_chain"]
+__all__ = ["DemoChain", "open_chain"]
 
 logger = logging.getLogger(__name__)
 
@@ -18,23 +18,6 @@ logger = logging.getLogger(__name__)
 PARTICIPANT_DEPOSIT = 50_000_000
 #: Escrow of the operator, who takes the grid's side (10,000 tokens).
 OPERATOR_DEPOSIT = 10_000_000_000
-
-
-class ChainSettler:
-    """The engine's settler: posts each interval's netted settlement once.
-
-    The driver checks the chain before sending, so a repeated call for an
-    interval that is already settled returns the first receipt.
-    """
-
-    def __init__(self, driver: Any) -> None:
-        self.driver = driver
-
-    def settle(self, settlement: IntervalSettlement) -> object:
-        """Post ``settlement``; return the driver's receipt (tx hash, gas)."""
-        return self.driver.settle_interval(
-            settlement.interval, settlement.deltas, settlement.fee, settlement.result_hash
-        )
 
 
 @dataclass

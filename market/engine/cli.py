@@ -9,6 +9,9 @@ import sys
 import threading
 from pathlib import Path
 
+from market.config import MarketConfig
+from market.engine.settler import Settler
+
 __all__ = ["register"]
 
 logger = logging.getLogger(__name__)
@@ -127,12 +130,58 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="on start, clear every journaled interval again and check the bytes",
     )
+    tariffs = MarketConfig()
+    p.add_argument(
+        "--retail-price",
+        type=int,
+        default=tariffs.retail_price,
+        help=f"import price, base units per kWh (default {tariffs.retail_price})",
+    )
+    p.add_argument(
+        "--feed-in-price",
+        type=int,
+        default=tariffs.feed_in_price,
+        help=f"export price, base units per kWh (default {tariffs.feed_in_price})",
+    )
+    p.add_argument(
+        "--grid-fee",
+        type=int,
+        default=0,
+        help="network-usage fee per kWh traded locally, base units (default 0)",
+    )
+    p.add_argument(
+        "--rpc-url", help="settle on chain through this JSON-RPC node (default: record only)"
+    )
+    p.add_argument("--key", type=Path, help="operator key file for --rpc-url (0x-hex key)")
+    p.add_argument(
+        "--deployment", type=Path, help="deployment file written by `gridex chain deploy --out`"
+    )
     p.set_defaults(func=_serve)
 
 
+def _settler(args: argparse.Namespace) -> Settler | None:
+    """The chain settler that --rpc-url/--key/--deployment ask for (None: record only).
+
+    Raises:
+        ValueError: the three flags are not given together.
+        ChainError: the node, key or deployment is unusable.
+    """
+    given = [args.rpc_url is not None, args.key is not None, args.deployment is not None]
+    if not any(given):
+        return None
+    if not all(given):
+        raise ValueError("--rpc-url, --key and --deployment: give all three to settle on chain")
+    from contracts import Chain, Deployment, Ledger, SettlementDriver
+    from market.engine.settler import ChainSettler
+
+    key = args.key.read_text(encoding="utf-8").strip()
+    chain = Chain.connect(args.rpc_url, operator_key=key)
+    return ChainSettler(SettlementDriver(Ledger(chain, Deployment.load(args.deployment))))
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from contracts.errors import ChainError
     from grid import GridError, load_feeder
-    from market.config import MarketConfig
     from market.engine._core import EngineConfig
     from market.engine.clock import Clock, SimClock, WallClock
     from market.engine.engine import Engine
@@ -145,7 +194,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         feeder = load_feeder(args.grid)
-        market = MarketConfig(interval_s=args.interval_s)
+        market = MarketConfig(
+            interval_s=args.interval_s,
+            retail_price=args.retail_price,
+            feed_in_price=args.feed_in_price,
+            grid_fee_per_kwh=args.grid_fee,
+        )
+        settler = _settler(args)
         config = EngineConfig(
             mechanism=args.mechanism,
             gate_closure_s=args.gate_closure_s,
@@ -166,10 +221,16 @@ def _serve(args: argparse.Namespace) -> int:
         else:
             clock = WallClock()
         engine = Engine(
-            feeder, args.db, market=market, config=config, clock=clock, operators=args.operator
+            feeder,
+            args.db,
+            market=market,
+            config=config,
+            clock=clock,
+            operators=args.operator,
+            settler=settler,
         )
         engine.start()
-    except (GridError, MarketError, OSError) as exc:
+    except (GridError, MarketError, ChainError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     tls = None

@@ -2,14 +2,8 @@
 
 The settler runs in the engine's settlement thread, never on a gRPC thread.
 :class:`RecordingSettler` keeps settlements in memory (the default, and what
-tests use); the demo plugs in the EVM driver of :mod:`contracts` through any
-object with a ``settle`` method.
-
-The contracts driver fits in two lines::
-
-    class ChainSettler:
-        def settle(self, s: IntervalSettlement) -> object:
-            return driver.settle_interval(s.interval, s.deltas, s.fee, s.result_hash)
+tests use); :class:`ChainSettler` posts to the Settlement contract through
+the driver of :mod:`contracts` (``gridex serve --rpc-url``, the demo).
 
 A settler must be idempotent per interval: after a crash between posting a
 settlement and journaling it, the engine posts the same settlement again on
@@ -20,11 +14,12 @@ restart, and the settler should then return the receipt of the first posting
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
 from market.settlement import IntervalSettlement
 
 __all__ = [
+    "ChainSettler",
     "RecordingSettler",
     "Settler",
     "receipt_gas",
@@ -76,3 +71,21 @@ class RecordingSettler:
         with self._lock:
             self.settlements.append(settlement)
         return f"interval:{settlement.interval}"
+
+
+class ChainSettler:
+    """Posts each interval's settlement on chain through a :class:`contracts.SettlementDriver`.
+
+    The driver checks the contract before sending, so posting an interval
+    that is already settled returns the first posting's receipt: the
+    idempotence the engine needs after a crash.
+    """
+
+    def __init__(self, driver: Any) -> None:
+        self.driver = driver
+
+    def settle(self, settlement: IntervalSettlement) -> object:
+        """Post ``settlement``; return the driver's receipt (tx hash, gas used)."""
+        return self.driver.settle_interval(
+            settlement.interval, settlement.deltas, settlement.fee, settlement.result_hash
+        )
