@@ -69,19 +69,28 @@ def _plot_prices(data: ReportData, path: Path, ctx: _Context) -> None:
 
 
 def _plot_energy(data: ReportData, path: Path, ctx: _Context) -> None:
+    """Production and consumption where an inverter reports production, metered flows always."""
     fig, ax = _figure()
     axis = ax[0][0]
-    per = data.metered.group_by("interval").agg(
-        pl.col("import_wh").sum(),
-        pl.col("export_wh").sum(),
-        pl.col("production_wh").filter(pl.col("production_wh") >= 0).sum(),
+    known = pl.col("production_wh") >= 0
+    per = (
+        data.metered.group_by("interval")
+        .agg(
+            pl.col("import_wh").sum(),
+            pl.col("export_wh").sum(),
+            pl.col("production_wh").filter(known).sum().alias("production"),
+            (pl.col("production_wh") + pl.col("import_wh") - pl.col("export_wh"))
+            .filter(known)
+            .sum()
+            .alias("consumption"),
+            known.any().alias("has_production"),
+        )
+        .sort("interval")
     )
-    per = per.sort("interval")
     h = _hours(data, per["interval"])
-    production = per["production_wh"].to_numpy()
-    consumption = production - (per["export_wh"] - per["import_wh"]).to_numpy()
-    axis.plot(h, production / 1000, label="PV production", color="orange")
-    axis.plot(h, consumption / 1000, label="consumption", color="steelblue")
+    if per["has_production"].any():
+        axis.plot(h, per["production"] / 1000, label="PV production (inverters)", color="orange")
+        axis.plot(h, per["consumption"] / 1000, label="consumption", color="steelblue")
     axis.plot(h, per["export_wh"] / 1000, label="metered export", color="orange", ls=":")
     axis.plot(h, per["import_wh"] / 1000, label="metered import", color="steelblue", ls=":")
     axis.set(ylabel="kWh per interval", xlabel="hours from start", title=PLOTS["energy.png"])
