@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from market.clearing._banner import quiet_highs
 from market.clearing._problem import ClearingProblem
 from market.clearing._solution import LpSolution
 from market.clearing.status import SolutionStatus, Status, Termination
@@ -114,6 +115,7 @@ def solve_fast(problem: ClearingProblem, *, time_limit_s: float | None = None) -
     """
     import highspy
 
+    quiet_highs()
     t0 = time.perf_counter()
     cost, col_lo, col_hi = define_columns(problem)
     row_lo, row_hi = define_rows(problem)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from market.clearing._banner import quiet_highs
 from market.clearing._problem import ClearingProblem
 from market.clearing._solution import LpSolution
 from market.clearing.status import SolutionStatus, Status, Termination
@@ -160,6 +161,7 @@ def solve_pyomo(problem: ClearingProblem, *, time_limit_s: float | None = None) 
     t0 = time.perf_counter()
     try:
         model = build_model(problem)
+        quiet_highs()
         opt = pe.SolverFactory("appsi_highs")
         opt.highs_options = {"presolve": "off", "output_flag": False}
         if problem.n_order >= IPM_MIN_ORDERS:

@@ -38,7 +38,13 @@ def _clearing_problems(interval: int, r: ClearingResult) -> list[str]:
         )
     paid = sum(f.amount for f in r.fills if f.side == "buy")
     received = sum(f.amount for f in r.fills if f.side == "sell")
-    rhs = received + r.grid_import_amount - r.grid_export_amount + r.operator_surplus
+    rhs = (
+        received
+        + r.grid_import_amount
+        - r.grid_export_amount
+        + r.grid_rounding_amount
+        + r.operator_surplus
+    )
     if paid != rhs:
         out.append(
             f"interval {interval}: buyers pay {paid} but sellers, grid and operator get {rhs}"
@@ -74,7 +80,7 @@ def check_books(data: ReportData, chain: DemoChain, journal: Path) -> list[str]:
             interval,
             traded_wh=traded,
             payments={p.participant: p.amount for p in result.payments},
-            operator_surplus=max(result.operator_surplus, 0),
+            operator_surplus=result.operator_surplus,
             metered_wh=metered,
             config=run.market,
             operator=run.operator_account,
