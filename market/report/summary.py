@@ -21,8 +21,12 @@ class Summary:
         local_wh: energy traded between participants.
         import_wh: energy bought from the external grid.
         export_wh: energy sold to the external grid.
-        self_sufficiency: share of the participants' cleared demand served
-            by local sellers, ``local / (local + import)``, 0..1.
+        self_sufficiency: share of the participants' metered import that
+            their own metered export covered in the same interval,
+            ``Σ_k min(import_k, export_k) / Σ_k import_k``, 0..1: what the
+            community drew from itself rather than from the upstream grid.
+        metered_import_wh: the participants' metered import.
+        metered_export_wh: the participants' metered export.
         price_mean: volume-weighted mean price paid by buyers in local trades.
         price_min: lowest locational price of any bus and interval.
         price_max: highest locational price of any bus and interval.
@@ -42,6 +46,8 @@ class Summary:
     import_wh: int
     export_wh: int
     self_sufficiency: float
+    metered_import_wh: int
+    metered_export_wh: int
     price_mean: float
     price_min: int
     price_max: int
@@ -69,7 +75,11 @@ class Summary:
             ("traded locally", kwh(self.local_wh)),
             ("imported from the grid", kwh(self.import_wh)),
             ("exported to the grid", kwh(self.export_wh)),
-            ("self-sufficiency", f"{self.self_sufficiency:.1%}"),
+            (
+                "metered import / export",
+                f"{kwh(self.metered_import_wh)} / {kwh(self.metered_export_wh)}",
+            ),
+            ("self-sufficiency (metered)", f"{self.self_sufficiency:.1%}"),
             ("mean local price", per_kwh(self.price_mean)),
             ("local price range", f"{per_kwh(self.price_min)} .. {per_kwh(self.price_max)}"),
             ("retail / feed-in", f"{per_kwh(self.retail_price)} / {per_kwh(self.feed_in_price)}"),
@@ -91,6 +101,11 @@ def summarise(
     buys = data.fills.filter((pl.col("side") == "buy") & (pl.col("filled_wh") > 0))
     bought_wh = int(buys["filled_wh"].sum())
     price_mean = float(buys["amount"].sum()) * 1000 / bought_wh if bought_wh else 0.0
+    per = data.metered.group_by("interval").agg(
+        pl.col("import_wh").sum(), pl.col("export_wh").sum()
+    )
+    metered_import = int(per["import_wh"].sum())
+    covered = int(per.select(pl.min_horizontal("import_wh", "export_wh")).to_series().sum())
     participants = pl.concat(
         [data.orders.select("participant"), data.metered.select("participant")]
     ).n_unique()
@@ -100,7 +115,9 @@ def summarise(
         local_wh=local,
         import_wh=imported,
         export_wh=int(iv["export_wh"].sum()),
-        self_sufficiency=local / (local + imported) if local + imported else 0.0,
+        self_sufficiency=covered / metered_import if metered_import else 0.0,
+        metered_import_wh=metered_import,
+        metered_export_wh=int(per["export_wh"].sum()),
         price_mean=price_mean,
         price_min=int(data.prices.select(pl.col("price").min()).item() or 0),
         price_max=int(data.prices.select(pl.col("price").max()).item() or 0),

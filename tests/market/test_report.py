@@ -76,7 +76,9 @@ def test_summary_figures_by_hand() -> None:
     assert s.participants == 2
     assert s.local_wh == 2000
     assert s.import_wh == 500
-    assert s.self_sufficiency == pytest.approx(2000 / 2500)
+    # interval 0: 1500 Wh imported, 1000 Wh exported by neighbours at the same time
+    assert s.self_sufficiency == pytest.approx(1000 / 1500)
+    assert (s.metered_import_wh, s.metered_export_wh) == (1500, 1000)
     assert s.price_mean == pytest.approx(180_000 * 1000 / 1500)
     assert (s.price_min, s.price_max) == (90_000, 140_000)
     assert s.events_avoided == 1
