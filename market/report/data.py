@@ -1,5 +1,10 @@
 """The tables behind an operator report, and their parquet files.
 
+The ``max_*``/``vm_*`` columns of ``intervals`` are the clearing's AC check
+of the cleared schedule; the ``delivered_*`` columns are an AC power flow of
+what the meters measured (each participant's net export over the interval
+as a constant injection at its bus), i.e. what the grid actually carried.
+
 A report is built from one :class:`ReportData`: polars tables with fixed
 columns (below), written as ``<name>.parquet`` in the report folder. ``gridex
 demo`` fills them as it runs; ``gridex report`` rebuilds them from an engine
@@ -13,7 +18,9 @@ intervals       interval, start_s, local_wh, import_wh, export_wh, losses_wh,
                 price_min, price_mean, price_max, max_line_loading_percent,
                 max_trafo_loading_percent, vm_min_pu, vm_max_pu, rounds,
                 ac_passed, uniform_violations, operator_surplus,
-                settled_volume, gas_used
+                settled_volume, gas_used, delivered_max_line_loading_percent,
+                delivered_max_trafo_loading_percent, delivered_vm_min_pu,
+                delivered_vm_max_pu, delivered_violations
 orders          interval, participant, order_id, side, bus, quantity_wh,
                 limit_price
 fills           interval, participant, order_id, side, bus, filled_wh, price,
@@ -64,6 +71,11 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "operator_surplus": _I(),
         "settled_volume": _I(),
         "gas_used": _I(),
+        "delivered_max_line_loading_percent": _F(),
+        "delivered_max_trafo_loading_percent": _F(),
+        "delivered_vm_min_pu": _F(),
+        "delivered_vm_max_pu": _F(),
+        "delivered_violations": _I(),
     },
     "orders": {
         "interval": _I(),

@@ -332,5 +332,36 @@ def _interval_rows(
             if settlement
             else 0,
             "gas_used": settlement.gas_used if settlement else 0,
+            **_delivered(feeder, run, s),
         }
     )
+
+
+def _delivered(feeder: Feeder, run: JournalRun, s: Any) -> dict[str, object]:
+    """AC power flow of the metered injections of interval ``s`` (see the data module)."""
+    import numpy as np
+
+    injection = np.zeros(feeder.n_bus)
+    hours = run.market.interval_s / 3600
+    for meter_id, (imp, exp, _complete) in (s.metered or {}).items():
+        participant = run.state.meters[meter_id][1]
+        bus = run.state.participants[participant].bus
+        injection[feeder.position_of(bus)] += (exp - imp) / hours / 1e6
+    try:
+        report = check_schedule(feeder, injection)
+    except GridError:
+        logger.info("interval %d: the metered injections do not converge", s.interval)
+        return {
+            "delivered_max_line_loading_percent": float("nan"),
+            "delivered_max_trafo_loading_percent": float("nan"),
+            "delivered_vm_min_pu": float("nan"),
+            "delivered_vm_max_pu": float("nan"),
+            "delivered_violations": 1,
+        }
+    return {
+        "delivered_max_line_loading_percent": report.max_line_loading_percent,
+        "delivered_max_trafo_loading_percent": report.max_trafo_loading_percent,
+        "delivered_vm_min_pu": report.vm_min_pu,
+        "delivered_vm_max_pu": report.vm_max_pu,
+        "delivered_violations": len(report.violations),
+    }

@@ -18,7 +18,7 @@ PLOTS: dict[str, str] = {
     "prices.png": "Locational price per bus against retail and feed-in",
     "energy.png": "PV production and consumption of the participants",
     "volume.png": "Traded volume per interval",
-    "grid.png": "Maximum line loading and voltage envelope against their limits",
+    "grid.png": "Maximum loading and voltage envelope against their limits (as metered)",
     "balances.png": "Token balances in escrow",
 }
 
@@ -119,12 +119,25 @@ def _plot_grid(data: ReportData, path: Path, ctx: _Context) -> None:
     hours = _hours(data, iv["interval"])
     fig, ax = _figure(2)
     top, bottom = ax[0][0], ax[1][0]
-    top.plot(hours, iv["max_line_loading_percent"], label="max line loading")
-    top.plot(hours, iv["max_trafo_loading_percent"], label="max transformer loading")
+    top.plot(hours, iv["delivered_max_line_loading_percent"], label="max line loading", color="C0")
+    top.plot(
+        hours,
+        iv["delivered_max_trafo_loading_percent"],
+        label="max transformer loading",
+        color="C1",
+    )
+    top.plot(hours, iv["max_line_loading_percent"], color="C0", ls=":", label="cleared schedule")
+    top.plot(hours, iv["max_trafo_loading_percent"], color="C1", ls=":")
     top.axhline(100.0, color="red", ls="--", label="limit")
     top.set(ylabel="loading %", title=PLOTS["grid.png"])
-    top.legend(loc="upper right")
-    bottom.fill_between(hours, iv["vm_min_pu"], iv["vm_max_pu"], alpha=0.4, label="voltage range")
+    top.legend(loc="upper right", fontsize="small")
+    bottom.fill_between(
+        hours,
+        iv["delivered_vm_min_pu"],
+        iv["delivered_vm_max_pu"],
+        alpha=0.4,
+        label="voltage range (metered)",
+    )
     bottom.axhline(ctx.vm_min_pu, color="red", ls="--", label="band")
     bottom.axhline(ctx.vm_max_pu, color="red", ls="--")
     bottom.set(ylabel="voltage p.u.", xlabel="hours from start")

@@ -33,6 +33,8 @@ class Summary:
         retail_price: the external grid's import price.
         feed_in_price: the external grid's export price.
         ac_failures: intervals whose final AC check did not pass.
+        delivered_violations: intervals in which what was metered broke a
+            grid limit (an AC power flow of the metered injections).
         events_avoided: intervals where copper-plate (uniform) clearing of
             the same book would have broken a grid limit.
         settled_volume: Σ of positive balance changes settled on chain.
@@ -54,6 +56,7 @@ class Summary:
     retail_price: int
     feed_in_price: int
     ac_failures: int
+    delivered_violations: int
     events_avoided: int
     settled_volume: int
     gas_used: int
@@ -84,7 +87,8 @@ class Summary:
             ("local price range", f"{per_kwh(self.price_min)} .. {per_kwh(self.price_max)}"),
             ("retail / feed-in", f"{per_kwh(self.retail_price)} / {per_kwh(self.feed_in_price)}"),
             ("grid-limit events avoided", f"{self.events_avoided} intervals"),
-            ("AC check failures", f"{self.ac_failures}"),
+            ("AC check failures (cleared schedule)", f"{self.ac_failures}"),
+            ("intervals over a limit (as metered)", f"{self.delivered_violations}"),
             ("tokens settled", f"{self.settled_volume / unit:,.2f}"),
             ("gas used", f"{self.gas_used:,}"),
             ("wall time", f"{self.wall_s:.1f} s"),
@@ -124,6 +128,7 @@ def summarise(
         retail_price=retail_price,
         feed_in_price=feed_in_price,
         ac_failures=int((~iv["ac_passed"]).sum()),
+        delivered_violations=int((iv["delivered_violations"] > 0).sum()),
         events_avoided=int(((iv["uniform_violations"] > 0) & iv["ac_passed"]).sum()),
         settled_volume=int(iv["settled_volume"].sum()),
         gas_used=int(iv["gas_used"].sum()),

@@ -34,6 +34,11 @@ def _interval(i: int, **over: object) -> dict[str, object]:
         "operator_surplus": 3,
         "settled_volume": 100,
         "gas_used": 50_000,
+        "delivered_max_line_loading_percent": 40.0,
+        "delivered_max_trafo_loading_percent": 70.0,
+        "delivered_vm_min_pu": 0.94,
+        "delivered_vm_max_pu": 1.03,
+        "delivered_violations": 0,
     }
     row.update(over)
     return row
@@ -82,6 +87,7 @@ def test_summary_figures_by_hand() -> None:
     assert s.price_mean == pytest.approx(180_000 * 1000 / 1500)
     assert (s.price_min, s.price_max) == (90_000, 140_000)
     assert s.events_avoided == 1
+    assert s.delivered_violations == 0
     assert s.gas_used == 100_000
     assert s.settled_volume == 200
 
