@@ -31,7 +31,9 @@ readings        meter_id, participant, seq, timestamp_ms, energy_import_wh,
 metered         interval, participant, import_wh, export_wh, production_wh
                 (production_wh is -1 where the meter reports none)
 settlements     interval, account, delta, fee, tx_hash
-balances        interval, account, balance
+balances        interval, account, balance (the account's escrow change
+                summed over the settled intervals so far: deposits and
+                withdrawals are not in the journal)
 ==============  ==============================================================
 """
 

@@ -19,7 +19,7 @@ PLOTS: dict[str, str] = {
     "energy.png": "PV production and consumption of the participants",
     "volume.png": "Traded volume per interval",
     "grid.png": "Maximum loading and voltage envelope against their limits (as metered)",
-    "balances.png": "Token balances in escrow",
+    "balances.png": "Each account's escrow balance change since the first settled interval",
 }
 
 
@@ -151,7 +151,9 @@ def _plot_balances(data: ReportData, path: Path, ctx: _Context) -> None:
     balances = data.balances.sort("interval")
     for _account, frame in balances.group_by(["account"], maintain_order=True):
         axis.plot(_hours(data, frame["interval"]), frame["balance"] / ctx.unit, lw=0.8)
-    axis.set(ylabel="tokens", xlabel="hours from start", title=PLOTS["balances.png"])
+    axis.set(
+        ylabel="tokens (settled change)", xlabel="hours from start", title=PLOTS["balances.png"]
+    )
     _save(fig, path)
 
 
