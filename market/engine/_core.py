@@ -37,8 +37,9 @@ class EngineConfig:
             intervals after the current one.
         metering_delay_s: an interval is metered this many seconds after its
             delivery ends, leaving gateways time to deliver its readings.
-        reading_skew_s: how far a reading's timestamp may lie from the engine
-            clock, s.
+        reading_skew_s: how far a reading's timestamp may lie ahead of the
+            engine clock, s (readings up to a week old are accepted: a
+            gateway's outage buffer must not be refused).
         max_batch_readings: most readings in one batch.
         synchronous: SQLite ``synchronous`` pragma of the journal.
         archive_dir: folder for the parquet archive of raw readings, written

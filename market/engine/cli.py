@@ -90,7 +90,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--reading-skew-s",
         type=float,
         default=300.0,
-        help="how far a reading's timestamp may lie from the engine clock, s (default 300)",
+        help="how far a reading's timestamp may lie ahead of the engine clock, s (default 300)",
     )
     p.add_argument(
         "--synchronous",
