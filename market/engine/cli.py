@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import threading
@@ -15,6 +16,36 @@ from market.engine.settler import Settler
 __all__ = ["register"]
 
 logger = logging.getLogger(__name__)
+
+
+def _port(text: str) -> int:
+    """A TCP port flag: an integer 0..65535 (0: any free port).
+
+    Raises:
+        argparse.ArgumentTypeError: not an integer, or outside 0..65535.
+    """
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0..65535, got {port}")
+    return port
+
+
+def _non_negative(text: str) -> float:
+    """A rate or duration flag: a finite number >= 0.
+
+    Raises:
+        argparse.ArgumentTypeError: not a number, negative or not finite.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +82,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=50051, help="TCP port; 0 picks a free one (default 50051)"
+        "--port", type=_port, default=50051, help="TCP port; 0 picks a free one (default 50051)"
     )
     p.add_argument(
         "--port-file",
@@ -104,14 +135,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--rate-limit",
-        type=float,
+        type=_non_negative,
         default=1000.0,
         metavar="N",
         help="signed requests per second per address; 0 = unlimited (default 1000)",
     )
     p.add_argument(
         "--max-skew-s",
-        type=float,
+        type=_non_negative,
         default=60.0,
         help="largest request timestamp skew, s (default 60)",
     )
@@ -179,6 +210,18 @@ def _settler(args: argparse.Namespace) -> Settler | None:
     return ChainSettler(SettlementDriver(Ledger(chain, Deployment.load(args.deployment))))
 
 
+def _write_port_file(path: Path, port: int) -> bool:
+    """Write ``port`` to ``path`` atomically; on failure print a one-line error, return False."""
+    try:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(str(port))
+        tmp.replace(path)
+    except OSError as exc:
+        print(f"error: --port-file {path}: cannot write ({exc})", file=sys.stderr)
+        return False
+    return True
+
+
 def _serve(args: argparse.Namespace) -> int:
     from contracts.errors import ChainError
     from grid import GridError, load_feeder
@@ -192,6 +235,13 @@ def _serve(args: argparse.Namespace) -> int:
     if (args.tls_cert is None) != (args.tls_key is None):
         print("error: --tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    tls = None
+    if args.tls_cert is not None:
+        try:
+            tls = TlsConfig.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+        except OSError as exc:
+            print(f"error: TLS file {exc.filename}: cannot read ({exc.strerror})", file=sys.stderr)
+            return 2
     try:
         feeder = load_feeder(args.grid)
         market = MarketConfig(
@@ -233,9 +283,6 @@ def _serve(args: argparse.Namespace) -> int:
     except (GridError, MarketError, ChainError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    tls = None
-    if args.tls_cert is not None:
-        tls = TlsConfig.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
     server = ServerThread(
         engine,
         ServerConfig(
@@ -252,10 +299,10 @@ def _serve(args: argparse.Namespace) -> int:
         engine.close()
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.port_file is not None:
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(str(port))
-        tmp.replace(args.port_file)
+    if args.port_file is not None and not _write_port_file(args.port_file, port):
+        server.stop()
+        engine.close()
+        return 2
     print(
         f"gridex engine for {feeder.name} serving on {args.host}:{port} "
         f"({args.clock} clock, journal {args.db})",

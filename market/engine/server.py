@@ -52,7 +52,11 @@ class TlsConfig:
 
     @classmethod
     def from_files(cls, cert: Path, key: Path, client_ca: Path | None = None) -> TlsConfig:
-        """Read the PEM files."""
+        """Read the PEM files (their content is checked when the server binds).
+
+        Raises:
+            OSError: a file cannot be read.
+        """
         return cls(
             cert.read_bytes(),
             key.read_bytes(),

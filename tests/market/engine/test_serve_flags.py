@@ -33,3 +33,38 @@ def test_bad_tariffs_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )  # fmt: skip
     assert code == 2
     assert "retail_price: must be >= feed_in_price" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--port", "-1"], "argument --port: must be in 0..65535, got -1"),
+        (["--port", "99999"], "argument --port: must be in 0..65535, got 99999"),
+        (["--rate-limit", "-3"], "argument --rate-limit: must be a finite number >= 0"),
+        (["--max-skew-s", "-1"], "argument --max-skew-s: must be a finite number >= 0"),
+        (["--max-skew-s", "nan"], "argument --max-skew-s: must be a finite number >= 0"),
+    ],
+)
+def test_out_of_range_flags_are_refused(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "engine.db"
+    with pytest.raises(SystemExit) as exc:
+        main(["serve", "--grid", "cigre-lv", "--db", str(db), *flags])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_missing_tls_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "engine.db"
+    missing = tmp_path / "nope.pem"
+    code = main(
+        ["serve", "--grid", "cigre-lv", "--db", str(db), "--tls-cert", str(missing),
+         "--tls-key", str(missing)]
+    )  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"error: TLS file {missing}: cannot read" in err
+    assert "Traceback" not in err
+    assert not db.exists()
