@@ -115,7 +115,10 @@ def read_key_file(path: Path) -> LocalAccount:
         except ValueError as exc:
             raise ChainConfigError(f"cannot decrypt keystore {path}: {exc}") from exc
         return load_account(bytes(key))
-    return load_account(text)
+    try:
+        return load_account(text)
+    except ChainConfigError as exc:
+        raise ChainConfigError(f"key file {path}: {exc} (expected 0x-hex or a keystore)") from exc
 
 
 def _open_chain(args: argparse.Namespace, *, embedded_ok: bool) -> Chain:

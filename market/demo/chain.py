@@ -44,27 +44,32 @@ def open_chain(
     Args:
         participants: lower-case addresses to fund.
         rpc_url: JSON-RPC node, or None for the embedded EVM.
-        key_file: the operator's key file for ``rpc_url`` (a 0x-hex private key).
+        key_file: the operator's key file for ``rpc_url`` (a 0x-hex private key, or a
+            JSON keystore as ``gridex chain`` reads it).
         operator_key: the operator's key on the embedded EVM.
 
     Raises:
-        ChainError: deployment or funding failed.
+        ChainError: deployment or funding failed, or the key file is unreadable or
+            not a key (``ChainConfigError``).
     """
     from contracts import Chain, Ledger, SettlementDriver, deploy, load_account
+    from contracts.cli import read_key_file
 
     if rpc_url is not None and key_file is not None:
-        operator_key = key_file.read_text(encoding="utf-8").strip()
-        chain = Chain.connect(rpc_url, operator_key=operator_key)
+        account = read_key_file(key_file)
+        operator_key = "0x" + bytes(account.key).hex()
+        chain = Chain.connect(rpc_url, operator_key=account)
     else:
-        chain = Chain.embedded(operator_key=operator_key)
-    operator = load_account(operator_key).address.lower()
+        account = load_account(operator_key)
+        chain = Chain.embedded(operator_key=account)
+    operator = account.address.lower()
     deployment = deploy(chain)
     ledger = Ledger(chain, deployment)
     deposits = dict.fromkeys(participants, PARTICIPANT_DEPOSIT)
     deposits[operator] = OPERATOR_DEPOSIT
     ledger.mint(operator, sum(deposits.values()))
-    for account, amount in deposits.items():
-        ledger.deposit_for(account, amount)
+    for address, amount in deposits.items():
+        ledger.deposit_for(address, amount)
     logger.info("deployed %s, funded %d escrows", deployment, len(deposits))
     return DemoChain(
         chain=chain,

@@ -108,6 +108,9 @@ def _report(args: argparse.Namespace) -> int:
     except (MarketError, GridError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"error: --out {args.out}: cannot write the report ({exc})", file=sys.stderr)
+        return 2
     console.print(
         f"{summary.intervals} intervals, {summary.local_wh / 1000:,.1f} kWh traded locally"
     )

@@ -31,6 +31,7 @@ from market.demo.books import check_books
 from market.demo.chain import DemoChain, open_chain
 from market.demo.fleet import Home, build_gateways, plan_homes
 from market.demo.options import DemoOptions
+from market.errors import ConfigError
 from market.report import ReportData, Summary, write_report
 from market.report.journal import report_from_journal
 
@@ -63,18 +64,35 @@ class DemoOutcome:
 
 
 def run_demo(options: DemoOptions, *, show_progress: bool = True) -> DemoOutcome:
-    """Run the demo described by ``options``; see the module docstring."""
+    """Run the demo described by ``options``; see the module docstring.
+
+    Raises:
+        ConfigError: the report folder cannot be created.
+        GridError: the feeder cannot be loaded.
+        ChainError: the chain cannot be reached, deployed to or funded.
+    """
     return asyncio.run(_run(options, show_progress))
 
 
 def _fresh_journal(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
+    """Create ``folder`` and remove an earlier run's journal from it.
+
+    Raises:
+        ConfigError: the folder cannot be created or the old journal removed.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"report_dir: cannot create {folder} ({exc.strerror or exc})") from exc
     journal = folder / "engine.db"
     for suffix in ("", "-wal", "-shm"):
         stale = Path(f"{journal}{suffix}")
         if stale.exists():
             logger.info("removing the journal of an earlier demo run: %s", stale)
-            stale.unlink()
+            try:
+                stale.unlink()
+            except OSError as exc:
+                raise ConfigError(f"report_dir: cannot remove {stale} ({exc})") from exc
     return journal
 
 

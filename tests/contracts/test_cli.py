@@ -60,7 +60,7 @@ def test_key_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ChainConfigError, match="cannot read"):
         chain_cli.read_key_file(tmp_path / "missing")
     (tmp_path / "junk").write_text("not a key")
-    with pytest.raises(ChainConfigError, match="not a valid private key"):
+    with pytest.raises(ChainConfigError, match=r"key file .*junk: not a valid private key"):
         chain_cli.read_key_file(tmp_path / "junk")
 
 
