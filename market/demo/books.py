@@ -5,8 +5,9 @@ own bookkeeping:
 
 * the clearing's energy balances to the Wh and its money to the base unit;
 * the settlement posted equals the one recomputed from the clearing result
-  and the metered energy at the tariffs (imbalance included), and its
-  balance changes sum to zero with the fee;
+  and the metered energy at the tariffs (imbalance included), carries the
+  hash of that clearing result, and its balance changes sum to zero with
+  the fee;
 * on chain, every settled interval is recorded with the journaled result
   hash (the contract accepts an interval once), and every escrow balance
   equals its deposit plus the settled changes (plus the fees, for the
@@ -84,9 +85,13 @@ def check_books(data: ReportData, chain: DemoChain, journal: Path) -> list[str]:
             metered_wh=metered,
             config=run.market,
             operator=run.operator_account,
-            result_hash=s.settlement.result_hash,
+            result_hash=s.clearing.result_hash,
         )
         posted = s.settlement
+        if posted.result_hash != expected.result_hash:
+            problems.append(
+                f"interval {interval}: settlement carries a result hash other than the clearing's"
+            )
         if dict(expected.deltas) != dict(posted.deltas) or expected.fee != posted.fee:
             problems.append(
                 f"interval {interval}: posted settlement differs from the recomputed one"
