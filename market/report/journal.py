@@ -65,13 +65,22 @@ def _entries(path: Path) -> Iterator[tuple[str, int, dict[str, Any], bytes | Non
         raise InputFileError(f"--db {path}: no such journal file")
     try:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        rows = db.execute("SELECT kind, at_ms, body, blob FROM journal ORDER BY seq").fetchall()
+    except sqlite3.Error as exc:
+        raise InputFileError(f"--db {path}: cannot open ({exc})") from exc
+    try:
+        rows = db.execute(
+            "SELECT seq, kind, at_ms, body, blob FROM journal ORDER BY seq"
+        ).fetchall()
     except sqlite3.DatabaseError as exc:
         raise InputFileError(f"--db {path}: not a gridex journal ({exc})") from exc
     finally:
         db.close()
-    for kind, at_ms, body, blob in rows:
-        yield str(kind), int(at_ms), json.loads(body), blob
+    for seq, kind, at_ms, body, blob in rows:
+        try:
+            entry = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise InputFileError(f"--db {path}: entry {seq} ({kind}): body is not JSON") from exc
+        yield str(kind), int(at_ms), entry, blob
 
 
 def read_journal(path: Path) -> JournalRun:
@@ -88,8 +97,11 @@ def read_journal(path: Path) -> JournalRun:
     if first is None or first[0] != "start":
         raise InputFileError(f"--db {path}: the journal does not begin with a start entry")
     start = first[2]
-    tariffs = start.get("market", {})
-    market = MarketConfig(interval_s=int(start["interval_s"]), **tariffs)
+    try:
+        tariffs = start.get("market", {})
+        market = MarketConfig(interval_s=int(start["interval_s"]), **tariffs)
+    except (MarketError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputFileError(f"--db {path}: the start entry is malformed ({exc!r})") from exc
     state = MarketState(interval_s=market.interval_s, skew_s=1e12, decode=MarketClearing().decode)
     batches: list[bytes] = []
     try:
@@ -98,8 +110,14 @@ def read_journal(path: Path) -> JournalRun:
             state.apply(kind, at_ms, body, blob)
             if kind == "readings" and blob:
                 batches.append(bytes(blob))
+    except InputFileError:
+        raise
     except MarketError as exc:
         raise InputFileError(f"--db {path}: journal does not replay: {exc}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputFileError(
+            f"--db {path}: journal does not replay: malformed entry ({exc!r})"
+        ) from exc
     return JournalRun(
         feeder=str(start.get("feeder", "")),
         market=market,

@@ -119,3 +119,38 @@ def test_missing_column_is_named() -> None:
                 for name, schema in SCHEMAS.items()
             }
         )
+
+
+def _journal(tmp_path: Path) -> Path:
+    from grid import load_feeder
+    from market.engine.clock import SimClock
+    from market.engine.engine import Engine
+
+    db = tmp_path / "engine.db"
+    engine = Engine(load_feeder("cigre-lv"), db, clock=SimClock(1944000 * 900_000))
+    engine.start()
+    engine.close()
+    return db
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("UPDATE journal SET body = 'not json' WHERE kind = 'start'", "body is not JSON"),
+        ("UPDATE journal SET body = '{}' WHERE kind = 'start'", "the start entry is malformed"),
+        ("UPDATE journal SET body = '[1]' WHERE kind = 'start'", "the start entry is malformed"),
+    ],
+)
+def test_a_corrupt_journal_is_an_input_error(tmp_path: Path, sql: str, message: str) -> None:
+    import sqlite3
+
+    from market.errors import InputFileError
+    from market.report.journal import read_journal
+
+    db = _journal(tmp_path)
+    assert read_journal(db).feeder  # intact: it replays
+    with sqlite3.connect(db) as conn:
+        conn.execute(sql)
+    conn.close()
+    with pytest.raises(InputFileError, match=message):
+        read_journal(db)
