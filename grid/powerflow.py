@@ -41,6 +41,8 @@ def run_ac(feeder: Feeder, injection_mw: FloatArray) -> Any:
             f"{MAX_ITERATIONS} iterations for a schedule with "
             f"{float(abs(injection_mw).sum()):.3f} MW of market injection"
         ) from exc
+    except Exception as exc:  # pandapower raises numpy/scipy errors for ill-posed networks
+        raise PowerFlowError(f"feeder {feeder.name!r}: AC power flow failed: {exc}") from exc
     return net
 
 

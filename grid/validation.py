@@ -120,8 +120,8 @@ def check_schedule(
                 Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_max_pu)
             )
     return AcReport(
-        max_line_loading_percent=float(np.max(line_loading, initial=0.0)),
-        max_trafo_loading_percent=float(np.max(trafo_loading, initial=0.0)),
+        max_line_loading_percent=float(np.nanmax(np.r_[line_loading, 0.0])),
+        max_trafo_loading_percent=float(np.nanmax(np.r_[trafo_loading, 0.0])),
         vm_min_pu=float(np.nanmin(vm)),
         vm_max_pu=float(np.nanmax(vm)),
         losses_mw=losses,

@@ -203,10 +203,10 @@ def _settler(args: argparse.Namespace) -> Settler | None:
     if not all(given):
         raise ValueError("--rpc-url, --key and --deployment: give all three to settle on chain")
     from contracts import Chain, Deployment, Ledger, SettlementDriver
+    from contracts.cli import read_key_file
     from market.engine.settler import ChainSettler
 
-    key = args.key.read_text(encoding="utf-8").strip()
-    chain = Chain.connect(args.rpc_url, operator_key=key)
+    chain = Chain.connect(args.rpc_url, operator_key=read_key_file(args.key))
     return ChainSettler(SettlementDriver(Ledger(chain, Deployment.load(args.deployment))))
 
 
@@ -263,6 +263,8 @@ def _serve(args: argparse.Namespace) -> int:
         clock: Clock
         if args.clock == "sim":
             start = args.sim_start_ms
+            if start is not None and start < 0:
+                raise ValueError(f"--sim-start-ms: must be >= 0 (Unix ms), got {start}")
             if start is None:
                 start = (
                     WallClock().now_ms() // (market.interval_s * 1000) * market.interval_s * 1000

@@ -1,6 +1,9 @@
 """The tables behind an operator report, and their parquet files.
 
-The ``max_*``/``vm_*`` columns of ``intervals`` are the clearing's AC check
+In ``intervals``, ``price_min``/``price_mean``/``price_max`` are over the
+locational prices of the buses where participants may connect (an
+unweighted mean); the report summary's "mean local price" is instead what
+buyers paid per kWh, weighted by volume. The ``max_*``/``vm_*`` columns are the clearing's AC check
 of the cleared schedule; the ``delivered_*`` columns are an AC power flow of
 what the meters measured (each participant's net export over the interval
 as a constant injection at its bus), i.e. what the grid actually carried.

@@ -68,3 +68,11 @@ def test_missing_tls_file_is_named(tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"error: TLS file {missing}: cannot read" in err
     assert "Traceback" not in err
     assert not db.exists()
+
+
+def test_negative_sim_start_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "engine.db"
+    code = main(["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim",
+                 "--sim-start-ms", "-5"])  # fmt: skip
+    assert code == 2
+    assert "--sim-start-ms: must be >= 0" in capsys.readouterr().err
