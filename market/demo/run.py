@@ -39,7 +39,9 @@ __all__ = ["DemoOutcome", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
-INTERVAL_MS = 900_000
+#: The demo's market: the default tariffs and 15-minute intervals.
+MARKET = MarketConfig()
+INTERVAL_MS = MARKET.interval_s * 1000
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
     console = Console(quiet=not show_progress)
     started = time.perf_counter()
     feeder = load_feeder(o.feeder)
-    market = MarketConfig()
+    market = MARKET
     homes = plan_homes(
         feeder,
         count=o.participants,
@@ -261,13 +263,13 @@ def _cleared(engine: Any, interval: int) -> bool:
 
 def _status(engine: Any, interval: int) -> str:
     record = engine.state.intervals[interval].clearing
-    when = dt.datetime.fromtimestamp(interval * 900, tz=dt.UTC).strftime("%H:%M")
+    when = dt.datetime.fromtimestamp(interval * INTERVAL_MS / 1000, tz=dt.UTC).strftime("%H:%M")
     if not record.ok or record.summary is None:
         return f"{when} clearing failed"
     summary = record.summary
     traded = sum(f.filled_wh for f in summary.fills if f.side == "buy")
     prices = [p.price for p in summary.prices]
-    mean = sum(prices) / len(prices) / 1e6 if prices else 0.0
+    mean = sum(prices) / len(prices) / 10**MARKET.token_decimals if prices else 0.0
     return f"{when} cleared {traded / 1000:6.2f} kWh at {mean:.4f} tokens/kWh"
 
 
