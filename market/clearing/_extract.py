@@ -12,7 +12,6 @@ import numpy as np
 
 from grid import Feeder, FloatArray, PowerFlowError, check_schedule
 from market.clearing._cache import electrical_distance
-from market.clearing._gc import no_gc_pauses
 from market.clearing._problem import KIND_VOLTAGE, ClearingProblem, IntArray, OrderBook
 from market.clearing._solution import LpSolution
 from market.clearing.attribution import attribute_trades
@@ -118,39 +117,11 @@ def assemble(
     ac: AcCheck | None,
     stats: SolverStats,
 ) -> ClearingResult:
-    """The result value of a solved (or, with no solution, an empty) clearing."""
-    with no_gc_pauses():
-        return _assemble(
-            feeder=feeder,
-            config=config,
-            problem=problem,
-            solution=solution,
-            filled_wh=filled_wh,
-            interval=interval,
-            mechanism=mechanism,
-            sensitivities=sensitivities,
-            constraints=constraints,
-            rounds=rounds,
-            ac=ac,
-            stats=stats,
-        )
+    """The result value of a solved (or, with no solution, an empty) clearing.
 
-
-def _assemble(
-    *,
-    feeder: Feeder,
-    config: MarketConfig,
-    problem: ClearingProblem,
-    solution: LpSolution,
-    filled_wh: IntArray,
-    interval: int,
-    mechanism: str,
-    sensitivities: str,
-    constraints: tuple[str, ...],
-    rounds: int,
-    ac: AcCheck | None,
-    stats: SolverStats,
-) -> ClearingResult:
+    Called inside :func:`market.clearing.clear`, which holds the garbage
+    collector for the whole call (:func:`market.clearing._gc.no_gc_pauses`).
+    """
     book = problem.book
     status: Status = solution.status
     parts = round_prices(*bus_price_parts(problem, solution, feeder.n_bus))
