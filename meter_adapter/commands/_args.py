@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-__all__ = ["host_port"]
+__all__ = ["home_profiles", "host_port"]
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -31,3 +32,25 @@ def host_port(text: str) -> tuple[str, int]:
     if not 0 < port <= 0xFFFF:
         raise argparse.ArgumentTypeError(f"port {port} is outside 1..65535")
     return host, port
+
+
+def home_profiles(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The household and PV (None with ``--no-pv``) profiles the simulation flags describe.
+
+    Shared by ``simulate`` and ``run --simulate``, which take the same flags.
+    """
+    from meter_adapter.simulation import HouseholdProfile, PvProfile, PvSystem
+
+    pv = None
+    if not args.no_pv:
+        system = PvSystem(
+            latitude=args.latitude,
+            longitude=args.longitude,
+            timezone=args.timezone,
+            kwp=args.kwp,
+            tilt_deg=args.tilt,
+            azimuth_deg=args.azimuth,
+        )
+        pv = PvProfile(system, seed=args.seed, cloudiness=args.cloudiness)
+    household = HouseholdProfile(annual_kwh=args.annual_kwh, timezone=args.timezone, seed=args.seed)
+    return household, pv

@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from meter_adapter.commands._args import host_port
+from meter_adapter.commands._args import home_profiles, host_port
 from meter_adapter.errors import MeterError
 
 __all__ = ["register", "run"]
@@ -125,21 +125,10 @@ def _simulated_source(args: argparse.Namespace, clock: Any, meter_id: str, buffe
     A real meter keeps its counters through a gateway restart; a simulated one
     starts again where the previous run's last buffered reading left off.
     """
-    from meter_adapter.simulation import HouseholdProfile, PvProfile, PvSystem, SimulatedMeter
+    from meter_adapter.simulation import SimulatedMeter
     from meter_adapter.uplink.sources import SimulatedSource
 
-    pv = None
-    if not args.no_pv:
-        system = PvSystem(
-            latitude=args.latitude,
-            longitude=args.longitude,
-            timezone=args.timezone,
-            kwp=args.kwp,
-            tilt_deg=args.tilt,
-            azimuth_deg=args.azimuth,
-        )
-        pv = PvProfile(system, seed=args.seed, cloudiness=args.cloudiness)
-    household = HouseholdProfile(annual_kwh=args.annual_kwh, timezone=args.timezone, seed=args.seed)
+    household, pv = home_profiles(args)
     imported_wh, exported_wh = buffer.last_counters
     meter = SimulatedMeter(
         household=household,

@@ -17,6 +17,7 @@ import signal
 import sys
 from datetime import datetime
 
+from meter_adapter.commands._args import home_profiles
 from meter_adapter.errors import MeterError
 
 __all__ = ["register", "run"]
@@ -72,30 +73,15 @@ async def _serve(args: argparse.Namespace) -> None:
     from meter_adapter.clock import ScaledClock, utc_now
     from meter_adapter.simulation import (
         DeviceIdentity,
-        HouseholdProfile,
-        PvProfile,
-        PvSystem,
         SimulatedMeter,
         SunSpecSimulator,
         start_simulator_server,
     )
 
     clock = ScaledClock(args.start or utc_now(), speed=args.speed)
-    pv = None
-    if not args.no_pv:
-        system = PvSystem(
-            latitude=args.latitude,
-            longitude=args.longitude,
-            timezone=args.timezone,
-            kwp=args.kwp,
-            tilt_deg=args.tilt,
-            azimuth_deg=args.azimuth,
-        )
-        pv = PvProfile(system, seed=args.seed, cloudiness=args.cloudiness)
+    household, pv = home_profiles(args)
     meter = SimulatedMeter(
-        household=HouseholdProfile(
-            annual_kwh=args.annual_kwh, timezone=args.timezone, seed=args.seed
-        ),
+        household=household,
         pv=pv,
         start=clock(),
         initial_import_wh=args.initial_import_wh,
