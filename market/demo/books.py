@@ -16,12 +16,10 @@ own bookkeeping:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from market.clearing import ClearingResult
 from market.demo.chain import DemoChain
 from market.report import ReportData
-from market.report.journal import read_journal
+from market.report.journal import JournalRun
 from market.settlement import settle_interval
 
 __all__ = ["check_books"]
@@ -53,9 +51,8 @@ def _clearing_problems(interval: int, r: ClearingResult) -> list[str]:
     return out
 
 
-def check_books(data: ReportData, chain: DemoChain, journal: Path) -> list[str]:
+def check_books(data: ReportData, chain: DemoChain, run: JournalRun) -> list[str]:
     """Every disagreement found (an empty list: the books balance to the last unit)."""
-    run = read_journal(journal)
     state = run.state
     problems: list[str] = []
     totals: dict[str, int] = {}

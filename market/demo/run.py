@@ -140,8 +140,8 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
             buffers=Path(buffers),
             console=console,
         )
-    data, _ = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
-    problems = check_books(data, chain, journal)
+    data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
+    problems = check_books(data, chain, replayed)
     wall_s = time.perf_counter() - started
     summary = write_report(
         data,
