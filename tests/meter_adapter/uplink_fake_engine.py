@@ -259,10 +259,12 @@ class FakeEngine:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         after = market_pb2.StreamMarketEventsRequest.FromString(raw).after_sequence
         while True:
+            market.new_event.clear()  # before looking: an event added meanwhile sets it again
             for event in market.events[after:]:
                 yield event
                 after = event.sequence
-            market.new_event.clear()
+            if len(market.events) > after:
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.5):
                     await market.new_event.wait()
