@@ -80,6 +80,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="MS",
         help="start of a new simulated clock, Unix ms (default: now, rounded down to an interval)",
     )
+    p.add_argument(
+        "--engine-id",
+        default="",
+        metavar="ID",
+        help="the engine's id in GetMarketInfo and signatures: 1 to 64 of [0-9A-Za-z._:-] "
+        "(default: the feeder's name)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port", type=_port, default=50051, help="TCP port; 0 picks a free one (default 50051)"
@@ -259,6 +266,7 @@ def _serve(args: argparse.Namespace) -> int:
             synchronous=args.synchronous,
             archive_dir=args.archive,
             verify_replay=args.verify_replay,
+            engine_id=args.engine_id,
         )
         clock: Clock
         if args.clock == "sim":
