@@ -58,7 +58,7 @@ def test_key_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRIDEX_KEY_PASSWORD", "pw")
     assert chain_cli.read_key_file(keystore).address == account.address
 
-    with pytest.raises(ChainConfigError, match="key file .*missing: No such file"):
+    with pytest.raises(ChainConfigError, match=r"key file .*missing: No such file"):
         chain_cli.read_key_file(tmp_path / "missing")
     (tmp_path / "junk").write_text("not a key")
     (tmp_path / "junk").chmod(0o600)
