@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from meter_adapter.commands import keygen, read, run, simulate
+from meter_adapter.commands import keygen, read, run, simulate, status
 
 __all__ = ["main"]
 
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (read, simulate, run, keygen):
+    for command in (read, simulate, run, keygen, status):
         command.register(subparsers)
     return parser
 
