@@ -103,9 +103,8 @@ def test_a_failed_start_removes_the_journal_it_created(
 ) -> None:
     db = tmp_path / "engine.db"
     port_file = tmp_path / "missing-dir" / "port"
-    code = main(
-        ["serve", "--grid", "cigre-lv", "--db", str(db), "--port", "0", "--port-file", str(port_file)]
-    )  # fmt: skip
+    args = ["--db", str(db), "--port", "0", "--port-file", str(port_file)]
+    code = main(["serve", "--grid", "cigre-lv", *args])
     assert code == 2
     assert "--port-file" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
