@@ -140,7 +140,13 @@ def _call(args: argparse.Namespace, kind: str, body: Callable[[Any], int]) -> in
     cls = OperatorClient if kind == "operator" else TraderClient
     try:
         root = args.tls_ca.read_bytes() if args.tls_ca is not None else None
-        client = cls(args.engine, key_file=args.key, tls_root=root, timeout_s=args.timeout_s)
+        client = cls(
+            args.engine,
+            key_file=args.key,
+            tls_root=root,
+            timeout_s=args.timeout_s,
+            wait_for_ready=True,
+        )
     except (KeyFileError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2

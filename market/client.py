@@ -78,6 +78,9 @@ class EngineClient:
         retries: extra attempts of a state-changing call after UNAVAILABLE or
             DEADLINE_EXCEEDED.
         max_message_bytes: largest message sent or received.
+        wait_for_ready: a call waits (up to its deadline) for an engine that is
+            not up yet instead of failing at once with UNAVAILABLE (what the
+            ``gridex`` commands do, so they may follow ``gridex serve &``).
 
     Raises:
         ValueError: neither or both of ``key`` and ``key_file``, or a malformed key.
@@ -94,7 +97,9 @@ class EngineClient:
         timeout_s: float = 10.0,
         retries: int = 3,
         max_message_bytes: int = 16 * 1024 * 1024,
+        wait_for_ready: bool = False,
     ) -> None:
+        self.wait_for_ready = wait_for_ready
         if (key is None) == (key_file is None):
             raise ValueError("key, key_file: give exactly one")
         if key_file is not None:
@@ -146,6 +151,7 @@ class EngineClient:
                     raw,
                     timeout=timeout_s or self.timeout_s,
                     metadata=self.signer.request_metadata(method, raw),
+                    wait_for_ready=self.wait_for_ready,
                 )
                 return result
             except grpc.RpcError as exc:

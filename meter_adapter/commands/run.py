@@ -167,7 +167,8 @@ def _configs(args: argparse.Namespace) -> tuple[Any, Any]:
 async def _engine_clock(events: Any, stop: asyncio.Event) -> Any:
     """The engine's clock from its market events; None if stopped before the first event."""
     if events.now_ms is None:
-        logger.info("waiting for the engine's first market event to learn its time")
+        print("gridex-meter: waiting for the engine's first market event to learn its time",
+              flush=True)  # fmt: skip
         follower = asyncio.create_task(events.run())
         try:
             await _until(stop, events.wait_for_time())
