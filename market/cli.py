@@ -36,6 +36,16 @@ def _registrations() -> list[Register]:
     ]
 
 
+def _version() -> str:
+    """The installed distribution's version (without importing the package's modules)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gridex")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``gridex`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -43,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="gridex: a peer-to-peer energy market that clears under grid limits.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _registrations():
         register(sub)

@@ -12,6 +12,16 @@ from meter_adapter.commands import keygen, read, run, simulate, status
 __all__ = ["main"]
 
 
+def _version() -> str:
+    """The installed distribution's version (without importing the package's modules)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gridex")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``gridex-meter`` argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -19,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="gridex meter adapter: read a Modbus meter, stream signed readings.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in (read, simulate, run, keygen, status):
         command.register(subparsers)
