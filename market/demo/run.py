@@ -16,8 +16,11 @@ runs the gateways in-process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import signal
 import tempfile
 import time
 from contextlib import AsyncExitStack
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from grid import Feeder, load_feeder
+from market import _folders as folders
 from market.config import MarketConfig
 from market.demo.books import check_books
 from market.demo.chain import DemoChain, open_chain
@@ -68,12 +72,45 @@ class DemoOutcome:
 def run_demo(options: DemoOptions, *, show_progress: bool = True) -> DemoOutcome:
     """Run the demo described by ``options``; see the module docstring.
 
+    Everything (journal, tables, plots, page) is written to a hidden sibling
+    folder first and moved to ``options.report_dir`` only once complete, so an
+    interrupted or failed run leaves the report folder as it was (complete
+    from an earlier run, or absent). SIGINT and SIGTERM stop the run at the
+    next step (within seconds), raising KeyboardInterrupt.
+
     Raises:
-        ConfigError: the report folder cannot be created.
+        ConfigError: the report folder cannot be created or replaced.
         GridError: the feeder cannot be loaded.
         ChainError: the chain cannot be reached, deployed to or funded.
+        KeyboardInterrupt: stopped by SIGINT or SIGTERM (nothing was published).
     """
-    return asyncio.run(_run(options, show_progress))
+    from rich.console import Console
+
+    final = options.report_dir
+    work = folders.prepare(final, field="report_dir")
+    console = Console(quiet=not show_progress)
+    try:
+        try:
+            outcome = asyncio.run(_run(dataclasses.replace(options, report_dir=work), console))
+        except asyncio.CancelledError:  # SIGTERM cancelled the run (SIGINT raises by itself)
+            raise KeyboardInterrupt from None
+        folders.publish(work, final, field="report_dir")
+    except BaseException:
+        folders.discard(work)
+        raise
+    outcome = dataclasses.replace(outcome, report_dir=final, journal=final / outcome.journal.name)
+    _print_summary(
+        console, outcome.summary, list(outcome.book_problems), final, MARKET.token_decimals
+    )
+    return outcome
+
+
+async def _stop_on_signals() -> None:
+    """Make SIGTERM stop the run as SIGINT does (asyncio.run cancels on SIGINT itself)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGTERM, lambda: task is not None and task.cancel())
 
 
 def _fresh_journal(folder: Path) -> Path:
@@ -98,12 +135,10 @@ def _fresh_journal(folder: Path) -> Path:
     return journal
 
 
-async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
-    from rich.console import Console
-
-    console = Console(quiet=not show_progress)
+async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
+    await _stop_on_signals()
     started = time.perf_counter()
-    feeder = load_feeder(o.feeder)
+    feeder = await asyncio.to_thread(load_feeder, o.feeder)  # a signal is served meanwhile
     market = MARKET
     homes = plan_homes(
         feeder,
@@ -141,9 +176,10 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
             console=console,
         )
     data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
-    problems = check_books(data, chain, replayed)
+    problems = await asyncio.to_thread(check_books, data, chain, replayed)
     wall_s = time.perf_counter() - started
-    summary = write_report(
+    summary = await asyncio.to_thread(
+        write_report,
         data,
         o.report_dir,
         title=f"gridex demo: {feeder.name}, {o.start}, {len(homes)} participants",
@@ -152,7 +188,6 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
         wall_s=wall_s,
         token_decimals=market.token_decimals,
     )
-    _print_summary(console, summary, problems, o.report_dir, market.token_decimals)
     return DemoOutcome(o.report_dir, journal, summary, data, tuple(problems), wall_s)
 
 

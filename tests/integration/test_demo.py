@@ -104,6 +104,7 @@ def test_demo_settles_on_a_real_json_rpc_node(
 ) -> None:
     key = tmp_path / "operator.key"
     key.write_text(HARDHAT_DEV_KEYS[0] + "\n")
+    key.chmod(0o600)  # key files are owner-only (gridex.keys)
     options = DemoOptions(
         participants=4,
         modbus_devices=1,
