@@ -92,15 +92,14 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from grid import GridError, load_feeder
+    from market import _console
     from market import _folders as folders
     from market.errors import MarketError
     from market.report import write_report
     from market.report.journal import report_from_journal
 
-    console = Console()
+    console = _console.console()
     work = None
     try:
         feeder = load_feeder(args.grid) if args.grid else None

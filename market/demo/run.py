@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from grid import Feeder, load_feeder
+from market import _console
 from market import _folders as folders
+from market._console import plural
 from market.config import MarketConfig
 from market.demo.books import check_books
 from market.demo.chain import DemoChain, open_chain
@@ -84,11 +86,9 @@ def run_demo(options: DemoOptions, *, show_progress: bool = True) -> DemoOutcome
         ChainError: the chain cannot be reached, deployed to or funded.
         KeyboardInterrupt: stopped by SIGINT or SIGTERM (nothing was published).
     """
-    from rich.console import Console
-
     final = options.report_dir
     work = folders.prepare(final, field="report_dir")
-    console = Console(quiet=not show_progress)
+    console = _console.console(quiet=not show_progress)
     try:
         try:
             outcome = asyncio.run(_run(dataclasses.replace(options, report_dir=work), console))
@@ -318,7 +318,7 @@ def _print_summary(
     table.add_column("value", justify="right")
     for label, value in summary.rows(token_decimals=token_decimals):
         table.add_row(label, value)
-    books = "balanced to the last unit" if not problems else f"{len(problems)} problem(s)"
+    books = "balanced to the last unit" if not problems else plural(len(problems), "problem")
     table.add_row("books (metered, traded, settled, on chain)", books)
     console.print(table)
     for problem in problems:

@@ -167,3 +167,15 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["intervals"][0]["result_sha256"] == hashlib.sha256(result.to_json()).hexdigest()
+
+
+def test_a_semicolon_file_gets_a_hint_about_the_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(";".join(HEADER) + "\n" + ";".join(str(v) for v in ROWS[0]) + "\n")
+    with pytest.raises(InputFileError, match="seems to use ';' as its delimiter"):
+        read_orders(path)
+    comma = _csv(tmp_path / "ok.csv", HEADER[:-1], [r[:-1] for r in ROWS])
+    with pytest.raises(InputFileError) as info:
+        read_orders(comma)
+    assert "delimiter" not in str(info.value)  # only when the header says so
+    assert "missing column limit_price;" in str(info.value)  # singular for one
