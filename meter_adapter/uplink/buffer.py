@@ -367,6 +367,10 @@ class ReadingBuffer:
             db.execute("ROLLBACK")
             raise
 
+    def delete_meta(self, keys: Iterable[str]) -> None:
+        """Remove the named entries of the small key-value table (absent ones are ignored)."""
+        self._db.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in keys])
+
     def close(self) -> None:
         """Close the file (idempotent)."""
         self._db.close()

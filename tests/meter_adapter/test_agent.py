@@ -281,6 +281,27 @@ def test_run_trades_on_every_gate_closure(tmp_path: Path) -> None:
     run(scenario)
 
 
+def test_events_start_over_when_the_engine_has_fewer_than_saved(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path) as r:
+            buffer = ReadingBuffer(r.path, meter_id="m1")
+            # saved by a gateway that followed another engine (or a journal since removed)
+            buffer.set_meta([("events.sequence", "40"), ("events.gate_closed", str(K + 9))])
+            r.engine.market.add_event(K * I_MS - 300_000, K, "gate_closed")
+            client = MarketClient(r.channel, Signer(KEY))
+            events = MarketEvents(client, store=buffer, backoff=BackoffPolicy(initial_s=0.01))
+            assert (events.sequence, events.gate_closed) == (40, K + 9)
+            task = asyncio.create_task(events.run())
+            await wait_until(lambda: events.sequence == 1)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert events.gate_closed == K  # this engine's clock, not the saved one
+            assert buffer.get_meta("events.gate_closed") == str(K)
+            buffer.close()
+
+    run(scenario)
+
+
 def _answered(agent: ProsumerAgent, interval: int) -> bool:
     """The engine has answered the agent's order for ``interval`` (placed or refused)."""
     order = agent.order(interval)
