@@ -188,7 +188,23 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         wall_s=wall_s,
         token_decimals=market.token_decimals,
     )
+    await asyncio.to_thread(_seal_journal, journal)
     return DemoOutcome(o.report_dir, journal, summary, data, tuple(problems), wall_s)
+
+
+def _seal_journal(journal: Path) -> None:
+    """Make the finished journal one self-contained file: no ``-wal``/``-shm`` beside it.
+
+    The engine has closed it; switching it out of WAL mode checkpoints the WAL
+    and removes both side files (a read-only reader may have left them).
+    """
+    import sqlite3
+
+    db = sqlite3.connect(journal)
+    try:
+        db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        db.close()
 
 
 def _seeded_key(seed: int) -> str:

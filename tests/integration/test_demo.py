@@ -74,6 +74,8 @@ def test_report_files_hold_the_numbers(outcome: DemoOutcome) -> None:
         assert frame.equals(getattr(outcome.data, name)), name
     for name in PLOTS:
         assert (folder / name).stat().st_size > 10_000
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(("-wal", "-shm"))]
+    assert not list(folder.parent.glob(".report.*")), "no work folder left beside the report"
     page = (folder / "index.html").read_text()
     for label, value in outcome.summary.rows():
         assert f"<td>{label}</td><td>{value}</td>" in page.replace("&#x27;", "'")
