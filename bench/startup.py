@@ -7,6 +7,7 @@ compile or fill caches). Cases:
 - ``gridex --help``, ``gridex-meter --help``, ``gridex --version``;
 - ``gridex grid info cigre-lv`` (loads pandapower, builds the feeder, runs
   one AC power flow);
+- ``gridex clear`` of six orders on cigre-lv (nodal clearing with its AC check);
 - ``gridex serve`` on a port already taken: how long until it gives up
   (it should check the port before loading anything) and whether it left a
   journal behind.
@@ -56,6 +57,18 @@ def main() -> None:
         "gridex grid info cigre-lv": [*gridex, "grid", "info", "cigre-lv"],
     }
     with tempfile.TemporaryDirectory() as tmp:
+        orders = Path(tmp) / "orders.csv"
+        rows = ["order_id,participant,bus,side,quantity_wh,limit_price"]
+        for i, (bus, side, qty, price) in enumerate(
+            [(12, "sell", 2000, 90_000), (16, "sell", 1500, 100_000), (21, "sell", 1000, 95_000),
+             (14, "buy", 1800, 250_000), (18, "buy", 1200, 280_000), (22, "buy", 900, 260_000)]
+        ):  # fmt: skip
+            rows.append(f"o{i},0x{i + 1:040x},{bus},{side},{qty},{price}")
+        orders.write_text("\n".join(rows) + "\n")
+        out = Path(tmp) / "result"
+        cases["gridex clear (6 orders, cigre-lv)"] = [
+            *gridex, "clear", "--grid", "cigre-lv", "--orders", str(orders), "--out", str(out)
+        ]  # fmt: skip
         for name, argv in cases.items():
             runs = [_timed(argv, env, Path(tmp)) for _ in range(args.runs + 1)]
             times = [t for t, _ in runs]
