@@ -12,16 +12,21 @@ from pathlib import Path
 
 from market.errors import ConfigError
 
-__all__ = ["discard", "prepare", "publish"]
+__all__ = ["discard", "prepare", "publish", "work_folder"]
+
+
+def work_folder(final: Path) -> Path:
+    """The hidden work folder of ``final`` for this process (not created)."""
+    return final.with_name(f".{final.name}.partial-{os.getpid()}")
 
 
 def prepare(final: Path, *, field: str) -> Path:
-    """A fresh, empty work folder next to ``final`` (whose parent is created).
+    """A fresh, empty :func:`work_folder` next to ``final`` (whose parent is created).
 
     Raises:
         ConfigError: the parent folder cannot be created (``field`` names the option).
     """
-    work = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    work = work_folder(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -22,6 +22,7 @@ import datetime as dt
 import logging
 import signal
 import tempfile
+import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -87,22 +88,42 @@ def run_demo(options: DemoOptions, *, show_progress: bool = True) -> DemoOutcome
         KeyboardInterrupt: stopped by SIGINT or SIGTERM (nothing was published).
     """
     final = options.report_dir
-    work = folders.prepare(final, field="report_dir")
     console = _console.console(quiet=not show_progress)
+    work = folders.work_folder(final)
+    previous = _sigterm_as_interrupt()
     try:
+        folders.prepare(final, field="report_dir")
         try:
             outcome = asyncio.run(_run(dataclasses.replace(options, report_dir=work), console))
         except asyncio.CancelledError:  # SIGTERM cancelled the run (SIGINT raises by itself)
             raise KeyboardInterrupt from None
+        _sigterm_as_interrupt()  # the closed loop reset SIGTERM to its default
         folders.publish(work, final, field="report_dir")
     except BaseException:
         folders.discard(work)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     outcome = dataclasses.replace(outcome, report_dir=final, journal=final / outcome.journal.name)
     _print_summary(
         console, outcome.summary, list(outcome.book_problems), final, MARKET.token_decimals
     )
     return outcome
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Let SIGTERM interrupt like Ctrl-C outside the event loop; return the old handler.
+
+    None (nothing changed) when not on the main thread, where handlers cannot be set.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 async def _stop_on_signals() -> None:
