@@ -82,10 +82,12 @@ def main() -> None:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            db = Path(tmp) / "engine.db"
+            serve_dir = Path(tmp) / "serve"
+            serve_dir.mkdir()
+            db = serve_dir / "engine.db"
             argv = [*gridex, "serve", "--grid", "cigre-lv", "--db", str(db), "--port", str(port)]
-            took, code = _timed(argv, env, Path(tmp))
-            left = sorted(p.name for p in Path(tmp).iterdir())
+            took, code = _timed(argv, env, serve_dir)
+            left = sorted(p.name for p in serve_dir.iterdir())
             print(
                 f"{'gridex serve, port in use (exit ' + str(code) + ')':<44} {took:>8.2f}"
                 f"   journal left behind: {left or 'none'}"
