@@ -1,0 +1,290 @@
+"""Successive linearisation of the ``nodal`` LP until it agrees with the AC power flow.
+
+One *round* is an LP solve at a linearisation point, the integer rounding of
+its fills, and the AC power flow of that rounded schedule
+(:func:`market.clearing._physics.evaluate`, which runs
+:func:`grid.check_schedule`). The rounds stop as soon as
+
+* the AC power flow converges and breaks no limit (tolerance
+  ``ac_tolerance``), and
+* the LP's prediction at the schedule agrees with the power flow: every
+  enforced branch flow within ``flow_tolerance`` of its limit, every enforced
+  bus voltage within ``voltage_tolerance_pu`` and the external grid's
+  energy within ``max(slack_tolerance_wh, 0.5 % of the traded energy)``.
+
+Otherwise, up to ``max_rounds`` rounds, the grid is re-linearised
+(:func:`grid.linearise`) at the schedule and the LP solved again. Damping:
+when a round's disagreement (the largest mismatch as a multiple of its
+tolerance) is not smaller than the previous round's, or the schedule's
+power flow does not converge, the next linearisation point is the midpoint
+of the previous point and the schedule instead, which stops the rounds from
+oscillating between two binding sets. With ``dc`` sensitivities the model is
+the same at every point, so there is one linearisation round.
+
+If the schedule still breaks a limit after those rounds, up to
+``tighten_rounds`` further solves *tighten the rows that missed* at the same
+linearisation: a branch limit by the observed overload (``value/limit − 1``
+of its active-power limit, plus 0.1 %), a voltage bound by the observed
+excess plus 10⁻⁴ p.u. When the schedule is feasible after those, it is
+published (``agreed`` may then be false: the books are physical anyway).
+When it is not, or a missed limit is one the LP does not enforce (``voltage``
+with ``dc``, a constraint left out of ``constraints``), or the power flow
+never converges, the result is *not cleared*: ``ac_infeasible`` or
+``ac_not_converged``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from grid import Feeder, FloatArray, PowerFlowError, Sensitivities, linearise
+from market.clearing._extract import fills_wh, injection_mw
+from market.clearing._physics import AcState, Miss, ac_check_of, evaluate
+from market.clearing._problem import ClearingProblem, IntArray, OrderBook, mw_per_kwh
+from market.clearing._solution import LpSolution
+from market.clearing._solvers import solve
+from market.clearing.nodal import Tightening, define_nodal_problem
+from market.clearing.options import ClearingOptions
+from market.clearing.result import AcCheck
+from market.clearing.status import Termination
+from market.config import MarketConfig
+
+__all__ = ["Mismatch", "RoundsOutcome", "mismatch_of", "run_rounds"]
+
+logger = logging.getLogger(__name__)
+
+#: Tightening margins beyond the observed error.
+BRANCH_MARGIN = 0.001
+VOLTAGE_MARGIN_PU = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """Predicted against AC values of one schedule (see the module docstring)."""
+
+    flow: float
+    vm_pu: float
+    slack_wh: float
+    score: float
+
+    @property
+    def agreed(self) -> bool:
+        """Every mismatch within its tolerance."""
+        return self.score <= 1.0
+
+
+@dataclass(frozen=True)
+class RoundsOutcome:
+    """What the rounds leave: the final LP, its schedule and its physics."""
+
+    problem: ClearingProblem
+    solution: LpSolution
+    filled_wh: IntArray
+    state: AcState | None
+    check: AcCheck | None
+    rounds: int
+    iterations: int
+    failure: Termination | None
+
+
+def mismatch_of(
+    feeder: Feeder,
+    sens: Sensitivities,
+    inj: FloatArray,
+    state: AcState,
+    options: ClearingOptions,
+    *,
+    interval_s: int,
+    traded_wh: int,
+) -> Mismatch:
+    """How far the linear model at ``sens`` is from the AC power flow at ``inj``."""
+    report = state.report
+    assert report is not None  # callers compare converged power flows only
+    d = inj - sens.injection_mw
+    wanted = {"line": "lines" in options.constraints, "trafo": "trafos" in options.constraints}
+    rows = [
+        i
+        for i, b in enumerate(feeder.branches)
+        if b.limited and wanted[b.kind] and np.isfinite(sens.flow_limit_mw[i])
+    ]
+    flow = 0.0
+    if rows:
+        pred = sens.flow_mw[rows] + sens.dflow_dp[rows] @ d
+        limit = np.maximum(sens.flow_limit_mw[rows], 1e-9)
+        flow = float(np.max(np.abs(pred - report.branch_p_mw[rows]) / limit))
+    vm = 0.0
+    if "voltage" in options.constraints:
+        has = np.isfinite(sens.vm_pu) & np.isfinite(report.vm_pu) & sens.dvm_dp.any(axis=1)
+        if has.any():
+            pred_v = sens.vm_pu[has] + sens.dvm_dp[has] @ d
+            vm = float(np.max(np.abs(pred_v - report.vm_pu[has])))
+    pred_slack = sens.slack_p_mw + float(sens.dslack_dp @ d)
+    slack_wh = abs(pred_slack - report.ext_grid_p_mw) * interval_s / 3600.0 * 1e6
+    slack_tol = max(options.slack_tolerance_wh, 0.005 * traded_wh)
+    score = max(
+        flow / max(options.flow_tolerance, 1e-12),
+        vm / max(options.voltage_tolerance_pu, 1e-12),
+        slack_wh / max(slack_tol, 1e-12),
+    )
+    return Mismatch(flow, vm, slack_wh, score)
+
+
+def _tightened(t: Tightening, misses: tuple[Miss, ...], sens: Sensitivities) -> Tightening:
+    branch, vmax, vmin = t.branch_mw.copy(), t.vmax_pu.copy(), t.vmin_pu.copy()
+    for m in misses:
+        if m.kind == "bus":
+            excess = abs(m.value - m.limit) + VOLTAGE_MARGIN_PU
+            if m.value > m.limit:
+                vmax[m.position] += excess
+            else:
+                vmin[m.position] += excess
+        else:
+            limit = float(sens.flow_limit_mw[m.position])
+            if np.isfinite(limit):
+                branch[m.position] += (m.value / m.limit - 1.0 + BRANCH_MARGIN) * limit
+    return Tightening(branch, vmax, vmin)
+
+
+def _fixable(misses: tuple[Miss, ...], options: ClearingOptions) -> bool:
+    return all(m.constraint in options.constraints for m in misses)
+
+
+def run_rounds(
+    feeder: Feeder,
+    book: OrderBook,
+    config: MarketConfig,
+    *,
+    options: ClearingOptions,
+    base: Sensitivities,
+    timing: dict[str, float],
+) -> RoundsOutcome:
+    """Solve, check and re-linearise (see the module docstring); ``timing`` is added to.
+
+    Raises:
+        SolverError: the solver failed.
+    """
+    mode = options.sensitivities
+    sens = base
+    tight = Tightening.none(feeder)
+    rounds = iterations = tightened = 0
+    prev_score = float("inf")
+    radius = np.full(feeder.n_bus, np.inf)  # trust region per bus, MW around the point
+    prev_step: FloatArray | None = None
+    c = mw_per_kwh(config.interval_s)
+    while True:
+        rounds += 1
+        t0 = time.perf_counter()
+        problem = define_nodal_problem(
+            feeder,
+            book,
+            config,
+            sens=sens,
+            base=base,
+            constraints=options.constraints,
+            tighten=tight,
+        )
+        centre = sens.injection_mw[problem.node_position] / c
+        r_node = radius[problem.node_position] / c
+        if np.isfinite(r_node).any():
+            problem = replace(problem, node_lower=centre - r_node, node_upper=centre + r_node)
+        solution = solve(problem, solver=options.solver, time_limit_s=options.time_limit_s)
+        t1 = time.perf_counter()
+        timing["build_s"] += (t1 - t0) - solution.solve_s
+        timing["solve_s"] += solution.solve_s
+        timing["solver_s"] += solution.solver_s
+        iterations += solution.iterations
+        filled = fills_wh(problem, solution)
+        t2 = time.perf_counter()
+        timing["extract_s"] += t2 - t1
+
+        def done(
+            state: AcState | None,
+            check: AcCheck | None,
+            failure: Termination | None = None,
+            *,
+            problem: ClearingProblem = problem,
+            solution: LpSolution = solution,
+            filled: IntArray = filled,
+        ) -> RoundsOutcome:
+            return RoundsOutcome(
+                problem, solution, filled, state, check, rounds, iterations, failure
+            )
+
+        if not (options.ac_check and solution.status.has_solution):
+            return done(None, None)
+        inj = injection_mw(book, filled, feeder.n_bus, config.interval_s)
+        state = evaluate(feeder, inj, tolerance=options.ac_tolerance, interval_s=config.interval_s)
+        t3 = time.perf_counter()
+        timing["ac_check_s"] += t3 - t2
+        mis: Mismatch | None = None
+        if state.converged and mode == "ac":
+            traded = int(np.abs(filled).sum())
+            mis = mismatch_of(
+                feeder, sens, inj, state, options, interval_s=config.interval_s, traded_wh=traded
+            )
+        check = ac_check_of(
+            state,
+            tolerance=options.ac_tolerance,
+            agreed=None if mis is None else mis.agreed,
+            flow_mismatch=0.0 if mis is None else mis.flow,
+            vm_mismatch_pu=0.0 if mis is None else mis.vm_pu,
+            slack_mismatch_wh=0.0 if mis is None else mis.slack_wh,
+        )
+        step = inj - sens.injection_mw
+        binding = _region_binds(problem, solution, radius, book, c)
+        if state.feasible and (mis is None or (mis.agreed and not binding)):
+            return done(state, check)
+        if mode == "ac" and rounds < options.max_rounds and tightened == 0:
+            score = mis.score if mis is not None else float("inf")
+            moved = np.abs(step) > 0.0
+            if mis is None:
+                # the power flow of the schedule failed: stay, halve the step
+                radius = np.where(moved, np.minimum(radius, 0.5 * np.abs(step)), radius)
+                timing["linearise_s"] += time.perf_counter() - t3
+                continue
+            if prev_step is not None:
+                shrink = moved & ((step * prev_step < 0) | (score >= prev_score))
+                radius = np.where(shrink, np.minimum(radius, 0.5 * np.abs(step)), radius)
+            prev_score, prev_step = score, step
+            logger.info("round %d: mismatch score %.3g; re-linearising", rounds, score)
+            try:
+                sens = linearise(feeder, inj, mode="ac")
+            except PowerFlowError:  # pragma: no cover - evaluate just converged at inj
+                logger.info("round %d: linearisation at the schedule failed", rounds)
+            timing["linearise_s"] += time.perf_counter() - t3
+            continue
+        if state.feasible:
+            logger.info("round %d: AC-feasible but not agreed (%s); published", rounds, mis)
+            return done(state, check)
+        if not state.converged:
+            return done(state, check, Termination.AC_NOT_CONVERGED)
+        if tightened < options.tighten_rounds and _fixable(state.misses, options):
+            tightened += 1
+            logger.info("round %d: %d limit(s) missed; tightening", rounds, len(state.misses))
+            tight = _tightened(tight, state.misses, sens)
+            continue
+        return done(state, check, Termination.AC_INFEASIBLE)
+
+
+def _region_binds(
+    problem: ClearingProblem, solution: LpSolution, radius: FloatArray, book: OrderBook, c: float
+) -> bool:
+    """Whether the trust region still holds a node back by more than 0.5 % of its range.
+
+    A region narrower than that changes the cleared energy by less than the
+    1 % the rounds aim at, so it no longer counts as binding.
+    """
+    if problem.node_lower is None or problem.node_upper is None:
+        return False
+    qty = book.quantity_wh / 1000.0
+    span = np.bincount(problem.node, weights=qty, minlength=problem.n_node)
+    r = radius[problem.node_position] / c
+    at_edge = (solution.m_kwh >= problem.node_upper - 1e-6) | (
+        solution.m_kwh <= problem.node_lower + 1e-6
+    )
+    wide = r > np.maximum(0.005 * span, 0.001)
+    return bool(np.any(at_edge & wide & np.isfinite(r)))
