@@ -215,6 +215,10 @@ class ClearingProblem:
         return self.n_node + 1 + self.rows.n
 
 
+#: Base units per kWh by which an order whose tariff cap binds bids beyond it.
+TIE_BREAK = 0.5
+
+
 def effective_limits(book: OrderBook, *, retail_price: int, feed_in_price: int) -> IntArray:
     """Each order's limit as the market uses it: capped at the household's tariff.
 
@@ -241,10 +245,18 @@ def order_costs(
     """Upper bounds (kWh) and scaled objective coefficients of the order columns.
 
     The limits are the tariff-capped ones of :func:`effective_limits`; a buyer
-    bids its capped limit less the grid fee.
+    bids its capped limit less the grid fee. An order whose cap binds bids
+    :data:`TIE_BREAK` beyond it (a seller at ``feed_in − ½``, a buyer at
+    ``retail + ½``): trading at the tariff is then strictly preferred to not
+    trading, so the LP has no tie there, and the half unit is within the
+    price rounding that the settlement's cap absorbs.
     """
     limit = effective_limits(book, retail_price=retail_price, feed_in_price=feed_in_price)
-    bid = np.where(book.side > 0, limit, limit - fee_per_kwh)
+    capped = np.where(
+        book.side > 0, book.limit_price < feed_in_price, book.limit_price > retail_price
+    )
+    tilt = np.where(capped, -TIE_BREAK * book.side, 0.0)
+    bid = np.where(book.side > 0, limit, limit - fee_per_kwh) + tilt
     cost = (book.side * bid).astype(np.float64) / price_scale
     return book.quantity_wh.astype(np.float64) / 1000.0, cost
 

@@ -17,6 +17,8 @@ Constraint = Literal["lines", "trafos", "voltage"]
 
 #: Every grid constraint the ``nodal`` mechanism knows.
 ALL_CONSTRAINTS: frozenset[str] = frozenset({"lines", "trafos", "voltage"})
+#: What ``dc`` sensitivities can enforce (no voltages): their default.
+DC_CONSTRAINTS: frozenset[str] = frozenset({"lines", "trafos"})
 
 
 def _constraint_set(value: Iterable[str] | str) -> frozenset[str]:
@@ -35,7 +37,8 @@ class ClearingOptions:
             grid for the ``nodal`` mechanism.
         constraints: which limits the ``nodal`` LP enforces, any of
             ``lines``, ``trafos``, ``voltage`` (a set, or a comma-separated
-            string).
+            string); default all with ``ac``, ``lines,trafos`` with ``dc``
+            (``voltage`` with ``dc`` is a :class:`ConfigError`).
         solver: ``"fast"`` (the LP built as sparse arrays and passed to
             HiGHS in one call) or ``"pyomo"`` (the readable reference model,
             solved by HiGHS through pyomo).
@@ -67,7 +70,7 @@ class ClearingOptions:
     """
 
     sensitivities: Literal["ac", "dc"] = "ac"
-    constraints: frozenset[str] = field(default=ALL_CONSTRAINTS)
+    constraints: frozenset[str] = field(default=None)  # type: ignore[assignment]  # resolved below
     solver: SolverName = "fast"
     max_rounds: int = 8
     tighten_rounds: int = 3
@@ -80,6 +83,9 @@ class ClearingOptions:
     validate: bool = True
 
     def __post_init__(self) -> None:
+        if self.constraints is None:
+            default = ALL_CONSTRAINTS if self.sensitivities != "dc" else DC_CONSTRAINTS
+            object.__setattr__(self, "constraints", default)
         object.__setattr__(self, "constraints", _constraint_set(self.constraints))
         problems = self.problems()
         if problems:

@@ -77,7 +77,12 @@ def check_merit_consistency(result: ClearingResult, config: MarketConfig) -> Non
     lmp = {p.bus: p.lmp for p in result.prices}
     for f in result.fills:
         price = lmp[f.bus]
-        bid = f.limit_price - config.grid_fee_per_kwh if f.side == "buy" else f.limit_price
+        # the market bids the tariff-capped limits (a buyer never above retail,
+        # a seller never below feed-in)
+        if f.side == "buy":
+            bid = min(f.limit_price, config.retail_price) - config.grid_fee_per_kwh
+        else:
+            bid = max(f.limit_price, config.feed_in_price)
         surplus = bid - price if f.side == "buy" else price - bid
         if surplus > MONEY_MARGIN:
             assert f.filled_wh == f.quantity_wh, f

@@ -93,7 +93,10 @@ def test_parquet_with_intervals_and_options(tmp_path: Path, grid_file: Path) -> 
     assert by_interval == {11: [100_000], 12: [70_000]}  # marginal seller; then the feed-in price
     summary = json.loads((out / "summary.json").read_text())
     assert [e["interval"] for e in summary["intervals"]] == [11, 12]
-    assert summary["intervals"][1]["grid_export_wh"] == 7000
+    # the physical export: 7 kWh sold less the losses on the way (AC power flow)
+    entry = summary["intervals"][1]
+    assert entry["grid_export_wh"] == -round(entry["ac_check"]["ext_grid_change_wh"])
+    assert 6900 < entry["grid_export_wh"] < 7000
 
 
 def test_invalid_order_exits_2_naming_the_order(
