@@ -82,13 +82,13 @@ def _clear(args: argparse.Namespace) -> int:
     console = Console(stderr=True, soft_wrap=True)
     try:
         config = _config(args)
+        # without --constraints: every constraint the sensitivities can enforce
+        given: dict[str, Any] = {}
+        if args.constraints is not None:
+            given["constraints"] = args.constraints  # comma-separated; ClearingOptions parses it
         options = ClearingOptions(
             sensitivities=args.sensitivities,
-            constraints=(
-                args.constraints
-                if args.constraints is not None
-                else ("lines,trafos" if args.sensitivities == "dc" else "lines,trafos,voltage")
-            ),
+            **given,
             solver=args.solver,
             max_rounds=args.max_rounds,
             ac_check=not args.no_ac_check,

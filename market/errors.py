@@ -60,7 +60,8 @@ class InfeasibleClearingError(ClearingError):
 
 
 class AcInfeasibleClearingError(ClearingError):
-    """The LP solved but its schedule breaks a limit (or diverges) in the AC power flow: not cleared."""
+    """The LP solved, but its schedule breaks a limit in the AC power flow (or that
+    power flow diverges) after every round: the interval is not cleared."""
 
 
 class SolverError(ClearingError):

@@ -7,10 +7,9 @@ bilateral trades, the AC check of the rounded schedule.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-
-from typing import TYPE_CHECKING
 
 from grid import Feeder, FloatArray
 from market.clearing._cache import electrical_distance

@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from grid import Feeder, FloatArray, PowerFlowError, Sensitivities, linearise
+from grid import Feeder, FloatArray, Sensitivities, linearise
 from market.clearing._extract import fills_wh, injection_mw
 from market.clearing._physics import AcState, Miss, ac_check_of, evaluate
 from market.clearing._problem import ClearingProblem, IntArray, OrderBook, mw_per_kwh
@@ -153,6 +153,66 @@ def _fixable(misses: tuple[Miss, ...], options: ClearingOptions) -> bool:
     return all(m.constraint in options.constraints for m in misses)
 
 
+def _solve_at(
+    feeder: Feeder,
+    book: OrderBook,
+    config: MarketConfig,
+    options: ClearingOptions,
+    *,
+    sens: Sensitivities,
+    base: Sensitivities,
+    tight: Tightening,
+    radius: FloatArray,
+    timing: dict[str, float],
+) -> tuple[ClearingProblem, LpSolution, IntArray]:
+    """One LP at ``sens`` with the tightening and the trust region; its integer fills."""
+    c = mw_per_kwh(config.interval_s)
+    t0 = time.perf_counter()
+    problem = define_nodal_problem(
+        feeder, book, config, sens=sens, base=base, constraints=options.constraints, tighten=tight
+    )
+    centre = sens.injection_mw[problem.node_position] / c
+    r_node = radius[problem.node_position] / c
+    if np.isfinite(r_node).any():
+        problem = replace(problem, node_lower=centre - r_node, node_upper=centre + r_node)
+    solution = solve(problem, solver=options.solver, time_limit_s=options.time_limit_s)
+    t1 = time.perf_counter()
+    timing["build_s"] += (t1 - t0) - solution.solve_s
+    timing["solve_s"] += solution.solve_s
+    timing["solver_s"] += solution.solver_s
+    filled = fills_wh(problem, solution)
+    timing["extract_s"] += time.perf_counter() - t1
+    return problem, solution, filled
+
+
+def _check(
+    feeder: Feeder,
+    sens: Sensitivities,
+    inj: FloatArray,
+    filled: IntArray,
+    *,
+    options: ClearingOptions,
+    interval_s: int,
+) -> tuple[AcState, Mismatch | None, AcCheck]:
+    """The AC power flow of ``inj``, its mismatch against ``sens`` (``ac`` only), the check."""
+    state = evaluate(feeder, inj, tolerance=options.ac_tolerance, interval_s=interval_s)
+    mis: Mismatch | None = None
+    if state.converged and options.sensitivities == "ac":
+        traded = int(np.abs(filled).sum())
+        mis = mismatch_of(
+            feeder, sens, inj, state, options, interval_s=interval_s, traded_wh=traded
+        )
+    check = ac_check_of(
+        state,
+        tolerance=options.ac_tolerance,
+        agreed=None if mis is None else mis.agreed,
+        flow_mismatch=0.0 if mis is None else mis.flow,
+        vm_mismatch_pu=0.0 if mis is None else mis.vm_pu,
+        slack_mismatch_wh=0.0 if mis is None else mis.slack_wh,
+    )
+    return state, mis, check
+
+
 def run_rounds(
     feeder: Feeder,
     book: OrderBook,
@@ -167,107 +227,65 @@ def run_rounds(
     Raises:
         SolverError: the solver failed.
     """
-    mode = options.sensitivities
     sens = base
     tight = Tightening.none(feeder)
     rounds = iterations = tightened = 0
     prev_score = float("inf")
     radius = np.full(feeder.n_bus, np.inf)  # trust region per bus, MW around the point
     prev_step: FloatArray | None = None
-    c = mw_per_kwh(config.interval_s)
     while True:
         rounds += 1
-        t0 = time.perf_counter()
-        problem = define_nodal_problem(
+        problem, solution, filled = _solve_at(
             feeder,
             book,
             config,
+            options,
             sens=sens,
             base=base,
-            constraints=options.constraints,
-            tighten=tight,
+            tight=tight,
+            radius=radius,
+            timing=timing,
         )
-        centre = sens.injection_mw[problem.node_position] / c
-        r_node = radius[problem.node_position] / c
-        if np.isfinite(r_node).any():
-            problem = replace(problem, node_lower=centre - r_node, node_upper=centre + r_node)
-        solution = solve(problem, solver=options.solver, time_limit_s=options.time_limit_s)
-        t1 = time.perf_counter()
-        timing["build_s"] += (t1 - t0) - solution.solve_s
-        timing["solve_s"] += solution.solve_s
-        timing["solver_s"] += solution.solver_s
         iterations += solution.iterations
-        filled = fills_wh(problem, solution)
-        t2 = time.perf_counter()
-        timing["extract_s"] += t2 - t1
-
-        def done(
-            state: AcState | None,
-            check: AcCheck | None,
-            failure: Termination | None = None,
-            *,
-            problem: ClearingProblem = problem,
-            solution: LpSolution = solution,
-            filled: IntArray = filled,
-        ) -> RoundsOutcome:
-            return RoundsOutcome(
-                problem, solution, filled, state, check, rounds, iterations, failure
-            )
-
         if not (options.ac_check and solution.status.has_solution):
-            return done(None, None)
+            return RoundsOutcome(problem, solution, filled, None, None, rounds, iterations, None)
+        t2 = time.perf_counter()
         inj = injection_mw(book, filled, feeder.n_bus, config.interval_s)
-        state = evaluate(feeder, inj, tolerance=options.ac_tolerance, interval_s=config.interval_s)
+        state, mis, check = _check(
+            feeder, sens, inj, filled, options=options, interval_s=config.interval_s
+        )
         t3 = time.perf_counter()
         timing["ac_check_s"] += t3 - t2
-        mis: Mismatch | None = None
-        if state.converged and mode == "ac":
-            traded = int(np.abs(filled).sum())
-            mis = mismatch_of(
-                feeder, sens, inj, state, options, interval_s=config.interval_s, traded_wh=traded
-            )
-        check = ac_check_of(
-            state,
-            tolerance=options.ac_tolerance,
-            agreed=None if mis is None else mis.agreed,
-            flow_mismatch=0.0 if mis is None else mis.flow,
-            vm_mismatch_pu=0.0 if mis is None else mis.vm_pu,
-            slack_mismatch_wh=0.0 if mis is None else mis.slack_wh,
-        )
+        outcome = RoundsOutcome(problem, solution, filled, state, check, rounds, iterations, None)
         step = inj - sens.injection_mw
-        binding = _region_binds(problem, solution, radius, book, c)
+        binding = _region_binds(problem, solution, radius, book, mw_per_kwh(config.interval_s))
         if state.feasible and (mis is None or (mis.agreed and not binding)):
-            return done(state, check)
-        if mode == "ac" and rounds < options.max_rounds and tightened == 0:
-            score = mis.score if mis is not None else float("inf")
+            return outcome
+        if options.sensitivities == "ac" and rounds < options.max_rounds and tightened == 0:
             moved = np.abs(step) > 0.0
             if mis is None:
                 # the power flow of the schedule failed: stay, halve the step
                 radius = np.where(moved, np.minimum(radius, 0.5 * np.abs(step)), radius)
-                timing["linearise_s"] += time.perf_counter() - t3
                 continue
             if prev_step is not None:
-                shrink = moved & ((step * prev_step < 0) | (score >= prev_score))
+                shrink = moved & ((step * prev_step < 0) | (mis.score >= prev_score))
                 radius = np.where(shrink, np.minimum(radius, 0.5 * np.abs(step)), radius)
-            prev_score, prev_step = score, step
-            logger.info("round %d: mismatch score %.3g; re-linearising", rounds, score)
-            try:
-                sens = linearise(feeder, inj, mode="ac")
-            except PowerFlowError:  # pragma: no cover - evaluate just converged at inj
-                logger.info("round %d: linearisation at the schedule failed", rounds)
+            prev_score, prev_step = mis.score, step
+            logger.info("round %d: mismatch score %.3g; re-linearising", rounds, mis.score)
+            sens = linearise(feeder, inj, mode="ac")  # evaluate just converged at inj
             timing["linearise_s"] += time.perf_counter() - t3
             continue
         if state.feasible:
             logger.info("round %d: AC-feasible but not agreed (%s); published", rounds, mis)
-            return done(state, check)
+            return outcome
         if not state.converged:
-            return done(state, check, Termination.AC_NOT_CONVERGED)
+            return replace(outcome, failure=Termination.AC_NOT_CONVERGED)
         if tightened < options.tighten_rounds and _fixable(state.misses, options):
             tightened += 1
             logger.info("round %d: %d limit(s) missed; tightening", rounds, len(state.misses))
             tight = _tightened(tight, state.misses, sens)
             continue
-        return done(state, check, Termination.AC_INFEASIBLE)
+        return replace(outcome, failure=Termination.AC_INFEASIBLE)
 
 
 def _region_binds(

@@ -244,7 +244,7 @@ def settle(
     amount = np.where(is_buy, value // 1000, -((-value) // 1000))
     buyers_pay = int(amount[is_buy].sum())
     sellers_receive = int(amount[~is_buy].sum())
-    net_import = int(round(grid_net_wh))  # Python's round: half to even
+    net_import = round(grid_net_wh)  # Python's round: half to even
     losses_wh = net_import - int(filled_wh[is_buy].sum()) + int(filled_wh[~is_buy].sum())
     import_wh, export_wh = max(net_import, 0), max(-net_import, 0)
     import_amount = -((-import_wh * config.retail_price) // 1000)

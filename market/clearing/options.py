@@ -17,6 +17,8 @@ Constraint = Literal["lines", "trafos", "voltage"]
 
 #: Every grid constraint the ``nodal`` mechanism knows.
 ALL_CONSTRAINTS: frozenset[str] = frozenset({"lines", "trafos", "voltage"})
+#: Stands for "not given": every constraint with ``ac``, DC_CONSTRAINTS with ``dc``.
+_DEFAULT: frozenset[str] = frozenset({"<default>"})
 #: What ``dc`` sensitivities can enforce (no voltages): their default.
 DC_CONSTRAINTS: frozenset[str] = frozenset({"lines", "trafos"})
 
@@ -70,7 +72,7 @@ class ClearingOptions:
     """
 
     sensitivities: Literal["ac", "dc"] = "ac"
-    constraints: frozenset[str] = field(default=None)  # type: ignore[assignment]  # resolved below
+    constraints: frozenset[str] = field(default=_DEFAULT)
     solver: SolverName = "fast"
     max_rounds: int = 8
     tighten_rounds: int = 3
@@ -83,7 +85,7 @@ class ClearingOptions:
     validate: bool = True
 
     def __post_init__(self) -> None:
-        if self.constraints is None:
+        if self.constraints is _DEFAULT:
             default = ALL_CONSTRAINTS if self.sensitivities != "dc" else DC_CONSTRAINTS
             object.__setattr__(self, "constraints", default)
         object.__setattr__(self, "constraints", _constraint_set(self.constraints))

@@ -141,7 +141,7 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
             console=console,
         )
     data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
-    problems = check_books(data, chain, replayed)
+    problems = check_books(data, chain, replayed, feeder=feeder)
     wall_s = time.perf_counter() - started
     summary = write_report(
         data,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from grid import Feeder
 from market.clearing import GRID, ClearingResult
+from market.clearing.audit import audit
 from market.config import MarketConfig
 from market.orders import Order, Side
 
@@ -12,9 +14,19 @@ from market.orders import Order, Side
 MONEY_MARGIN = 1.0
 
 
-def check_books(result: ClearingResult, orders: list[Order], config: MarketConfig) -> None:
-    """Fills within quantities and limits; exact energy and money books; trades add up."""
+def check_books(
+    result: ClearingResult,
+    orders: list[Order],
+    config: MarketConfig,
+    feeder: Feeder | None = None,
+) -> None:
+    """Fills within quantities and limits; exact energy and money books; trades add up.
+
+    With ``feeder``, the energy is also checked against the AC power flow
+    (:func:`market.clearing.audit.audit`).
+    """
     assert result.ok
+    assert audit(result, feeder, config) == []
     assert len(result.fills) == len(orders)
     for fill, order in zip(result.fills, orders, strict=True):
         assert fill.order_id == order.order_id

@@ -6,8 +6,8 @@ import pytest
 
 from grid import check_schedule, load_feeder
 from market.clearing import ClearingOptions, Termination, clear, net_injection_mw
-from market.errors import AcInfeasibleClearingError
 from market.config import MarketConfig
+from market.errors import AcInfeasibleClearingError
 from market.orders import Order, Participant, Side
 from tests.market.clearing.invariants import check_books, check_merit_consistency
 from tests.market.clearing.nets import feeder
@@ -60,7 +60,8 @@ def test_a_limit_the_lp_does_not_enforce_makes_the_interval_not_cleared() -> Non
     assert result.trades == ()
     assert all(p.amount == 0 for p in result.payments)
     assert result.grid_import_wh == result.grid_export_wh == 0
-    assert result.ac is not None and not result.ac.passed
+    assert result.ac is not None
+    assert not result.ac.passed
 
 
 def test_relinearisation_repairs_a_missed_limit() -> None:
@@ -81,7 +82,9 @@ def test_relinearisation_repairs_a_missed_limit() -> None:
     assert one.status.termination == Termination.AC_INFEASIBLE
     many = clear(f, orders, parts, CONFIG)
     assert many.ok
-    assert many.ac is not None and many.ac.passed and many.ac.agreed
+    assert many.ac is not None
+    assert many.ac.passed
+    assert many.ac.agreed
     assert many.rounds >= 2
     assert 99.0 <= many.ac.max_line_loading_percent <= 100.0 + many.ac.tolerance
     check_books(many, orders, CONFIG)
