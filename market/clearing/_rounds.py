@@ -314,7 +314,8 @@ def _region_binds(
         solution.m_kwh <= problem.node_lower + 1e-6
     )
     held = float(np.where(at_edge & np.isfinite(r), r, 0.0).sum())
-    traded = float(np.maximum(solution.x_kwh, 0.0) @ (book.side > 0)), float(
-        np.maximum(solution.x_kwh, 0.0) @ (book.side < 0)
+    traded = (
+        float(np.maximum(solution.x_kwh, 0.0) @ (book.side > 0)),
+        float(np.maximum(solution.x_kwh, 0.0) @ (book.side < 0)),
     )
     return held > max(0.005 * max(traded), 0.001)
