@@ -8,6 +8,7 @@
     ├── InputFileError           (also ValueError)  — names the row and column
     └── ClearingError            (also RuntimeError)
         ├── InfeasibleClearingError
+        ├── AcInfeasibleClearingError               — the schedule fails the AC power flow
         └── SolverError                             — the solver failed or was not optimal
 
 Exceptions from pyomo and highspy are mapped to these at the solver boundary.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AcInfeasibleClearingError",
     "ClearingError",
     "ConfigError",
     "InfeasibleClearingError",
@@ -55,6 +57,11 @@ class ClearingError(MarketError, RuntimeError):
 
 class InfeasibleClearingError(ClearingError):
     """The clearing problem has no feasible solution (the base case already breaks a limit)."""
+
+
+class AcInfeasibleClearingError(ClearingError):
+    """The LP solved, but its schedule breaks a limit in the AC power flow (or that
+    power flow diverges) after every round: the interval is not cleared."""
 
 
 class SolverError(ClearingError):

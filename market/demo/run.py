@@ -197,7 +197,7 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
             console=console,
         )
     data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
-    problems = await asyncio.to_thread(check_books, data, chain, replayed)
+    problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
     wall_s = time.perf_counter() - started
     summary = await asyncio.to_thread(
         write_report,
