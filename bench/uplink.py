@@ -71,7 +71,7 @@ def _start_engine(tmp: Path, synchronous: str) -> tuple[subprocess.Popen[bytes],
 
 
 def _register(address: str, meters: dict[str, Signer]) -> None:
-    with OperatorClient(address, OPERATOR) as op:
+    with OperatorClient(address, OPERATOR, engine_id="cigre-lv") as op:
         buses: dict[str, int] = {}
         for meter_id, signer in meters.items():
             if signer.address not in buses:

@@ -8,6 +8,7 @@ held, so that apply order and journal order are the same.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -22,7 +23,11 @@ from market.engine.events import EventHub
 from market.engine.journal import Journal
 from market.engine.state import MarketState
 
-__all__ = ["Core", "EngineConfig"]
+__all__ = ["ENGINE_ID_RE", "Core", "EngineConfig"]
+
+
+ENGINE_ID_RE = re.compile(r"^[0-9A-Za-z._:-]{1,64}$")
+"""What an engine id may look like (it is one line of every signed request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,9 @@ class EngineConfig:
         settle_retry_s: wait before trying a failed settlement again, s.
         wait_timeout_s: longest a simulated-clock advance or a triggered
             clearing waits for the clearing and settlement threads.
+        engine_id: names this engine in every signed request (docs/signing.md),
+            so a request signed for one engine is refused by any other
+            ("": the feeder's name).
     """
 
     mechanism: str = "nodal"
@@ -67,6 +75,7 @@ class EngineConfig:
     tick_s: float = 0.25
     settle_retry_s: float = 5.0
     wait_timeout_s: float = 600.0
+    engine_id: str = ""
 
     def problems(self) -> list[str]:
         """Every rule the configuration breaks, each naming the field."""
@@ -85,6 +94,8 @@ class EngineConfig:
             out.append(f"synchronous: expected 'FULL' or 'NORMAL', got {self.synchronous!r}")
         if self.tick_s <= 0:
             out.append(f"tick_s: must be positive, got {self.tick_s}")
+        if self.engine_id and not ENGINE_ID_RE.match(self.engine_id):
+            out.append(f"engine_id: must be 1 to 64 of [0-9A-Za-z._:-], got {self.engine_id!r}")
         return out
 
 

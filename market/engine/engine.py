@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from gridex.v1 import types_pb2 as pb
 from grid import Feeder
 from market.config import MarketConfig
 from market.engine import _convert
-from market.engine._core import Core, EngineConfig
+from market.engine._core import ENGINE_ID_RE, Core, EngineConfig
 from market.engine.clearing import ClearingBackend, MarketClearing
 from market.engine.clock import Clock, WallClock
 from market.engine.journal import Journal
@@ -145,6 +146,14 @@ class Engine:
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self.replayed_nonces: list[str] = []
+        engine_id = self.config.engine_id or feeder.name
+        if not ENGINE_ID_RE.match(engine_id):
+            raise ConfigError(
+                f"engine_id: the feeder name {feeder.name!r} cannot serve as an engine id "
+                "(1 to 64 of [0-9A-Za-z._:-]); set EngineConfig.engine_id (--engine-id)"
+            )
+        self.engine_id = engine_id
+        """Names this engine in every signed request (``docs/signing.md``)."""
 
     # -- lifecycle of the engine itself ----------------------------------------------
 
@@ -187,6 +196,7 @@ class Engine:
             operator_account=self.operator_account,
         )
         self._replay()
+        self.replayed_nonces.extend(journal.nonces(time.time_ns() // 1_000_000))
         core.hub.publish_all()
         if self.clock.kind == "sim":
             self.clock.set(self._state.clock_ms)  # type: ignore[attr-defined]
@@ -267,6 +277,10 @@ class Engine:
             self._lifecycle.close()
         if self._journal is not None:
             self._journal.close()
+
+    def remember_nonce(self, tag: str, expires_ms: int) -> Future[int]:
+        """Keep a signed request's nonce tag across restarts until ``expires_ms`` (wall ms)."""
+        return self.core.journal.remember_nonce(tag, expires_ms)
 
     def __enter__(self) -> Engine:
         self.start()

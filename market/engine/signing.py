@@ -58,14 +58,15 @@ def recover_address(message: bytes, signature: bytes) -> str:
 
 
 def recover_request_signer(
-    method: str, request: bytes, timestamp_ms: int, nonce: str, signature: bytes
+    method: str, request: bytes, timestamp_ms: int, nonce: str, signature: bytes, *, engine_id: str
 ) -> str:
-    """The lower-case address that signed a request.
+    """The lower-case address that signed a request for engine ``engine_id``.
 
     Raises:
         AuthenticationError: the signature is malformed.
     """
-    return recover_address(request_message(method, request, timestamp_ms, nonce), signature)
+    message = request_message(method, request, timestamp_ms, nonce, engine_id=engine_id)
+    return recover_address(message, signature)
 
 
 def recover_batch_signer(batch: bytes, signature: bytes) -> str:

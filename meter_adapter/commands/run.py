@@ -81,6 +81,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--key", required=True, type=Path, metavar="KEYFILE", help="gateway key (keygen)"
     )
     engine.add_argument("--tls-ca", type=Path, metavar="FILE", help="PEM CA: use TLS")
+    engine.add_argument(
+        "--engine-id",
+        metavar="ID",
+        help="the engine's id, named by every signed request (gridex serve --engine-id; "
+        "by default the engine's feeder name; default here: ask the engine)",
+    )
     engine.add_argument("--meter-id", help="meter id as registered (default: the key's address)")
     engine.add_argument(
         "--buffer", type=Path, metavar="PATH", help="reading buffer (default: in the state dir)"
@@ -153,6 +159,7 @@ def _configs(args: argparse.Namespace) -> tuple[Any, Any]:
             sell_min_price=args.sell_min_price,
             buy_max_price=args.buy_max_price,
             interval_s=args.interval_s,
+            engine_id=args.engine_id,
         )
         problems += agent.problems()
     uplink = UplinkConfig(max_batch_readings=args.max_batch, max_delay_s=args.max_delay)
@@ -208,7 +215,8 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     try:
         events = None
         if args.agent or args.clock == "engine":
-            events = MarketEvents(MarketClient(channel, signer), store=buffer)
+            client = MarketClient(channel, signer, engine_id=args.engine_id)
+            events = MarketEvents(client, store=buffer)
         clock = utc_now if args.clock == "wall" else await _engine_clock(events, stop)
         if clock is None:
             return  # stopped while waiting for the engine
