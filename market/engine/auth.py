@@ -185,6 +185,10 @@ def _parse(parse: Parse | None, raw: bytes) -> Any:
     return parse(raw) if parse is not None else raw
 
 
+class _UndecodableError(Exception):
+    """A message of a public call's request stream does not decode (raised in the handler)."""
+
+
 async def _refuse_message(method: str, what: str, context: Ctx) -> None:
     """End the call: a caller's undecodable message is INVALID_ARGUMENT, logged in one line."""
     logger.warning("%s from %s: %s is not a valid message; call refused",
@@ -195,7 +199,13 @@ async def _refuse_message(method: str, what: str, context: Ctx) -> None:
 
 
 def _strict(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
-    """The handler of a public method, parsing every request message itself."""
+    """The handler of a public method, parsing every request message itself.
+
+    A stream message that does not decode ends the request stream with
+    :class:`_UndecodableError`, raised into the servicer (wherever it reads the
+    stream); the call is aborted with INVALID_ARGUMENT from the handler's own
+    task once the servicer lets it out.
+    """
     parse = handler.request_deserializer
     serialize = handler.response_serializer
 
@@ -205,14 +215,14 @@ def _strict(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
         except DecodeError:
             await _refuse_message(method, "request", context)
 
-    async def many(raw_iterator: AsyncIterator[bytes], context: Ctx) -> AsyncIterator[Any]:
+    async def many(raw_iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
         index = 0
         async for raw in raw_iterator:
             index += 1
             try:
                 message = _parse(parse, raw)
             except DecodeError:
-                await _refuse_message(method, f"stream message {index}", context)
+                raise _UndecodableError(f"stream message {index}") from None
             yield message
 
     if handler.unary_unary is not None:
@@ -238,14 +248,20 @@ def _strict(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
         su: Any = handler.stream_unary
 
         async def stream_unary(raw_iterator: AsyncIterator[bytes], context: Ctx) -> Any:
-            return await su(many(raw_iterator, context), context)
+            try:
+                return await su(many(raw_iterator), context)
+            except _UndecodableError as exc:
+                await _refuse_message(method, str(exc), context)
 
         return grpc.stream_unary_rpc_method_handler(stream_unary, response_serializer=serialize)
     ss: Any = handler.stream_stream
 
     async def stream_stream(raw_iterator: AsyncIterator[bytes], context: Ctx) -> AsyncIterator[Any]:
-        async for item in ss(many(raw_iterator, context), context):
-            yield item
+        try:
+            async for item in ss(many(raw_iterator), context):
+                yield item
+        except _UndecodableError as exc:
+            await _refuse_message(method, str(exc), context)
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, response_serializer=serialize)
 
