@@ -149,7 +149,17 @@ def answer(call: Callable[[], Any]) -> grpc.StatusCode:
 
 def engine_campaign(tmp: Path, keys: int) -> dict[str, int]:  # noqa: PLR0912, PLR0915 - one campaign
     rng = random.Random(5)
-    counts: Counter[str] = Counter()
+    counts: Counter[str] = Counter(
+        dict.fromkeys(
+            [
+                "other_participants_orders_visible",
+                "unregistered_accepted",
+                "impersonations_accepted",
+                "unknown_method_ok",
+            ],
+            0,
+        )
+    )
     codes: Counter[str] = Counter()
     engine = start_engine(tmp / "a.db")
     engine_id = engine.engine_id
