@@ -114,7 +114,7 @@ async def gateway_cost(synchronous: str, path: Path, polls: int) -> float:
         meter_id="cost",
         buffer_path=path,
         clock=clock,
-        agent=AgentConfig(sell_min_price=1, gate_closure_s=300),
+        agent=AgentConfig(sell_min_price=1, gate_closure_s=300, engine_id="cigre-lv"),
         synchronous=synchronous,  # type: ignore[arg-type]
     )
     started = time.perf_counter()

@@ -13,10 +13,11 @@ Example (a trader)::
 Every call is signed as ``docs/signing.md`` says, over exactly the bytes
 sent, for one engine: ``engine_id`` (``gridex serve --engine-id``, by
 default the engine's feeder name). Without it, the client asks the engine
-once, with the public unsigned ``GetMarketInfo`` call, before its first
-signed call. Calls have a deadline (``timeout_s``); state-changing calls that fail
-with UNAVAILABLE or DEADLINE_EXCEEDED are retried with a fresh signature,
-which is safe because order entry is idempotent on the client order id.
+once with ``GetMarketInfo``, the one call an engine accepts signed for any
+engine (engine id ``*``), before its other signed calls. Calls have a
+deadline (``timeout_s``); state-changing calls that fail with UNAVAILABLE
+or DEADLINE_EXCEEDED are retried with a fresh signature, which is safe
+because order entry is idempotent on the client order id.
 Errors surface as :class:`grpc.RpcError` with the engine's status code and a
 message naming the field and the rule.
 """
@@ -33,7 +34,7 @@ from google.protobuf.message import Message
 from gridex.v1 import market_pb2, meter_pb2, operator_pb2
 from gridex.v1 import types_pb2 as pb
 
-from market.engine.signing import Signer
+from market.engine.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
 
 __all__ = ["EngineClient", "GatewayClient", "OperatorClient", "TraderClient", "status_code"]
 
@@ -76,7 +77,7 @@ class EngineClient:
             DEADLINE_EXCEEDED.
         max_message_bytes: largest message sent or received.
         engine_id: the engine's id, which every signature names (None: ask
-            the engine with GetMarketInfo before the first signed call).
+            the engine with GetMarketInfo, signed for engine ``*``, first).
     """
 
     def __init__(
@@ -117,11 +118,13 @@ class EngineClient:
                 "feeder's name): this version has no GetMarketInfo to ask it"
             )
         stub: Callable[..., Any] = self._channel.unary_unary(
-            _MARKET + "GetMarketInfo",
+            DISCOVERY_METHOD,
             request_serializer=None,
             response_deserializer=response_type.FromString,
         )
-        info = stub(request_type().SerializeToString(), timeout=self.timeout_s)
+        raw = request_type().SerializeToString()
+        metadata = self.signer.request_metadata(DISCOVERY_METHOD, raw, engine_id=ANY_ENGINE)
+        info = stub(raw, timeout=self.timeout_s, metadata=metadata)
         return str(info.engine_id)
 
     def sign(self, method: str, raw: bytes) -> Sequence[tuple[str, str]]:

@@ -211,6 +211,7 @@ async def _trade(
                     buffer_dir=buffers,
                     interval_s=market.interval_s,
                     gate_closure_s=config.gate_closure_s,
+                    engine_id=engine.engine_id,
                 )
                 await _clock_loop(
                     o,

@@ -23,11 +23,9 @@ from market.engine.events import EventHub
 from market.engine.journal import Journal
 from market.engine.state import MarketState
 
-__all__ = ["ENGINE_ID_RE", "Core", "EngineConfig"]
+__all__ = ["Core", "EngineConfig"]
 
-
-ENGINE_ID_RE = re.compile(r"^[0-9A-Za-z._:-]{1,64}$")
-"""What an engine id may look like (it is one line of every signed request)."""
+_ENGINE_ID = re.compile(r"[0-9A-Za-z._:-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +55,10 @@ class EngineConfig:
         settle_retry_s: wait before trying a failed settlement again, s.
         wait_timeout_s: longest a simulated-clock advance or a triggered
             clearing waits for the clearing and settlement threads.
-        engine_id: names this engine in every signed request (docs/signing.md),
-            so a request signed for one engine is refused by any other
-            ("": the feeder's name).
+        engine_id: the engine's id, published by ``GetMarketInfo``: 1 to 64
+            characters of ``[0-9A-Za-z._:-]``; empty means the feeder's name
+            (:class:`~market.engine.engine.Engine` fills it in, so
+            ``engine.config.engine_id`` is never empty).
     """
 
     mechanism: str = "nodal"
@@ -94,8 +93,10 @@ class EngineConfig:
             out.append(f"synchronous: expected 'FULL' or 'NORMAL', got {self.synchronous!r}")
         if self.tick_s <= 0:
             out.append(f"tick_s: must be positive, got {self.tick_s}")
-        if self.engine_id and not ENGINE_ID_RE.match(self.engine_id):
-            out.append(f"engine_id: must be 1 to 64 of [0-9A-Za-z._:-], got {self.engine_id!r}")
+        if self.engine_id and not _ENGINE_ID.fullmatch(self.engine_id):
+            out.append(
+                f"engine_id: must be 1 to 64 characters of [0-9A-Za-z._:-], got {self.engine_id!r}"
+            )
         return out
 
 

@@ -11,7 +11,7 @@ Every method falls in one of three groups:
   INVALID_ARGUMENT, never INTERNAL). The servicer gets the parsed request
   with the caller in :data:`CALLER`.
 - **public** (:data:`PUBLIC_METHODS`: MeterService's stream, whose batches
-  carry their own signatures, health checking, reflection, market info):
+  carry their own signatures, health checking, reflection):
   unsigned, but every request message is parsed here too, so undecodable or
   truncated messages end the call with INVALID_ARGUMENT and one warning line
   naming the peer, never a traceback.
@@ -36,6 +36,8 @@ from google.protobuf.message import DecodeError
 from market.engine import _status
 from market.engine.signing import (
     ADDRESS_KEY,
+    ANY_ENGINE,
+    DISCOVERY_METHOD,
     NONCE_KEY,
     NONCE_RE,
     SIGNATURE_KEY,
@@ -90,7 +92,6 @@ METHOD_ROLES: Mapping[str, Role] = {
 PUBLIC_METHODS: frozenset[str] = frozenset(
     {
         "/gridex.v1.MeterService/StreamReadings",
-        _M + "GetMarketInfo",
         "/grpc.health.v1.Health/Check",
         "/grpc.health.v1.Health/Watch",
         "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
@@ -440,6 +441,10 @@ class RequestAuthInterceptor(_Interceptor):
         signer = recover_request_signer(
             method, raw, timestamp_ms, nonce, signature, engine_id=self._engine_id
         )
+        if signer != claimed and method == DISCOVERY_METHOD:  # signed before knowing our id
+            signer = recover_request_signer(
+                method, raw, timestamp_ms, nonce, signature, engine_id=ANY_ENGINE
+            )
         if signer != claimed:
             raise AuthenticationError(
                 f"{SIGNATURE_KEY}: does not match {ADDRESS_KEY} {claimed} (wrong key, or the "

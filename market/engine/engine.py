@@ -18,7 +18,9 @@ await it; :meth:`Accepted.result` blocks for it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -32,7 +34,7 @@ from gridex.v1 import types_pb2 as pb
 from grid import Feeder
 from market.config import MarketConfig
 from market.engine import _convert
-from market.engine._core import ENGINE_ID_RE, Core, EngineConfig
+from market.engine._core import Core, EngineConfig
 from market.engine.clearing import ClearingBackend, MarketClearing
 from market.engine.clock import Clock, WallClock
 from market.engine.journal import Journal
@@ -120,10 +122,13 @@ class Engine:
     ) -> None:
         self.feeder = feeder
         self.market = market if market is not None else MarketConfig()
-        self.config = config if config is not None else EngineConfig()
-        problems = self.config.problems()
+        config = config if config is not None else EngineConfig()
+        problems = config.problems()
         if problems:
             raise ConfigError("; ".join(problems))
+        if not config.engine_id:
+            config = dataclasses.replace(config, engine_id=_engine_id_of(feeder.name))
+        self.config = config
         try:
             self.operators = frozenset(normalise_address(a) for a in operators)
             account = self.config.operator_account or (min(self.operators, default=ZERO_ADDRESS))
@@ -146,16 +151,13 @@ class Engine:
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
         self.replayed_nonces: list[str] = []
-        engine_id = self.config.engine_id or feeder.name
-        if not ENGINE_ID_RE.match(engine_id):
-            raise ConfigError(
-                f"engine_id: the feeder name {feeder.name!r} cannot serve as an engine id "
-                "(1 to 64 of [0-9A-Za-z._:-]); set EngineConfig.engine_id (--engine-id)"
-            )
-        self.engine_id = engine_id
-        """Names this engine in every signed request (``docs/signing.md``)."""
 
     # -- lifecycle of the engine itself ----------------------------------------------
+
+    @property
+    def engine_id(self) -> str:
+        """Names this engine in every signed request (``docs/signing.md``)."""
+        return self.config.engine_id
 
     @property
     def core(self) -> Core:
@@ -502,6 +504,11 @@ class Engine:
         """SHA-256 of the whole state: equal before a crash and after the replay."""
         with self.core.lock:
             return self._state.digest()
+
+
+def _engine_id_of(feeder_name: str) -> str:
+    """The default engine id: the feeder's name, with characters outside the id's rule as ``-``."""
+    return re.sub(r"[^0-9A-Za-z._:-]", "-", feeder_name)[:64] or "gridex"
 
 
 def _order_body(order: Order) -> dict[str, object]:

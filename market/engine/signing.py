@@ -12,7 +12,9 @@ from __future__ import annotations
 from gridex import signing as _signing
 from gridex.signing import (
     ADDRESS_KEY,
+    ANY_ENGINE,
     BATCH_PREFIX,
+    DISCOVERY_METHOD,
     NONCE_KEY,
     NONCE_RE,
     SIGNATURE_KEY,
@@ -28,7 +30,9 @@ from market.errors import AuthenticationError
 
 __all__ = [
     "ADDRESS_KEY",
+    "ANY_ENGINE",
     "BATCH_PREFIX",
+    "DISCOVERY_METHOD",
     "NONCE_KEY",
     "NONCE_RE",
     "SIGNATURE_KEY",

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
-from gridex.signing import Signer
+from gridex.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
 from gridex.v1 import market_pb2
 
 from meter_adapter.errors import MeterConfigError
@@ -92,7 +92,7 @@ class MarketClient:
         return await self._submit(raw, timeout=self.timeout_s, metadata=tuple(metadata))
 
     async def resolve_engine_id(self) -> str:
-        """The engine's id: as given, or asked once with the public GetMarketInfo call.
+        """The engine's id: as given, or asked once with GetMarketInfo (signed for engine ``*``).
 
         Raises:
             grpc.aio.AioRpcError: The engine could not be asked.
@@ -106,10 +106,10 @@ class MarketClient:
             raise MeterConfigError(
                 "--engine-id: required (the engine's id; by default its feeder's name)"
             )
-        call = self._channel.unary_unary(
-            "/gridex.v1.MarketService/GetMarketInfo", _identity, response_type.FromString
-        )
-        info = await call(request_type().SerializeToString(), timeout=self.timeout_s)
+        call = self._channel.unary_unary(DISCOVERY_METHOD, _identity, response_type.FromString)
+        raw = request_type().SerializeToString()
+        metadata = self.signer.request_metadata(DISCOVERY_METHOD, raw, engine_id=ANY_ENGINE)
+        info = await call(raw, timeout=self.timeout_s, metadata=tuple(metadata))
         self.engine_id = str(info.engine_id)
         return self.engine_id
 

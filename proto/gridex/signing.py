@@ -41,7 +41,9 @@ from eth_hash.auto import keccak
 
 __all__ = [
     "ADDRESS_KEY",
+    "ANY_ENGINE",
     "BATCH_PREFIX",
+    "DISCOVERY_METHOD",
     "ENGINE_ID_RE",
     "NONCE_KEY",
     "NONCE_RE",
@@ -71,6 +73,11 @@ BATCH_PREFIX = b"gridex.v1 reading batch\n"
 
 NONCE_RE = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
 ENGINE_ID_RE = re.compile(r"^[0-9A-Za-z._:-]{1,64}$")
+#: The engine id a client signs its first call with, before it knows the engine's:
+#: accepted for :data:`DISCOVERY_METHOD` only.
+ANY_ENGINE = "*"
+#: The one method an engine accepts signed for :data:`ANY_ENGINE`: it returns the engine id.
+DISCOVERY_METHOD = "/gridex.v1.MarketService/GetMarketInfo"
 _REQUEST_HEADER = "gridex.v1 request"
 
 
@@ -84,9 +91,12 @@ def request_message(
     """The text a request signature covers, UTF-8 encoded (before EIP-191 framing).
 
     Raises:
-        ValueError: ``engine_id`` is not 1 to 64 of ``[0-9A-Za-z._:-]``.
+        ValueError: ``engine_id`` is not 1 to 64 of ``[0-9A-Za-z._:-]``, nor
+            :data:`ANY_ENGINE` for :data:`DISCOVERY_METHOD`.
     """
-    if not ENGINE_ID_RE.match(engine_id):
+    if not ENGINE_ID_RE.match(engine_id) and not (
+        engine_id == ANY_ENGINE and method == DISCOVERY_METHOD
+    ):
         raise ValueError(f"engine_id: must be 1 to 64 of [0-9A-Za-z._:-], got {engine_id!r}")
     digest = keccak(request).hex()
     return f"{_REQUEST_HEADER}\n{engine_id}\n{method}\n{timestamp_ms}\n{nonce}\n{digest}".encode()

@@ -11,6 +11,7 @@ quarantined, never reported.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 
@@ -35,3 +36,22 @@ def test_implausible_contents_are_quarantined(kind: str) -> None:
     assert outcome.wrong == 0, outcome.notes
     assert outcome.quarantined == 2
     assert outcome.recovered
+
+
+def test_a_failure_episode_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Every answer malformed for several polls: one warning per layer, one recovery line."""
+    with caplog.at_level(logging.DEBUG, logger="meter_adapter"):
+        outcome = asyncio.run(
+            run_kind(KINDS["transaction-id-0"], share=1.0, polls=5, expected=EXPECTED)
+        )
+    assert outcome.readings == outcome.wrong == 0
+    assert outcome.framing_errors >= 5
+    assert outcome.recovered
+    ours = [r for r in caplog.records if r.name.startswith("meter_adapter")]
+    warnings = [r for r in ours if r.levelno >= logging.WARNING]
+    assert sorted(r.name for r in warnings) == [
+        "meter_adapter.modbus_client",
+        "meter_adapter.reader",
+    ]
+    recoveries = [r for r in ours if "working again" in r.getMessage()]
+    assert {r.name for r in recoveries} == {"meter_adapter.modbus_client", "meter_adapter.reader"}

@@ -60,3 +60,17 @@ def test_a_failed_write_fails_every_pending_and_later_entry(tmp_path: Path) -> N
 
 def test_canonical_json_is_order_independent() -> None:
     assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == '{"a":[1,{"c":3,"d":2}],"b":1}'
+
+
+def test_nonces_are_kept_until_they_expire_and_are_not_entries(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    entry, done = journal.append("order", 1, {"a": 1}, nonce="0xabc:n-1:1000")
+    kept = [journal.remember_nonce(f"0xabc:n-{i}:1000", 5_000 + i) for i in range(3)]
+    wait([done, *kept])
+    assert [f.result() for f in kept] == [0, 0, 0]  # on disk
+    journal.close()
+    reopened = Journal(tmp_path / "j.db")
+    assert sorted(reopened.nonces(now_ms=5_001)) == ["0xabc:n-2:1000"]
+    assert len(reopened.nonces(now_ms=0)) == 3
+    assert [e.seq for e in reopened.entries()] == [entry.seq]  # replay never sees them
+    reopened.close()

@@ -144,3 +144,12 @@ def test_key_forms() -> None:
     assert signing.Signer(bytes.fromhex(KEY[2:])).address == ADDRESS
     with pytest.raises(ValueError, match="64 hex digits"):
         signing.Signer("0x1234")
+
+
+def test_any_engine_is_only_for_the_discovery_call() -> None:
+    message = signing.request_message(
+        signing.DISCOVERY_METHOD, b"", 1, "nonce-123", engine_id=signing.ANY_ENGINE
+    )
+    assert message.decode().splitlines()[1] == "*"
+    with pytest.raises(ValueError, match="engine_id"):
+        signing.request_message(METHOD, b"", 1, "nonce-123", engine_id=signing.ANY_ENGINE)
