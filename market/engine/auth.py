@@ -347,15 +347,15 @@ class RequestAuthInterceptor(_Interceptor):
             inner: Any = handler.unary_unary
 
             async def unary(raw: bytes, context: Ctx) -> Any:
-                request, caller, kept = await self._admit(
+                request, caller, expires_ms = await self._admit(
                     method, role, raw, metadata, parse, context
                 )
                 token = CALLER.set(caller)
                 try:
                     return await inner(request, context)
-                finally:
+                finally:  # after the handler, so a journaled request's entry carries its nonce
                     CALLER.reset(token)
-                    await _kept(kept, context)
+                    await self._keep(caller, expires_ms, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary, response_serializer=handler.response_serializer
@@ -364,10 +364,10 @@ class RequestAuthInterceptor(_Interceptor):
             inner_stream: Any = handler.unary_stream
 
             async def stream(raw: bytes, context: Ctx) -> AsyncIterator[Any]:
-                request, caller, kept = await self._admit(
+                request, caller, expires_ms = await self._admit(
                     method, role, raw, metadata, parse, context
                 )
-                await _kept(kept, context)
+                await self._keep(caller, expires_ms, context)
                 CALLER.set(caller)
                 async for item in inner_stream(request, context):
                     yield item
@@ -385,15 +385,14 @@ class RequestAuthInterceptor(_Interceptor):
         metadata: Mapping[str, str | bytes],
         parse: Parse | None,
         context: Ctx,
-    ) -> tuple[Any, Caller, Future[int] | None]:
-        kept: Future[int] | None = None
+    ) -> tuple[Any, Caller, int]:
+        used: Caller | None = None
         try:
             caller, expires_ms = self._authenticate(method, raw, metadata)
             self._authorise_role(role, caller)
             self._rate.check(caller.address)
             self._use_nonce(caller)
-            if self._remember is not None:
-                kept = self._remember(caller.nonce_tag, expires_ms)
+            used = caller
             try:
                 request = _parse(parse, raw)
             except DecodeError:
@@ -404,11 +403,17 @@ class RequestAuthInterceptor(_Interceptor):
                 ) from None
             self._authorise_participant(role, caller, request)
         except MarketError as exc:
-            await _kept(kept, context)
+            if used is not None:
+                await self._keep(used, expires_ms, context)
             mapped = _status.status_of(exc)
             assert mapped is not None
             await context.abort(*mapped)
-        return request, caller, kept
+        return request, caller, expires_ms
+
+    async def _keep(self, caller: Caller, expires_ms: int, context: Ctx) -> None:
+        """Keep the caller's nonce across restarts before the answer goes out."""
+        if self._remember is not None:
+            await _kept(self._remember(caller.nonce_tag, expires_ms), context)
 
     def _authenticate(
         self, method: str, raw: bytes, metadata: Mapping[str, str | bytes]

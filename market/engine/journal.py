@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS nonces (
 """
 
 _PRUNE_EVERY = 1000  # nonce rows written between deletions of expired ones
+_RECENT_NONCES = 65_536  # nonce tags of the latest entries, looked up before writing a row
 
 
 def canonical_json(value: Any) -> str:
@@ -152,6 +153,7 @@ class Journal:
         self._durable = threading.Condition()
         self._queue: queue.SimpleQueue[_Pending | _Nonce | object] = queue.SimpleQueue()
         self._nonces_written = 0
+        self._appended_nonces: dict[str, int] = {}  # nonce tag -> seq, the latest entries
         self._failed: JournalError | None = None
         self._watchers: list[tuple[int, int, Future[int]]] = []  # heap of (seq, tie, future)
         self._tie = itertools.count()
@@ -204,6 +206,10 @@ class Journal:
             raise JournalError("journal: closed")
         self._last_seq += 1
         entry = Entry(self._last_seq, kind, at_ms, dict(body), blob, nonce)
+        if nonce:
+            self._appended_nonces[nonce] = entry.seq
+            if len(self._appended_nonces) > _RECENT_NONCES:
+                del self._appended_nonces[next(iter(self._appended_nonces))]
         pending = _Pending(entry)
         self._queue.put(pending)
         return entry, pending.future
@@ -211,7 +217,9 @@ class Journal:
     def remember_nonce(self, tag: str, expires_ms: int) -> Future[int]:
         """Keep a signed request's nonce tag until ``expires_ms`` (wall Unix ms).
 
-        The future resolves (to 0) once the row is on disk, in the same group
+        The future resolves once the nonce is on disk. A tag that an entry
+        appended recently already carries costs no row: the future is that
+        entry's durability. Otherwise a row is written, in the same group
         commit as the entries queued with it.
 
         Raises:
@@ -221,6 +229,9 @@ class Journal:
             raise self._failed
         if self._closed:
             raise JournalError("journal: closed")
+        seq = self._appended_nonces.get(tag)
+        if seq is not None:
+            return self.when_durable(seq)
         pending = _Nonce(tag, expires_ms)
         self._queue.put(pending)
         return pending.future
