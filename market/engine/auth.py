@@ -65,7 +65,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["self", "self_or_operator", "member", "operator"]
+Role = Literal["self", "self_or_operator", "member", "member_or_gateway", "operator"]
 
 _M = "/gridex.v1.MarketService/"
 _O = "/gridex.v1.OperatorService/"
@@ -80,6 +80,7 @@ METHOD_ROLES: Mapping[str, Role] = {
     _M + "GetOrderBook": "member",
     _M + "GetClearingResult": "member",
     _M + "StreamMarketEvents": "member",
+    _M + "GetMarketInfo": "member_or_gateway",
     _O + "RegisterParticipant": "operator",
     _O + "RegisterGateway": "operator",
     _O + "TriggerClearing": "operator",
@@ -289,6 +290,8 @@ class RequestAuthInterceptor(_Interceptor):
 
     Args:
         is_participant: whether a lower-case address is a registered participant.
+        is_gateway: whether a lower-case address is a registered gateway key
+            (the ``member_or_gateway`` role admits it too).
         operators: operator addresses (lower case).
         engine_id: this engine's id; a signature for any other engine is refused.
         max_skew_s: largest allowed |timestamp − wall clock|, s.
@@ -304,6 +307,7 @@ class RequestAuthInterceptor(_Interceptor):
         self,
         *,
         is_participant: Callable[[str], bool],
+        is_gateway: Callable[[str], bool] = lambda _: False,
         operators: frozenset[str],
         engine_id: str,
         max_skew_s: float = 60.0,
@@ -312,6 +316,7 @@ class RequestAuthInterceptor(_Interceptor):
         remember_nonce: RememberNonce | None = None,
     ) -> None:
         self._is_participant = is_participant
+        self._is_gateway = is_gateway
         self._operators = operators
         self._engine_id = engine_id
         self._skew_ms = int(max_skew_s * 1000)
@@ -480,7 +485,9 @@ class RequestAuthInterceptor(_Interceptor):
                     f"{ADDRESS_KEY}: {caller.address} is not an operator of this engine"
                 )
             return
-        if role in ("self_or_operator", "member") and caller.is_operator:
+        if role in ("self_or_operator", "member", "member_or_gateway") and caller.is_operator:
+            return
+        if role == "member_or_gateway" and self._is_gateway(caller.address):
             return
         if not self._is_participant(caller.address):
             raise PermissionDeniedError(

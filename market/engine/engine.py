@@ -348,6 +348,10 @@ class Engine:
         """``address`` (lower case) is a registered participant."""
         return address in self._state.participants
 
+    def is_gateway(self, address: str) -> bool:
+        """``address`` (lower case) is the registered gateway key of some meter."""
+        return any(gateway == address for gateway, _ in self._state.meters.values())
+
     def is_operator(self, address: str) -> bool:
         """``address`` (lower case) is an operator."""
         return address in self.operators

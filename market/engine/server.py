@@ -132,6 +132,7 @@ class EngineServer:
         engine, cfg = self.engine, self.config
         interceptor = RequestAuthInterceptor(
             is_participant=engine.is_participant,
+            is_gateway=engine.is_gateway,
             operators=engine.operators,
             engine_id=engine.engine_id,
             max_skew_s=cfg.max_skew_s,

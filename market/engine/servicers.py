@@ -32,7 +32,7 @@ from market.engine.auth import CALLER, RateLimiter
 from market.engine.engine import Engine
 from market.engine.events import redacted
 from market.engine.ingest import ingest_batch
-from market.errors import RequestError
+from market.errors import OutOfRangeError, RequestError
 from market.orders import Order, normalise_address
 
 __all__ = ["MarketServicer", "MeterServicer", "OperatorServicer"]
@@ -176,6 +176,14 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         caller = CALLER.get(None)
         viewer = None if caller is None or caller.is_operator else caller.address
         after = request.after_sequence
+        if after > hub.published:
+            await _abort(
+                context,
+                OutOfRangeError(
+                    f"after_sequence: {after} is beyond the latest event {hub.published} "
+                    "(a sequence from another engine or journal?)"
+                ),
+            )
         while True:
             batch = hub.after(after)
             if not batch:
@@ -184,6 +192,12 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             for event in batch:
                 yield event if viewer is None else redacted(event, viewer)
             after = batch[-1].sequence
+
+    @_unary
+    async def GetMarketInfo(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.GetMarketInfoRequest, context: Ctx
+    ) -> market_pb2.GetMarketInfoResponse:
+        return queries.market_info(self._engine, request.open_interval_count)
 
 
 class MeterServicer(meter_pb2_grpc.MeterServiceServicer):
