@@ -146,7 +146,9 @@ class EngineClient:
         )
         raw = request_type().SerializeToString()
         metadata = self.signer.request_metadata(DISCOVERY_METHOD, raw, engine_id=ANY_ENGINE)
-        info = stub(raw, timeout=self.timeout_s, metadata=metadata)
+        info = stub(
+            raw, timeout=self.timeout_s, metadata=metadata, wait_for_ready=self.wait_for_ready
+        )
         return str(info.engine_id)
 
     def sign(self, method: str, raw: bytes) -> Sequence[tuple[str, str]]:
