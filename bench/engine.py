@@ -109,7 +109,11 @@ async def orders_per_second(address: str, seconds: float, concurrency: int) -> t
                     quantity_wh=1000 + n % 500,
                     limit_price=100_000 + n % 1000,
                 ).SerializeToString()
-                await call(raw, metadata=tuple(signer.request_metadata(SUBMIT, raw)), timeout=30)
+                await call(
+                    raw,
+                    metadata=tuple(signer.request_metadata(SUBMIT, raw, engine_id="cigre-lv")),
+                    timeout=30,
+                )
                 done += 1
 
         start = time.perf_counter()
@@ -208,7 +212,7 @@ def main() -> int:
     engine, engine_address = _start(engine_args, tmp / "engine.port", tmp / "engine.log")
     echo, echo_address = _start(echo_args, tmp / "echo.port", tmp / "echo.log")
     try:
-        with OperatorClient(engine_address, OPERATOR) as op:
+        with OperatorClient(engine_address, OPERATOR, engine_id="cigre-lv") as op:
             for i, t in enumerate(TRADERS):
                 op.register_participant(t.address, 2 + i)
             for i, g in enumerate(GATEWAYS):

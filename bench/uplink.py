@@ -71,7 +71,7 @@ def _start_engine(tmp: Path, synchronous: str) -> tuple[subprocess.Popen[bytes],
 
 
 def _register(address: str, meters: dict[str, Signer]) -> None:
-    with OperatorClient(address, OPERATOR) as op:
+    with OperatorClient(address, OPERATOR, engine_id="cigre-lv") as op:
         buses: dict[str, int] = {}
         for meter_id, signer in meters.items():
             if signer.address not in buses:
@@ -114,7 +114,7 @@ async def gateway_cost(synchronous: str, path: Path, polls: int) -> float:
         meter_id="cost",
         buffer_path=path,
         clock=clock,
-        agent=AgentConfig(sell_min_price=1, gate_closure_s=300),
+        agent=AgentConfig(sell_min_price=1, gate_closure_s=300, engine_id="cigre-lv"),
         synchronous=synchronous,  # type: ignore[arg-type]
     )
     started = time.perf_counter()

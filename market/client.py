@@ -12,9 +12,13 @@ Example (a trader)::
             ...
 
 Every call is signed as ``docs/signing.md`` says, over exactly the bytes
-sent. Calls have a deadline (``timeout_s``); state-changing calls that fail
-with UNAVAILABLE or DEADLINE_EXCEEDED are retried with a fresh signature,
-which is safe because order entry is idempotent on the client order id.
+sent, for one engine: ``engine_id`` (``gridex serve --engine-id``, by
+default the engine's feeder name). Without it, the client asks the engine
+once with ``GetMarketInfo``, the one call an engine accepts signed for any
+engine (engine id ``*``), before its other signed calls. Calls have a
+deadline (``timeout_s``); state-changing calls that fail with UNAVAILABLE
+or DEADLINE_EXCEEDED are retried with a fresh signature, which is safe
+because order entry is idempotent on the client order id.
 Errors surface as :class:`grpc.RpcError` with the engine's status code and a
 message naming the field and the rule.
 """
@@ -33,7 +37,7 @@ from gridex.keys import load_signer
 from gridex.v1 import market_pb2, meter_pb2, operator_pb2
 from gridex.v1 import types_pb2 as pb
 
-from market.engine.signing import Signer
+from market.engine.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
 
 __all__ = ["EngineClient", "GatewayClient", "OperatorClient", "TraderClient", "status_code"]
 
@@ -78,6 +82,8 @@ class EngineClient:
         retries: extra attempts of a state-changing call after UNAVAILABLE or
             DEADLINE_EXCEEDED.
         max_message_bytes: largest message sent or received.
+        engine_id: the engine's id, which every signature names (None: ask
+            the engine with GetMarketInfo, signed for engine ``*``, first).
         wait_for_ready: a call waits (up to its deadline) for an engine that is
             not up yet instead of failing at once with UNAVAILABLE (what the
             ``gridex`` commands do, so they may follow ``gridex serve &``).
@@ -97,6 +103,7 @@ class EngineClient:
         timeout_s: float = 10.0,
         retries: int = 3,
         max_message_bytes: int = 16 * 1024 * 1024,
+        engine_id: str | None = None,
         wait_for_ready: bool = False,
     ) -> None:
         self.wait_for_ready = wait_for_ready
@@ -110,6 +117,45 @@ class EngineClient:
         self.timeout_s = timeout_s
         self.retries = retries
         self._channel = _channel(target, tls_root, max_message_bytes)
+        self._engine_id = engine_id
+
+    @property
+    def engine_id(self) -> str:
+        """The engine's id, asked for once with GetMarketInfo if not given.
+
+        Raises:
+            grpc.RpcError: the engine could not be asked.
+            ValueError: this engine offers no GetMarketInfo; pass ``engine_id``.
+        """
+        if self._engine_id is None:
+            self._engine_id = self._ask_engine_id()
+        return self._engine_id
+
+    def _ask_engine_id(self) -> str:
+        request_type = getattr(market_pb2, "GetMarketInfoRequest", None)
+        response_type = getattr(market_pb2, "GetMarketInfoResponse", None)
+        if request_type is None or response_type is None:
+            raise ValueError(
+                "engine_id: pass the engine's id (gridex serve --engine-id; by default the "
+                "feeder's name): this version has no GetMarketInfo to ask it"
+            )
+        stub: Callable[..., Any] = self._channel.unary_unary(
+            DISCOVERY_METHOD,
+            request_serializer=None,
+            response_deserializer=response_type.FromString,
+        )
+        raw = request_type().SerializeToString()
+        metadata = self.signer.request_metadata(DISCOVERY_METHOD, raw, engine_id=ANY_ENGINE)
+        info = stub(
+            raw, timeout=self.timeout_s, metadata=metadata, wait_for_ready=self.wait_for_ready
+        )
+        return str(info.engine_id)
+
+    def sign(self, method: str, raw: bytes) -> Sequence[tuple[str, str]]:
+        """Metadata signing one call of ``method`` with request bytes ``raw`` for this engine."""
+        if self._engine_id is None and method == DISCOVERY_METHOD:
+            return self.signer.request_metadata(method, raw, engine_id=ANY_ENGINE)
+        return self.signer.request_metadata(method, raw, engine_id=self.engine_id)
 
     @property
     def address(self) -> str:
@@ -150,7 +196,7 @@ class EngineClient:
                 result: M = stub(
                     raw,
                     timeout=timeout_s or self.timeout_s,
-                    metadata=self.signer.request_metadata(method, raw),
+                    metadata=self.sign(method, raw),
                     wait_for_ready=self.wait_for_ready,
                 )
                 return result
@@ -274,7 +320,7 @@ class TraderClient(EngineClient):
         while True:
             raw = market_pb2.StreamMarketEventsRequest(after_sequence=last).SerializeToString()
             try:
-                for event in stub(raw, metadata=self.signer.request_metadata(method, raw)):
+                for event in stub(raw, metadata=self.sign(method, raw)):
                     last = event.sequence
                     yield event
             except grpc.RpcError as exc:

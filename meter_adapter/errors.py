@@ -9,7 +9,9 @@
     │   └── ModbusExceptionError                     — the device answered with a Modbus exception
     ├── DecodeError               (also ValueError)  — a response is malformed or inconsistent
     │   ├── SunSpecNotFoundError                     — no ``SunS`` marker at any base address
-    │   └── InconsistentReadingError                 — values contradict earlier readings
+    │   ├── FramingError          (in mbap)          — an answer not framed exactly for its request
+    │   └── ImplausibleReadingError                  — a value no device of its rating reports
+    │       └── InconsistentReadingError             — values contradict earlier readings
     ├── ReadOnlyViolationError    (also PermissionError) — something tried to write to a device
     └── UplinkError               (also ConnectionError) — the engine rejected or dropped us
 
@@ -22,6 +24,7 @@ __all__ = [
     "DecodeError",
     "DeviceError",
     "DeviceTimeoutError",
+    "ImplausibleReadingError",
     "InconsistentReadingError",
     "MeterConfigError",
     "MeterError",
@@ -70,7 +73,22 @@ class SunSpecNotFoundError(DecodeError):
     """No ``SunS`` marker was found at any SunSpec base address."""
 
 
-class InconsistentReadingError(DecodeError):
+class ImplausibleReadingError(DecodeError):
+    """A reading decodes but holds a value outside what the device can report.
+
+    Such a reading is quarantined (counted, never sent).
+
+    Attributes:
+        quantity: the field that broke the rule (``power_w``, ``energy_import_wh``,
+            ...; empty when not known where it was raised).
+    """
+
+    def __init__(self, message: str, *, quantity: str = "") -> None:
+        super().__init__(message)
+        self.quantity = quantity
+
+
+class InconsistentReadingError(ImplausibleReadingError):
     """A reading decodes but contradicts earlier ones (a counter ran backwards or leapt)."""
 
 

@@ -1,36 +1,36 @@
-"""A read-only Modbus TCP client that survives misbehaving devices.
+"""A read-only Modbus TCP client that survives misbehaving and hostile devices.
 
-This is the adapter's single boundary with pymodbus on the client side:
-pymodbus exceptions are mapped to :mod:`meter_adapter.errors` here and
-nowhere else.
+Read-only by construction: the client exposes no write method and frames
+requests only through :class:`~meter_adapter.mbap.ReadRequest`, which refuses
+any function code but 3 (read holding registers) and 4 (read input
+registers) with :class:`~meter_adapter.errors.ReadOnlyViolationError`.
 
-Read-only by construction: the client exposes no write method, builds only
-read-holding-registers (3) and read-input-registers (4) requests, and every
-PDU pymodbus is about to put on the wire passes a guard that raises
-:class:`~meter_adapter.errors.ReadOnlyViolationError` for any other function
-code.
+Strict framing: the transport is a plain asyncio protocol and every answer
+goes through :mod:`meter_adapter.mbap` — transaction id, protocol id, unit
+id, function code, MBAP length and byte count must match the request
+exactly, and no byte may follow the frame. (pymodbus's client framer
+accepts transaction id 0 for any request and resynchronises past junk, which
+reads registers shifted; it is not used here.)
 
-Robustness: every request has a timeout; any failure other than a clean
-Modbus exception response closes the connection (a desynchronised stream is
-never reused), and the next read reconnects after an exponential backoff
-that grows with consecutive failures and resets on the first success.
+Robustness: every attempt has a timeout; a framing error, a timeout or a
+dropped connection closes the connection (a desynchronised stream is never
+reused) and the read is retried on a fresh connection up to ``retries``
+times, so one read never takes longer than ``(1 + retries)`` attempts of
+``timeout_s`` each (plus the backoff before the first). Across reads, the
+next connection waits an exponential backoff that grows with consecutive
+failures and resets on the first success. A clean Modbus exception answer
+keeps the connection. Failures are logged once per episode (the first
+failure at WARNING, the recovery at INFO with the count), never per frame.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
-from pymodbus.pdu import ModbusPDU
-from pymodbus.pdu.register_message import (
-    ReadHoldingRegistersRequest,
-    ReadInputRegistersRequest,
-)
 
 from meter_adapter.errors import (
     DecodeError,
@@ -38,31 +38,22 @@ from meter_adapter.errors import (
     DeviceTimeoutError,
     MeterConfigError,
     ModbusExceptionError,
-    ReadOnlyViolationError,
+)
+from meter_adapter.mbap import (
+    HEADER_SIZE,
+    READ_FUNCTION_CODES,
+    FramingError,
+    ReadRequest,
+    check_header,
+    decode_body,
 )
 from meter_adapter.registers import MAX_REGISTERS_PER_READ, RegisterType, check_span
 
-__all__ = ["READ_FUNCTION_CODES", "ReadOnlyModbusClient", "ReconnectPolicy"]
+__all__ = ["READ_FUNCTION_CODES", "Episode", "ReadOnlyModbusClient", "ReconnectPolicy"]
 
 logger = logging.getLogger(__name__)
 
-READ_FUNCTION_CODES = frozenset({3, 4})
-"""The only function codes the adapter ever sends: read holding / input registers."""
-
-_EXCEPTION_NAMES = {
-    0x01: "illegal function",
-    0x02: "illegal data address",
-    0x03: "illegal data value",
-    0x04: "server device failure",
-    0x06: "server device busy",
-    0x0A: "gateway path unavailable",
-    0x0B: "gateway target device failed to respond (wrong unit id?)",
-}
-
-_REQUESTS: dict[RegisterType, type[ModbusPDU]] = {
-    RegisterType.HOLDING: ReadHoldingRegistersRequest,
-    RegisterType.INPUT: ReadInputRegistersRequest,
-}
+_MAX_BUFFERED = 4096  # bytes a device may send before we stop listening: a flood, not an answer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +84,86 @@ class ReconnectPolicy:
         return min(self.initial_delay_s * self.multiplier**exponent, self.max_delay_s)
 
 
+class Episode:
+    """Logs a run of failures once: the first at WARNING, the recovery at INFO.
+
+    Args:
+        log: The logger to write to.
+        subject: Names the device or meter in every line.
+    """
+
+    def __init__(self, log: logging.Logger, subject: str) -> None:
+        self._log = log
+        self._subject = subject
+        self.failures = 0
+        """Failures in the current episode (0: none running)."""
+
+    def failed(self, what: str, error: BaseException) -> None:
+        """Count a failure; log it only if it starts an episode."""
+        self.failures += 1
+        if self.failures == 1:
+            self._log.warning("%s: %s: %s (further failures logged at DEBUG)",
+                              self._subject, what, error)  # fmt: skip
+        else:
+            self._log.debug("%s: %s (failure %d): %s", self._subject, what, self.failures, error)
+
+    def recovered(self) -> None:
+        """End the episode, if one is running, with one line."""
+        if self.failures:
+            self._log.info("%s: working again after %d failures", self._subject, self.failures)
+            self.failures = 0
+
+
+class _Connection(asyncio.Protocol):
+    """A TCP connection that buffers what the device sends until a read asks for it."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.lost: BaseException | None = None
+        self.closed = False
+        self._wake = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _MAX_BUFFERED and self.transport is not None:
+            self.transport.pause_reading()  # the read in progress will refuse it
+        self._wake.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.lost = exc
+        self._wake.set()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()  # no lingering half-read frames
+        self.closed = True
+
+    async def take(self, size: int) -> bytes:
+        """The next ``size`` bytes (wrap in a timeout).
+
+        Raises:
+            DeviceError: The device closed the connection first.
+            FramingError: The device floods more than any answer can hold.
+        """
+        while len(self.buffer) < size:
+            if len(self.buffer) > _MAX_BUFFERED:
+                raise FramingError("length", f"device sent more than {_MAX_BUFFERED} bytes")
+            if self.closed:
+                got = len(self.buffer)
+                raise DeviceError(f"connection closed after {got} of {size} bytes of an answer")
+            self._wake.clear()
+            await self._wake.wait()
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+
 class ReadOnlyModbusClient:
     """Reads registers from one unit of a Modbus TCP device.
 
@@ -104,8 +175,10 @@ class ReadOnlyModbusClient:
         host: Device host name or address.
         port: Device TCP port.
         unit_id: Modbus unit (slave) id, 0..255.
-        timeout_s: Time allowed to connect and for each response, s.
-        reconnect: Backoff between connection attempts.
+        timeout_s: Time allowed to connect, and for each answer, s.
+        retries: Further attempts of a read, each on a fresh connection,
+            after a framing error, a time-out or a dropped connection.
+        reconnect: Backoff between connection attempts across reads.
         sleep: Awaitable sleep used for the backoff (a test can record it).
     """
 
@@ -116,6 +189,7 @@ class ReadOnlyModbusClient:
         *,
         unit_id: int = 1,
         timeout_s: float = 2.0,
+        retries: int = 1,
         reconnect: ReconnectPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -125,14 +199,21 @@ class ReadOnlyModbusClient:
             raise MeterConfigError(f"port {port} is outside 1..65535")
         if timeout_s <= 0:
             raise MeterConfigError("timeout_s must be positive")
+        if not 0 <= retries <= 10:
+            raise MeterConfigError("retries must be in 0..10")
         self.host = host
         self.port = port
         self.unit_id = unit_id
         self.timeout_s = timeout_s
+        self.retries = retries
         self.reconnect = reconnect or ReconnectPolicy()
         self._sleep = sleep
-        self._client: AsyncModbusTcpClient | None = None
+        self._connection: _Connection | None = None
         self._failures = 0
+        self._transaction_ids = itertools.cycle(range(1, 0x10000))
+        self._episode = Episode(logger, repr(self))
+        self.framing_errors = 0
+        """Answers refused for their framing since the client was made."""
 
     def __repr__(self) -> str:
         return f"ReadOnlyModbusClient({self.host}:{self.port}, unit {self.unit_id})"
@@ -140,7 +221,7 @@ class ReadOnlyModbusClient:
     @property
     def connected(self) -> bool:
         """Whether a connection is currently open."""
-        return self._client is not None and self._client.connected
+        return self._connection is not None and not self._connection.closed
 
     @property
     def consecutive_failures(self) -> int:
@@ -160,9 +241,9 @@ class ReadOnlyModbusClient:
 
     async def close(self) -> None:
         """Close the connection, if any; the next read reconnects."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     async def connect(self) -> None:
         """Open the connection now, after the backoff the failure count calls for.
@@ -175,107 +256,93 @@ class ReadOnlyModbusClient:
         await self.close()
         delay_s = self.reconnect.delay_s(self._failures)
         if delay_s > 0:
-            logger.info("%r: reconnecting in %.2f s", self, delay_s)
+            logger.debug("%r: reconnecting in %.2f s", self, delay_s)
             await self._sleep(delay_s)
-        client = AsyncModbusTcpClient(
-            self.host,
-            port=self.port,
-            timeout=self.timeout_s,
-            retries=0,
-            reconnect_delay=0,  # reconnecting is ours to do, with our backoff
-            trace_pdu=_guard_read_only,
-        )
         try:
-            ok = await asyncio.wait_for(client.connect(), timeout=2 * self.timeout_s)
-        except (TimeoutError, OSError, ModbusException) as exc:
-            ok = False
-            logger.debug("%r: connect raised %r", self, exc)
-        if not ok:
-            client.close()
-            self._failures += 1
-            raise DeviceError(f"cannot connect to {self.host}:{self.port}")
-        self._client = client
+            await self._open()
+        except DeviceError as exc:
+            self._failed(exc)
+            raise
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await asyncio.wait_for(
+                loop.create_connection(_Connection, self.host, self.port), timeout=self.timeout_s
+            )
+        except (TimeoutError, OSError) as exc:
+            raise DeviceError(f"cannot connect to {self.host}:{self.port}: {exc!r}") from exc
+        self._connection = connection
         logger.debug("%r: connected", self)
+
+    def _failed(self, error: BaseException) -> None:
+        self._failures += 1
+        self._episode.failed("read failed", error)
 
     async def read(self, register_type: RegisterType, address: int, count: int) -> list[int]:
         """Read ``count`` registers from ``address``.
 
         Returns:
-            Exactly ``count`` values, each 0..65535.
+            Exactly ``count`` values, each 0..65535, from an answer framed exactly.
 
         Raises:
             MeterConfigError: The span is not a valid single request.
             ModbusExceptionError: The device answered with an exception code
                 (the connection stays open).
-            DeviceTimeoutError: No valid answer in time (connection closed).
-            DeviceError: Connection refused or lost (connection closed).
-            DecodeError: The answer does not match the request (connection closed).
-            ReadOnlyViolationError: Never in practice: the guard against writes.
+            DeviceTimeoutError: No answer in time on the last attempt.
+            DeviceError: Connection refused, or lost on the last attempt.
+            FramingError: The last attempt's answer broke the framing rules
+                (a :class:`~meter_adapter.errors.DecodeError`).
         """
         check_span(address, count, max_count=MAX_REGISTERS_PER_READ)
-        request = _REQUESTS[register_type](address=address, count=count, dev_id=self.unit_id)
-        if request.function_code not in READ_FUNCTION_CODES:  # pragma: no cover - by construction
-            raise ReadOnlyViolationError(f"refusing to send function code {request.function_code}")
-        await self.connect()
-        client = self._client
-        if client is None:  # pragma: no cover - connect() either sets it or raises
-            raise DeviceError(f"not connected to {self.host}:{self.port}")
+        await self.connect()  # a refused connection is not retried within the read
+        for attempt in range(self.retries + 1):
+            try:
+                if not self.connected:
+                    await self._open()  # a retry within this read: no backoff wait
+                registers = await self._exchange(register_type, address, count)
+            except ModbusExceptionError:
+                self._failures = 0  # the device is alive and framing its answers correctly
+                self._episode.recovered()
+                raise
+            except (DeviceError, DecodeError) as exc:
+                if isinstance(exc, FramingError):
+                    self.framing_errors += 1
+                await self.close()
+                if attempt == self.retries:
+                    self._failed(exc)
+                    raise
+                logger.debug("%r: %s; connection reset, retrying", self, exc)
+                continue
+            self._failures = 0
+            self._episode.recovered()
+            return registers
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _exchange(self, register_type: RegisterType, address: int, count: int) -> list[int]:
+        connection = self._connection
+        if connection is None or connection.transport is None:  # pragma: no cover - by _open
+            raise DeviceError(f"{self!r}: not connected")
+        if connection.buffer:
+            raise FramingError("trailing_bytes", f"{len(connection.buffer)} unrequested bytes "
+                               "arrived before the request")  # fmt: skip
+        request = ReadRequest(
+            transaction_id=next(self._transaction_ids),
+            unit_id=self.unit_id,
+            function_code=register_type.function_code,
+            address=address,
+            count=count,
+        )
+        connection.transport.write(request.encode())
         try:
-            response = await asyncio.wait_for(
-                client.execute(False, request), timeout=2 * self.timeout_s + 0.5
-            )
+            async with asyncio.timeout(self.timeout_s):
+                header = await connection.take(HEADER_SIZE)
+                body = await connection.take(check_header(request, header))
         except TimeoutError as exc:
-            raise await self._fail(DeviceTimeoutError(f"{self!r}: no response in time")) from exc
-        except ModbusException as exc:
-            text = str(exc)
-            error: DeviceError = (
-                DeviceTimeoutError(f"{self!r}: {text}")
-                if "No response" in text
-                else DeviceError(f"{self!r}: {text}")
-            )
-            raise await self._fail(error) from exc
-        except OSError as exc:
-            raise await self._fail(DeviceError(f"{self!r}: {exc}")) from exc
-        return await self._check_response(request, response)
-
-    async def _check_response(self, request: ModbusPDU, response: ModbusPDU | None) -> list[int]:
-        if response is None:
-            raise await self._fail(DeviceTimeoutError(f"{self!r}: no response"))
-        if response.isError():
-            if response.function_code & 0x7F != request.function_code:
-                raise await self._fail(DecodeError(f"{self!r}: exception for another function"))
-            self._failures = 0  # the device is alive and talking sense
-            code = response.exception_code
-            raise ModbusExceptionError(
-                f"{self!r}: exception {code} ({_EXCEPTION_NAMES.get(code, 'unknown')}) "
-                f"reading {request.count} registers at {request.address}",
-                function_code=request.function_code,
-                exception_code=code,
-            )
-        if response.function_code != request.function_code:
-            raise await self._fail(
-                DecodeError(f"{self!r}: answer has function code {response.function_code}")
-            )
-        registers = list(response.registers)
-        if len(registers) != request.count:
-            raise await self._fail(
-                DecodeError(f"{self!r}: asked for {request.count} registers, got {len(registers)}")
-            )
-        if any(not 0 <= value <= 0xFFFF for value in registers):  # pragma: no cover - framing
-            raise await self._fail(DecodeError(f"{self!r}: register value out of range"))
-        self._failures = 0
+            raise DeviceTimeoutError(
+                f"{self!r}: no complete answer in {self.timeout_s:g} s"
+            ) from exc
+        registers = decode_body(request, body)
+        if connection.buffer:
+            raise FramingError("trailing_bytes", f"{len(connection.buffer)} bytes after the answer")
         return registers
-
-    async def _fail(self, error: DeviceError | DecodeError) -> DeviceError | DecodeError:
-        """Count the failure, drop the connection, and hand back ``error`` to raise."""
-        self._failures += 1
-        logger.warning("%s (failure %d, reconnecting)", error, self._failures)
-        await self.close()
-        return error
-
-
-def _guard_read_only(sending: bool, pdu: ModbusPDU) -> ModbusPDU:
-    """pymodbus ``trace_pdu`` hook: the last check before a PDU is framed and sent."""
-    if sending and pdu.function_code not in READ_FUNCTION_CODES:
-        raise ReadOnlyViolationError(f"refusing to send function code {pdu.function_code}")
-    return pdu

@@ -15,32 +15,74 @@ contradict the ones before:
   carry on from the last values emitted, so they never decrease (the engine
   rejects a decreasing counter); the energy of the disputed interval is dropped.
 
+Before a measurement becomes a reading it must be plausible
+(:mod:`meter_adapter.plausibility`): power within the device's rating (its
+nameplate or register map, else ``max_power_w``) and counters that step by at
+most the rated power × elapsed time. An implausible measurement is
+*quarantined*: counted in :attr:`MeterReader.quarantined` by quantity, kept
+in :attr:`MeterReader.quarantine` (the latest few), and never sent.
+
+A discovered SunSpec layout is kept across transient errors: a device error
+never drops it, and when a malformed answer calls for rediscovery the models
+found before are kept if the device is busy or the new walk ends early.
+
 :meth:`MeterReader.poll` never raises for a device or decoding problem: it logs
-and returns ``None``, and the caller polls again later.
+once per episode of failures and returns ``None``, and the caller polls again later.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections import Counter, deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from meter_adapter.accumulator import CounterSample, CounterState
 from meter_adapter.clock import Clock, utc_now
-from meter_adapter.errors import DecodeError, InconsistentReadingError, MeterConfigError, MeterError
+from meter_adapter.errors import (
+    DecodeError,
+    ImplausibleReadingError,
+    InconsistentReadingError,
+    MeterConfigError,
+    MeterError,
+)
+from meter_adapter.modbus_client import Episode
+from meter_adapter.plausibility import Limits
 from meter_adapter.reading import Reading
 from meter_adapter.register_map import RegisterMap
 from meter_adapter.registers import RegisterReader
 from meter_adapter.sources import Measurement, RegisterMapSource, Source, SunSpecSource
+from meter_adapter.sunspec.discovery import DiscoveryRetry
 
-__all__ = ["DEFAULT_MAX_POWER_W", "MeterReader"]
+__all__ = ["DEFAULT_MAX_POWER_W", "QUARANTINE_KEPT", "MeterReader", "Quarantined"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_POWER_W = 250_000.0
-"""Largest power a metered site is assumed to move, W (a large commercial connection)."""
+DEFAULT_MAX_POWER_W = 100_000.0
+"""Largest power a metered site is assumed to move, W, where the device declares none
+(a large farm or small business connection; a household's is 10-45 kW)."""
+
+QUARANTINE_KEPT = 32
+"""How many of the latest quarantined measurements :attr:`MeterReader.quarantine` keeps."""
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantined:
+    """A measurement refused as implausible.
+
+    Attributes:
+        timestamp: When it was taken.
+        quantity: The field that broke a rule.
+        reason: The rule and the values.
+    """
+
+    timestamp: datetime
+    quantity: str
+    reason: str
+
 
 _States = dict[str, CounterState]
 
@@ -56,10 +98,15 @@ class MeterReader:
         clock: Timestamps readings and measures elapsed time for plausibility.
         start_sequence: Sequence number of the first reading (1, or where a
             resumed stream left off).
-        max_power_w: Plausibility bound on counter steps, W; ``None`` disables it
-            (needed when the device's time runs faster than ``clock``).
+        max_power_w: Largest |power| of the site, W, where the device declares
+            no rating; it bounds the power read and the counter steps per
+            elapsed time. ``None`` disables the counter-step check (needed when
+            the device's time runs faster than ``clock``) and bounds power by
+            :data:`DEFAULT_MAX_POWER_W`.
         rebaseline_after: Consecutive mutually consistent but contradicting
             readings after which the device's counters are trusted again.
+        discovery_retry: Back-off for busy answers and time-outs while
+            discovering a SunSpec device.
     """
 
     def __init__(
@@ -72,6 +119,7 @@ class MeterReader:
         start_sequence: int = 1,
         max_power_w: float | None = DEFAULT_MAX_POWER_W,
         rebaseline_after: int = 3,
+        discovery_retry: DiscoveryRetry | None = None,
     ) -> None:
         if not meter_id:
             raise MeterConfigError("meter_id must not be empty")
@@ -85,7 +133,11 @@ class MeterReader:
         self._clock = clock
         self._max_power_w = max_power_w
         self._rebaseline_after = rebaseline_after
+        self._discovery_retry = discovery_retry
         self._source: Source | None = None
+        self._stale: SunSpecSource | None = None  # kept while a rediscovery is pending
+        self._limits = Limits(site_power_w=max_power_w or DEFAULT_MAX_POWER_W)
+        self._episode = Episode(logger, f"meter {meter_id}")
         self._sequence = start_sequence
         self._states: _States | None = None
         self._offsets: dict[str, int] = {}  # Wh added to each counter after a rebaseline
@@ -98,6 +150,10 @@ class MeterReader:
         """Polls that produced no reading."""
         self.unexpected_errors = 0
         """Polls that failed with an exception outside the MeterError tree (a bug)."""
+        self.quarantined: Counter[str] = Counter()
+        """Implausible measurements refused, by the quantity that broke a rule."""
+        self.quarantine: deque[Quarantined] = deque(maxlen=QUARANTINE_KEPT)
+        """The latest quarantined measurements."""
 
     @property
     def next_sequence(self) -> int:
@@ -111,10 +167,22 @@ class MeterReader:
             MeterError: Discovery failed.
         """
         if self._source is None:
+            source: Source
             if self.register_map is not None:
-                self._source = RegisterMapSource(self.reader, self.register_map)
+                source = RegisterMapSource(self.reader, self.register_map)
             else:
-                self._source = await SunSpecSource.discover(self.reader)
+                stale = self._stale
+                source = await SunSpecSource.discover(
+                    self.reader,
+                    known=None if stale is None else stale.sunspec_map,
+                    retry=self._discovery_retry,
+                )
+                self._stale = None
+            self._source = source
+            self._limits = Limits(
+                site_power_w=source.site_power_w or self._max_power_w or DEFAULT_MAX_POWER_W,
+                production_rating_w=source.production_rating_w,
+            )
         return self._source
 
     async def describe(self) -> dict[str, Any]:
@@ -132,11 +200,15 @@ class MeterReader:
         source = await self.source()
         try:
             measurement = await source.measure()
-        except InconsistentReadingError:
+        except ImplausibleReadingError:
             raise
         except DecodeError:
-            self._source = None  # the layout may have changed: discover again next time
+            # the layout may have changed: discover again next time, keeping what was found
+            if isinstance(source, SunSpecSource):
+                self._stale = source
+            self._source = None
             raise
+        self._limits.check(measurement)
         timestamp = self._clock()
         states, offsets = self._accept(measurement.counters(), timestamp)
         reading = self._reading(measurement, states, offsets, timestamp)
@@ -159,14 +231,22 @@ class MeterReader:
     async def poll(self) -> Reading | None:
         """Take one reading, or log why not and return ``None``. Never raises but cancellation."""
         try:
-            return await self.read()
+            reading = await self.read()
+        except ImplausibleReadingError as exc:
+            self.skipped += 1
+            self.quarantined[exc.quantity or "counters"] += 1
+            self.quarantine.append(Quarantined(self._clock(), exc.quantity, str(exc)))
+            self._episode.failed("implausible reading quarantined", exc)
         except MeterError as exc:
             self.skipped += 1
-            logger.warning("meter %s: reading skipped: %s", self.meter_id, exc)
+            self._episode.failed("reading skipped", exc)
         except Exception:
             self.skipped += 1
             self.unexpected_errors += 1
             logger.exception("meter %s: unexpected error, reading skipped", self.meter_id)
+        else:
+            self._episode.recovered()
+            return reading
         return None
 
     def _reading(
@@ -208,14 +288,20 @@ class MeterReader:
             if old is None:
                 result[name] = CounterState.start(sample)
                 continue
-            new = old.advance(sample)
+            try:
+                new = old.advance(sample)
+            except InconsistentReadingError as exc:
+                raise InconsistentReadingError(f"{name}: {exc}", quantity=name) from None
             if self._max_power_w is not None:
                 step_wh = new.energy_wh - old.energy_wh
-                allowed_wh = self._max_power_w * elapsed_h + 2 * math.ceil(sample.wh_per_unit) + 1
+                power_w = self._limits.step_power_w(name)
+                allowed_wh = power_w * elapsed_h + 2 * math.ceil(sample.wh_per_unit) + 1
                 if step_wh > allowed_wh:
                     raise InconsistentReadingError(
                         f"{name} stepped {step_wh} Wh in {elapsed_h * 3600:.1f} s "
-                        f"(at most {allowed_wh:.0f} Wh plausible): garbage or running backwards"
+                        f"(at most {allowed_wh:.0f} Wh plausible at {power_w:g} W): "
+                        "garbage or running backwards",
+                        quantity=name,
                     )
             result[name] = new
         return result

@@ -7,6 +7,7 @@ A map is a TOML file with a ``[device]`` table of defaults and one
     name = "Eastron SDM630"
     register_type = "input"      # holding | input (default for the registers below)
     word_order = "big"           # big | little
+    max_power_w = 75000          # optional: largest |power| the meter can measure, W
 
     [registers.power_w]
     address = 0x0034             # 0-based protocol address, as sent on the wire
@@ -146,10 +147,13 @@ class RegisterMap:
     Attributes:
         name: Human-readable device name.
         registers: One spec per quantity.
+        max_power_w: Largest |power| the device can measure, W (``None``: the
+            gateway's configured bound); readings beyond it are quarantined.
     """
 
     name: str
     registers: Mapping[str, RegisterSpec]
+    max_power_w: float | None = None
 
     def spans(self, *, max_gap: int = 0) -> tuple[ReadSpan, ...]:
         """Group the registers into as few read requests as possible.
@@ -255,6 +259,20 @@ def _check_register(
     )
 
 
+def _check_max_power(value: object, problems: list[str]) -> float | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        problems.append(f"device.max_power_w: need a positive number of W, got {value!r}")
+        return None
+    return float(value)
+
+
 def _check(document: Mapping[str, Any]) -> tuple[list[str], RegisterMap | None]:
     problems: list[str] = []
     for key in sorted(set(document) - {"device", "registers"}):
@@ -266,8 +284,9 @@ def _check(document: Mapping[str, Any]) -> tuple[list[str], RegisterMap | None]:
     name = device.get("name", "unnamed meter")
     if not isinstance(name, str) or not name:
         problems.append("device.name: need a non-empty string")
-    for key in sorted(set(device) - {"name", "register_type", "word_order", "note"}):
+    for key in sorted(set(device) - {"name", "register_type", "word_order", "note", "max_power_w"}):
         problems.append(f"device: unknown key {key!r}")
+    max_power_w = _check_max_power(device.get("max_power_w"), problems)
     registers = document.get("registers")
     if not isinstance(registers, Mapping):
         problems.append("registers: missing, or not a table")
@@ -285,7 +304,7 @@ def _check(document: Mapping[str, Any]) -> tuple[list[str], RegisterMap | None]:
             problems.append(f"registers.{quantity}: required")
     if problems:
         return problems, None
-    return problems, RegisterMap(name=str(name), registers=specs)
+    return problems, RegisterMap(name=str(name), registers=specs, max_power_w=max_power_w)
 
 
 def validate_register_map(document: Mapping[str, Any]) -> list[str]:

@@ -24,13 +24,15 @@ from meter_adapter.sunspec.decode import (
     decode_common,
     decode_inverter,
     decode_meter,
+    decode_nameplate,
 )
-from meter_adapter.sunspec.discovery import SunSpecMap, discover, read_model
+from meter_adapter.sunspec.discovery import DiscoveryRetry, SunSpecMap, discover, read_model
 from meter_adapter.sunspec.models import (
     BASE_ADDRESSES,
     COMMON_MODEL_ID,
     INVERTER_MODEL_IDS,
     METER_MODEL_IDS,
+    NAMEPLATE_MODEL_ID,
 )
 
 __all__ = ["Measurement", "RegisterMapSource", "Source", "SunSpecSource"]
@@ -67,7 +69,16 @@ class Measurement:
 
 
 class Source(Protocol):
-    """One device's layout: reads it and reports a :class:`Measurement`."""
+    """One device's layout: reads it and reports a :class:`Measurement`.
+
+    Attributes:
+        site_power_w: Largest |net power| the device can measure, W, where it
+            declares one (``None``: the gateway's configured bound).
+        production_rating_w: Inverter continuous rating, W, where known.
+    """
+
+    site_power_w: float | None
+    production_rating_w: float | None
 
     def describe(self) -> dict[str, Any]:
         """What was found on the device, as JSON-ready values."""
@@ -93,11 +104,18 @@ class SunSpecSource:
     """
 
     def __init__(
-        self, reader: RegisterReader, sunspec_map: SunSpecMap, *, common: CommonInfo | None = None
+        self,
+        reader: RegisterReader,
+        sunspec_map: SunSpecMap,
+        *,
+        common: CommonInfo | None = None,
+        production_rating_w: float | None = None,
     ) -> None:
         self.reader = reader
         self.sunspec_map = sunspec_map
         self.common = common
+        self.site_power_w: float | None = None  # meter models 201-204 carry no rating
+        self.production_rating_w = production_rating_w
         self.meter_model = sunspec_map.first(METER_MODEL_IDS)
         self.inverter_model = sunspec_map.first(INVERTER_MODEL_IDS)
         if self.meter_model is None and self.inverter_model is None:
@@ -108,21 +126,37 @@ class SunSpecSource:
 
     @classmethod
     async def discover(
-        cls, reader: RegisterReader, *, base_addresses: tuple[int, ...] = BASE_ADDRESSES
+        cls,
+        reader: RegisterReader,
+        *,
+        base_addresses: tuple[int, ...] = BASE_ADDRESSES,
+        known: SunSpecMap | None = None,
+        retry: DiscoveryRetry | None = None,
     ) -> SunSpecSource:
-        """Find the device's models and read its common model.
+        """Find the device's models and read its common and nameplate models.
+
+        Args:
+            reader: The device.
+            base_addresses: Where to look for the marker.
+            known: The map found before, kept where a new walk ends early.
+            retry: Back-off for busy answers and time-outs during discovery.
 
         Raises:
             SunSpecNotFoundError: The device does not speak SunSpec.
             DecodeError: Malformed model chain, or no usable model.
             DeviceError: The device could not be read.
         """
-        sunspec_map = await discover(reader, base_addresses=base_addresses)
+        sunspec_map = await discover(
+            reader, base_addresses=base_addresses, known=known, retry=retry
+        )
         common = None
         if (header := sunspec_map.first([COMMON_MODEL_ID])) is not None:
             common = decode_common(await read_model(reader, header))
+        rating = None
+        if (header := sunspec_map.first([NAMEPLATE_MODEL_ID])) is not None:
+            rating = decode_nameplate(await read_model(reader, header))
         logger.info("SunSpec models at %d: %s", sunspec_map.base_address, sunspec_map.model_ids)
-        return cls(reader, sunspec_map, common=common)
+        return cls(reader, sunspec_map, common=common, production_rating_w=rating)
 
     def describe(self) -> dict[str, Any]:
         """Models found (id, address, length) and the common model's identity."""
@@ -134,6 +168,7 @@ class SunSpecSource:
                 {"id": m.model_id, "address": m.address, "length": m.length}
                 for m in self.sunspec_map.models
             ],
+            "production_rating_w": self.production_rating_w,
             "common": None
             if common is None
             else {
@@ -185,6 +220,8 @@ class RegisterMapSource:
     def __init__(self, reader: RegisterReader, register_map: RegisterMap) -> None:
         self.reader = reader
         self.register_map = register_map
+        self.site_power_w = register_map.max_power_w
+        self.production_rating_w: float | None = None
         self._spans = register_map.spans()
 
     def describe(self) -> dict[str, Any]:
@@ -192,6 +229,7 @@ class RegisterMapSource:
         return {
             "protocol": "register_map",
             "map": self.register_map.name,
+            "max_power_w": self.register_map.max_power_w,
             "registers": {
                 spec.quantity: {"address": spec.address, "register_type": str(spec.register_type)}
                 for spec in self.register_map.registers.values()

@@ -102,6 +102,7 @@ async def build_gateways(
     buffer_dir: Path,
     interval_s: int,
     gate_closure_s: int,
+    engine_id: str,
 ) -> list[Any]:
     """Start a simulated home and a gateway (uplink + agent) per home; return the gateways.
 
@@ -148,6 +149,7 @@ async def build_gateways(
             buy_max_price=home.buy_max_price,
             interval_s=interval_s,
             gate_closure_s=gate_closure_s,
+            engine_id=engine_id,
         )
         gateway = Gateway(
             source,

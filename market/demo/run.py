@@ -267,7 +267,7 @@ async def _trade(
     try:
         with ServerThread(engine) as server:
             target = f"127.0.0.1:{server.port}"
-            with OperatorClient(target, chain.operator_key) as operator:
+            with OperatorClient(target, chain.operator_key, engine_id=engine.engine_id) as operator:
                 for home in homes:
                     operator.register_participant(home.address, home.bus)
                     operator.register_gateway(home.address, home.meter_id, home.address)
@@ -283,6 +283,7 @@ async def _trade(
                     buffer_dir=buffers,
                     interval_s=market.interval_s,
                     gate_closure_s=config.gate_closure_s,
+                    engine_id=engine.engine_id,
                 )
                 await _clock_loop(
                     o,

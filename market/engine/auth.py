@@ -1,19 +1,32 @@
-"""The server interceptor that authenticates and authorises every signed call.
+"""The server interceptor that authenticates and authorises every call.
 
-It replaces each gridex.v1 unary (and server-streaming) handler with one that
-receives the request's raw bytes, so the signature is checked over exactly
-the bytes the client sent (``docs/signing.md``), then parses them itself (a
-malformed request is INVALID_ARGUMENT, never INTERNAL), checks the role and
-the rate limit, and hands the parsed request to the servicer with the caller
-in :data:`CALLER`. MeterService and the health and reflection services pass
-through unchanged.
+Every method falls in one of three groups:
+
+- **signed** (:data:`METHOD_ROLES`): the handler is replaced by one that
+  receives the request's raw bytes, so the signature is checked over exactly
+  the bytes the client sent for exactly this engine (``docs/signing.md``);
+  then the role, the rate limit and the nonce are checked — in that order,
+  so a key that may not call the method leaves no trace — the nonce is kept
+  across restarts, and the bytes are parsed (a malformed request is
+  INVALID_ARGUMENT, never INTERNAL). The servicer gets the parsed request
+  with the caller in :data:`CALLER`.
+- **public** (:data:`PUBLIC_METHODS`: MeterService's stream, whose batches
+  carry their own signatures, health checking, reflection):
+  unsigned, but every request message is parsed here too, so undecodable or
+  truncated messages end the call with INVALID_ARGUMENT and one warning line
+  naming the peer, never a traceback.
+- **anything else** is denied (PERMISSION_DENIED) by default: a servicer
+  method added without a role-table entry cannot be called unauthenticated.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -23,6 +36,8 @@ from google.protobuf.message import DecodeError
 from market.engine import _status
 from market.engine.signing import (
     ADDRESS_KEY,
+    ANY_ENGINE,
+    DISCOVERY_METHOD,
     NONCE_KEY,
     NONCE_RE,
     SIGNATURE_KEY,
@@ -38,7 +53,17 @@ from market.errors import (
 )
 from market.orders import normalise_address
 
-__all__ = ["CALLER", "METHOD_ROLES", "Caller", "RequestAuthInterceptor", "Role"]
+__all__ = [
+    "CALLER",
+    "METHOD_ROLES",
+    "PUBLIC_METHODS",
+    "Caller",
+    "RateLimiter",
+    "RequestAuthInterceptor",
+    "Role",
+]
+
+logger = logging.getLogger(__name__)
 
 Role = Literal["self", "self_or_operator", "member", "member_or_gateway", "operator"]
 
@@ -63,6 +88,17 @@ METHOD_ROLES: Mapping[str, Role] = {
     _O + "GetEngineStatus": "operator",
     _O + "GetGridStatus": "operator",
 }
+
+#: Methods anyone may call unsigned (each MeterService batch carries its own signature).
+PUBLIC_METHODS: frozenset[str] = frozenset(
+    {
+        "/gridex.v1.MeterService/StreamReadings",
+        "/grpc.health.v1.Health/Check",
+        "/grpc.health.v1.Health/Watch",
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +140,25 @@ class _NonceCache:
         return True
 
 
-class _RateLimiter:
-    """A token bucket per address: ``rate_per_s`` sustained, twice that as a burst."""
+class RateLimiter:
+    """A token bucket per address: ``rate_per_s`` sustained, twice that as a burst.
 
-    def __init__(self, rate_per_s: float | None) -> None:
+    Args:
+        rate_per_s: Requests per second per address (``None``: unlimited).
+        what: Names the unit in the error (``requests``, ``batches``).
+    """
+
+    def __init__(self, rate_per_s: float | None, *, what: str = "requests") -> None:
         self._rate = rate_per_s
+        self._what = what
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
 
     def check(self, address: str) -> None:
+        """Take one token of ``address``'s bucket.
+
+        Raises:
+            RateLimitedError: the bucket is empty.
+        """
         if self._rate is None:
             return
         now = time.monotonic()
@@ -120,13 +167,14 @@ class _RateLimiter:
         tokens = min(burst, tokens + (now - last) * self._rate)
         if tokens < 1:
             self._buckets[address] = (tokens, now)
-            raise RateLimitedError(
-                f"x-gridex-address: {address} exceeds {self._rate:g} requests/s; retry later"
-            )
+            raise RateLimitedError(f"{address} exceeds {self._rate:g} {self._what}/s; retry later")
         self._buckets[address] = (tokens - 1, now)
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
+Ctx = grpc.aio.ServicerContext[Any, Any]
+Parse = Callable[[bytes], Any]
+RememberNonce = Callable[[str, int], "Future[int]"]
 
 
 if TYPE_CHECKING:
@@ -135,18 +183,124 @@ else:  # not subscriptable at run time
     _Interceptor = grpc.aio.ServerInterceptor
 
 
+def _parse(parse: Parse | None, raw: bytes) -> Any:
+    return parse(raw) if parse is not None else raw
+
+
+class _UndecodableError(Exception):
+    """A message of a public call's request stream does not decode (raised in the handler)."""
+
+
+async def _refuse_message(method: str, what: str, context: Ctx) -> None:
+    """End the call: a caller's undecodable message is INVALID_ARGUMENT, logged in one line."""
+    logger.warning("%s from %s: %s is not a valid message; call refused",
+                   method, context.peer(), what)  # fmt: skip
+    await context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT, f"{what}: the bytes are not a valid message for {method}"
+    )
+
+
+def _strict(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
+    """The handler of a public method, parsing every request message itself.
+
+    A stream message that does not decode ends the request stream with
+    :class:`_UndecodableError`, raised into the servicer (wherever it reads the
+    stream); the call is aborted with INVALID_ARGUMENT from the handler's own
+    task once the servicer lets it out.
+    """
+    parse = handler.request_deserializer
+    serialize = handler.response_serializer
+
+    async def one(raw: bytes, context: Ctx) -> Any:
+        try:
+            return _parse(parse, raw)
+        except DecodeError:
+            await _refuse_message(method, "request", context)
+
+    async def many(raw_iterator: AsyncIterator[bytes]) -> AsyncIterator[Any]:
+        index = 0
+        async for raw in raw_iterator:
+            index += 1
+            try:
+                message = _parse(parse, raw)
+            except DecodeError:
+                raise _UndecodableError(f"stream message {index}") from None
+            yield message
+
+    if handler.unary_unary is not None:
+        uu: Any = handler.unary_unary
+
+        async def unary_unary(raw: bytes, context: Ctx) -> Any:
+            return await uu(await one(raw, context), context)
+
+        return grpc.unary_unary_rpc_method_handler(unary_unary, response_serializer=serialize)
+    if handler.unary_stream is not None:
+        us: Any = handler.unary_stream
+
+        async def unary_stream(raw: bytes, context: Ctx) -> AsyncIterator[Any]:
+            result = us(await one(raw, context), context)
+            if hasattr(result, "__aiter__"):
+                async for item in result:
+                    yield item
+            else:  # a handler that writes with context.write and returns nothing
+                await result
+
+        return grpc.unary_stream_rpc_method_handler(unary_stream, response_serializer=serialize)
+    if handler.stream_unary is not None:
+        su: Any = handler.stream_unary
+
+        async def stream_unary(raw_iterator: AsyncIterator[bytes], context: Ctx) -> Any:
+            try:
+                return await su(many(raw_iterator), context)
+            except _UndecodableError as exc:
+                await _refuse_message(method, str(exc), context)
+
+        return grpc.stream_unary_rpc_method_handler(stream_unary, response_serializer=serialize)
+    ss: Any = handler.stream_stream
+
+    async def stream_stream(raw_iterator: AsyncIterator[bytes], context: Ctx) -> AsyncIterator[Any]:
+        try:
+            async for item in ss(many(raw_iterator), context):
+                yield item
+        except _UndecodableError as exc:
+            await _refuse_message(method, str(exc), context)
+
+    return grpc.stream_stream_rpc_method_handler(stream_stream, response_serializer=serialize)
+
+
+def _denied(method: str, handler: grpc.RpcMethodHandler[Any, Any]) -> Any:
+    """A handler of the same shape that refuses a method missing from the role table."""
+    message = f"{method}: not in the engine's role table, so denied by default"
+
+    async def deny(_: Any, context: Ctx) -> Any:  # a coroutine serves streams too (aio)
+        logger.warning("%s from %s: denied by default (no role)", method, context.peer())
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, message)
+
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(deny)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(deny)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(deny)
+    return grpc.stream_stream_rpc_method_handler(deny)
+
+
 class RequestAuthInterceptor(_Interceptor):
-    """Verifies request signatures, timestamps, nonces, roles and rate limits.
+    """Verifies request signatures, timestamps, roles, rate limits and nonces.
 
     Args:
         is_participant: whether a lower-case address is a registered participant.
         is_gateway: whether a lower-case address is a registered gateway key
             (the ``member_or_gateway`` role admits it too).
         operators: operator addresses (lower case).
+        engine_id: this engine's id; a signature for any other engine is refused.
         max_skew_s: largest allowed |timestamp − wall clock|, s.
         rate_limit_per_s: requests per second per address (None: unlimited).
-        seen_nonces: ``address:nonce:timestamp_ms`` tags of journaled requests
-            (from the replay), refused if presented again within the window.
+        seen_nonces: ``address:nonce:timestamp_ms`` tags of requests seen
+            before a restart (journaled and kept ones), refused if presented again.
+        remember_nonce: keeps a tag until an expiry (wall ms) across restarts;
+            its future resolves once the tag is on disk, and the call's answer
+            waits for it (None: nonces are kept in memory only).
     """
 
     def __init__(
@@ -155,16 +309,20 @@ class RequestAuthInterceptor(_Interceptor):
         is_participant: Callable[[str], bool],
         is_gateway: Callable[[str], bool] = lambda _: False,
         operators: frozenset[str],
+        engine_id: str,
         max_skew_s: float = 60.0,
         rate_limit_per_s: float | None = 1000.0,
         seen_nonces: Iterable[str] = (),
+        remember_nonce: RememberNonce | None = None,
     ) -> None:
         self._is_participant = is_participant
         self._is_gateway = is_gateway
         self._operators = operators
+        self._engine_id = engine_id
         self._skew_ms = int(max_skew_s * 1000)
         self._nonces = _NonceCache(self._skew_ms)
-        self._rate = _RateLimiter(rate_limit_per_s)
+        self._rate = RateLimiter(rate_limit_per_s)
+        self._remember = remember_nonce
         now = time.time_ns() // 1_000_000
         for tag in seen_nonces:
             address, nonce, ts = tag.rsplit(":", 2)
@@ -178,24 +336,31 @@ class RequestAuthInterceptor(_Interceptor):
         ],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[Any, Any]:
-        """Wrap the handler of a signed method; pass every other one through."""
-        handler = await continuation(handler_call_details)
+        """Wrap the handler of a signed or public method; deny every other one."""
+        handler: grpc.RpcMethodHandler[Any, Any] | None = await continuation(handler_call_details)
         method = handler_call_details.method
+        if handler is None:
+            return handler  # type: ignore[return-value]  # grpc answers UNIMPLEMENTED
         role = METHOD_ROLES.get(method)
-        if handler is None or role is None:
-            return handler
+        if role is None:
+            if method in PUBLIC_METHODS:
+                return _strict(method, handler)  # type: ignore[no-any-return]
+            return _denied(method, handler)  # type: ignore[no-any-return]
         metadata = dict(handler_call_details.invocation_metadata or ())
         parse = handler.request_deserializer
         if handler.unary_unary is not None:
             inner: Any = handler.unary_unary
 
-            async def unary(raw: bytes, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-                request, caller = await self._admit(method, role, raw, metadata, parse, context)
+            async def unary(raw: bytes, context: Ctx) -> Any:
+                request, caller, expires_ms = await self._admit(
+                    method, role, raw, metadata, parse, context
+                )
                 token = CALLER.set(caller)
                 try:
                     return await inner(request, context)
-                finally:
+                finally:  # after the handler, so a journaled request's entry carries its nonce
                     CALLER.reset(token)
+                    await self._keep(caller, expires_ms, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary, response_serializer=handler.response_serializer
@@ -203,10 +368,11 @@ class RequestAuthInterceptor(_Interceptor):
         if handler.unary_stream is not None:
             inner_stream: Any = handler.unary_stream
 
-            async def stream(
-                raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
-            ) -> AsyncIterator[Any]:
-                request, caller = await self._admit(method, role, raw, metadata, parse, context)
+            async def stream(raw: bytes, context: Ctx) -> AsyncIterator[Any]:
+                request, caller, expires_ms = await self._admit(
+                    method, role, raw, metadata, parse, context
+                )
+                await self._keep(caller, expires_ms, context)
                 CALLER.set(caller)
                 async for item in inner_stream(request, context):
                     yield item
@@ -214,7 +380,7 @@ class RequestAuthInterceptor(_Interceptor):
             return grpc.unary_stream_rpc_method_handler(
                 stream, response_serializer=handler.response_serializer
             )
-        return handler
+        return _denied(method, handler)  # type: ignore[no-any-return]  # no signed client streams
 
     async def _admit(  # noqa: PLR0917 - private helper of the two wrappers above
         self,
@@ -222,27 +388,42 @@ class RequestAuthInterceptor(_Interceptor):
         role: Role,
         raw: bytes,
         metadata: Mapping[str, str | bytes],
-        parse: Callable[[bytes], Any] | None,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> tuple[Any, Caller]:
+        parse: Parse | None,
+        context: Ctx,
+    ) -> tuple[Any, Caller, int]:
+        used: Caller | None = None
         try:
-            caller = self._authenticate(method, raw, metadata)
+            caller, expires_ms = self._authenticate(method, raw, metadata)
             self._authorise_role(role, caller)
             self._rate.check(caller.address)
+            self._use_nonce(caller)
+            used = caller
             try:
-                request = parse(raw) if parse is not None else raw
+                request = _parse(parse, raw)
             except DecodeError:
+                logger.warning("%s from %s (%s): request is not a valid message",
+                               method, context.peer(), caller.address)  # fmt: skip
                 raise RequestError(
                     f"request: the bytes are not a valid message for {method}"
                 ) from None
             self._authorise_participant(role, caller, request)
         except MarketError as exc:
+            if used is not None:
+                await self._keep(used, expires_ms, context)
             mapped = _status.status_of(exc)
             assert mapped is not None
             await context.abort(*mapped)
-        return request, caller
+        return request, caller, expires_ms
 
-    def _authenticate(self, method: str, raw: bytes, metadata: Mapping[str, str | bytes]) -> Caller:
+    async def _keep(self, caller: Caller, expires_ms: int, context: Ctx) -> None:
+        """Keep the caller's nonce across restarts before the answer goes out."""
+        if self._remember is not None:
+            await _kept(self._remember(caller.nonce_tag, expires_ms), context)
+
+    def _authenticate(
+        self, method: str, raw: bytes, metadata: Mapping[str, str | bytes]
+    ) -> tuple[Caller, int]:
+        """The caller a valid signature for this engine names, and its nonce's expiry."""
         values: dict[str, str] = {}
         for key in (ADDRESS_KEY, TIMESTAMP_KEY, NONCE_KEY, SIGNATURE_KEY):
             value = metadata.get(key)
@@ -267,11 +448,18 @@ class RequestAuthInterceptor(_Interceptor):
             signature = bytes.fromhex(sig_text)
         except ValueError:
             raise AuthenticationError(f"{SIGNATURE_KEY}: must be 0x and 130 hex digits") from None
-        signer = recover_request_signer(method, raw, timestamp_ms, nonce, signature)
+        signer = recover_request_signer(
+            method, raw, timestamp_ms, nonce, signature, engine_id=self._engine_id
+        )
+        if signer != claimed and method == DISCOVERY_METHOD:  # signed before knowing our id
+            signer = recover_request_signer(
+                method, raw, timestamp_ms, nonce, signature, engine_id=ANY_ENGINE
+            )
         if signer != claimed:
             raise AuthenticationError(
-                f"{SIGNATURE_KEY}: does not match {ADDRESS_KEY} {claimed} "
-                "(wrong key, or the request, method, timestamp or nonce differ from those signed)"
+                f"{SIGNATURE_KEY}: does not match {ADDRESS_KEY} {claimed} (wrong key, or the "
+                "request, method, timestamp, nonce or engine id differ from those signed; "
+                f"this engine's id is {self._engine_id!r})"
             )
         now = time.time_ns() // 1_000_000
         if abs(timestamp_ms - now) > self._skew_ms:
@@ -279,11 +467,16 @@ class RequestAuthInterceptor(_Interceptor):
                 f"{TIMESTAMP_KEY}: stale timestamp: {timestamp_ms} is more than "
                 f"{self._skew_ms // 1000} s from the engine's clock ({now})"
             )
-        if not self._nonces.use(signer, nonce, timestamp_ms, now):
+        caller = Caller(signer, signer in self._operators, f"{signer}:{nonce}:{timestamp_ms}")
+        return caller, timestamp_ms + 2 * self._skew_ms
+
+    def _use_nonce(self, caller: Caller) -> None:
+        address, nonce, timestamp = caller.nonce_tag.rsplit(":", 2)
+        now = time.time_ns() // 1_000_000
+        if not self._nonces.use(address, nonce, int(timestamp), now):
             raise AuthenticationError(
-                f"{NONCE_KEY}: nonce reused: {nonce!r} was already used by {signer}"
+                f"{NONCE_KEY}: nonce reused: {nonce!r} was already used by {address}"
             )
-        return Caller(signer, signer in self._operators, f"{signer}:{nonce}:{timestamp_ms}")
 
     def _authorise_role(self, role: Role, caller: Caller) -> None:
         if role == "operator":
@@ -317,3 +510,15 @@ class RequestAuthInterceptor(_Interceptor):
             raise PermissionDeniedError(
                 f"participant: {caller.address} may act only for itself, not for {participant}"
             )
+
+
+async def _kept(kept: Future[int] | None, context: Ctx) -> None:
+    """Wait until a call's nonce is on disk (a failed write fails the call: UNAVAILABLE)."""
+    if kept is None:
+        return
+    try:
+        await asyncio.wrap_future(kept)
+    except MarketError as exc:
+        mapped = _status.status_of(exc)
+        assert mapped is not None
+        await context.abort(*mapped)

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import re
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -154,6 +155,11 @@ class Engine:
     # -- lifecycle of the engine itself ----------------------------------------------
 
     @property
+    def engine_id(self) -> str:
+        """Names this engine in every signed request (``docs/signing.md``)."""
+        return self.config.engine_id
+
+    @property
     def core(self) -> Core:
         """The shared state, journal and lock (after :meth:`start`)."""
         if self._core is None:
@@ -192,6 +198,7 @@ class Engine:
             operator_account=self.operator_account,
         )
         self._replay()
+        self.replayed_nonces.extend(journal.nonces(time.time_ns() // 1_000_000))
         core.hub.publish_all()
         if self.clock.kind == "sim":
             self.clock.set(self._state.clock_ms)  # type: ignore[attr-defined]
@@ -272,6 +279,10 @@ class Engine:
             self._lifecycle.close()
         if self._journal is not None:
             self._journal.close()
+
+    def remember_nonce(self, tag: str, expires_ms: int) -> Future[int]:
+        """Keep a signed request's nonce tag across restarts until ``expires_ms`` (wall ms)."""
+        return self.core.journal.remember_nonce(tag, expires_ms)
 
     def __enter__(self) -> Engine:
         self.start()

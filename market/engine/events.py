@@ -16,7 +16,29 @@ from collections import deque
 
 from gridex.v1 import market_pb2
 
-__all__ = ["EventHub"]
+__all__ = ["EventHub", "redacted"]
+
+
+def redacted(event: market_pb2.MarketEvent, viewer: str) -> market_pb2.MarketEvent:
+    """``event`` as participant ``viewer`` (lower-case address) may see it.
+
+    An order event of another participant keeps only what the anonymous
+    order book shows — side, interval, quantity, limit price, status — and
+    loses the participant's address and client order id. Every other event
+    (gate, clearing, delivery, metering, settlement) is the same for everyone.
+    """
+    kind = event.WhichOneof("event")
+    if kind not in ("order_accepted", "order_cancelled"):
+        return event
+    order = getattr(event, kind).order
+    if order.participant == viewer:
+        return event
+    copy = market_pb2.MarketEvent()
+    copy.CopyFrom(event)
+    hidden = getattr(copy, kind).order
+    hidden.ClearField("participant")
+    hidden.ClearField("client_order_id")
+    return copy
 
 
 class EventHub:

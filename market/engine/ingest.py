@@ -4,7 +4,8 @@ Checks, in order (the first that fails decides the ack's code): the bytes
 parse as a ReadingBatch (INVALID_ARGUMENT), it holds 1 to
 ``max_batch_readings`` readings (INVALID_ARGUMENT), the signature recovers to
 the batch's ``gateway`` (UNAUTHENTICATED), the meter is registered
-(FAILED_PRECONDITION), that gateway is the meter's (PERMISSION_DENIED), and
+(FAILED_PRECONDITION), that gateway is the meter's (PERMISSION_DENIED), the
+gateway stays under its batch rate limit (RESOURCE_EXHAUSTED), and
 the meter ledger accepts the readings all or nothing (INVALID_ARGUMENT for a
 broken reading rule). A batch that applied readings is journaled — with its
 signature, as an audit trail — before it is acknowledged; a batch of
@@ -20,6 +21,7 @@ from google.protobuf.message import DecodeError
 from gridex.v1 import meter_pb2
 
 from market.engine._status import status_of
+from market.engine.auth import RateLimiter
 from market.engine.engine import Accepted, Engine
 from market.engine.signing import recover_batch_signer
 from market.engine.state import parse_batch
@@ -36,8 +38,27 @@ __all__ = ["ingest_batch"]
 logger = logging.getLogger(__name__)
 
 
-def ingest_batch(engine: Engine, batch: bytes, signature: bytes) -> Accepted[meter_pb2.BatchAck]:
-    """Verify and apply one signed batch; never raises for a bad batch (the ack says why)."""
+def _check_gateway(engine: Engine, meter_id: str, gateway: str, rate: RateLimiter | None) -> None:
+    """The meter is registered to ``gateway``, which is under its rate (call under the lock)."""
+    registered = engine.state.meters.get(meter_id)
+    if registered is None:
+        raise UnknownMeterError("meter_id", "is not registered", meter_id=meter_id)
+    if registered[0] != gateway:
+        raise PermissionDeniedError(
+            f"gateway: {gateway} is not the gateway registered for meter {meter_id!r}"
+        )
+    if rate is not None:
+        rate.check(gateway)
+
+
+def ingest_batch(
+    engine: Engine, batch: bytes, signature: bytes, *, rate: RateLimiter | None = None
+) -> Accepted[meter_pb2.BatchAck]:
+    """Verify and apply one signed batch; never raises for a bad batch (the ack says why).
+
+    ``rate`` limits batches per gateway, checked once the signature and the
+    gateway's registration are (so only a registered gateway has a bucket).
+    """
     ack = meter_pb2.BatchAck()
     core = engine.core
     try:
@@ -64,13 +85,7 @@ def ingest_batch(engine: Engine, batch: bytes, signature: bytes) -> Accepted[met
                 f"signature: recovers to {signer}, not to the batch's gateway {gateway}"
             )
         with core.lock:
-            registered = engine.state.meters.get(msg.meter_id)
-            if registered is None:
-                raise UnknownMeterError("meter_id", "is not registered", meter_id=msg.meter_id)
-            if registered[0] != gateway:
-                raise PermissionDeniedError(
-                    f"gateway: {gateway} is not the gateway registered for meter {msg.meter_id!r}"
-                )
+            _check_gateway(engine, msg.meter_id, gateway, rate)
             now_ms = engine.clock.now_ms()
             body = {"meter_id": msg.meter_id, "now_ms": now_ms, "signature": signature.hex()}
             engine.state.apply("readings", now_ms, body, batch)

@@ -9,6 +9,16 @@ One SQLite database in WAL mode holds one table::
 batch, a clearing result); ``nonce`` is ``address:nonce:timestamp_ms`` of the
 signed request that made the entry, so that nonces survive a restart.
 
+A second table keeps the nonce of *every* signed request, journaled or not
+(reads, refused requests), until it expires::
+
+    nonces(tag TEXT PRIMARY KEY, expires_ms INTEGER)
+
+Its rows go through the same writer thread and commit in the same
+transactions as journal entries (:meth:`Journal.remember_nonce`), so keeping
+a nonce costs no extra fsync under load; expired rows are deleted as new ones
+are written. Nonce rows are not entries: replay never sees them.
+
 Writes go through one writer thread that commits whatever has queued up in
 one transaction (group commit) with ``synchronous=FULL``: a commit is on disk
 when its futures resolve, and hundreds of concurrent order submissions share
@@ -25,6 +35,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -47,6 +58,17 @@ CREATE TABLE IF NOT EXISTS journal (
     nonce TEXT
 )
 """
+
+
+_NONCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nonces (
+    tag        TEXT    PRIMARY KEY,
+    expires_ms INTEGER NOT NULL
+)
+"""
+
+_PRUNE_EVERY = 1000  # nonce rows written between deletions of expired ones
+_RECENT_NONCES = 65_536  # nonce tags of the latest entries, looked up before writing a row
 
 
 def canonical_json(value: Any) -> str:
@@ -78,6 +100,13 @@ class Entry:
 @dataclass(slots=True)
 class _Pending:
     entry: Entry
+    future: Future[int] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class _Nonce:
+    tag: str
+    expires_ms: int
     future: Future[int] = field(default_factory=Future)
 
 
@@ -113,6 +142,7 @@ class Journal:
             mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute(_SCHEMA)
+            self._db.execute(_NONCE_SCHEMA)
         except sqlite3.Error as exc:
             raise JournalError(f"journal {self.path}: cannot open: {exc}") from exc
         if str(mode).lower() != "wal":
@@ -121,7 +151,9 @@ class Journal:
         self._last_seq: int = row[0]
         self._durable_seq: int = row[0]
         self._durable = threading.Condition()
-        self._queue: queue.SimpleQueue[_Pending | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Nonce | object] = queue.SimpleQueue()
+        self._nonces_written = 0
+        self._appended_nonces: dict[str, int] = {}  # nonce tag -> seq, the latest entries
         self._failed: JournalError | None = None
         self._watchers: list[tuple[int, int, Future[int]]] = []  # heap of (seq, tie, future)
         self._tie = itertools.count()
@@ -174,9 +206,40 @@ class Journal:
             raise JournalError("journal: closed")
         self._last_seq += 1
         entry = Entry(self._last_seq, kind, at_ms, dict(body), blob, nonce)
+        if nonce:
+            self._appended_nonces[nonce] = entry.seq
+            if len(self._appended_nonces) > _RECENT_NONCES:
+                del self._appended_nonces[next(iter(self._appended_nonces))]
         pending = _Pending(entry)
         self._queue.put(pending)
         return entry, pending.future
+
+    def remember_nonce(self, tag: str, expires_ms: int) -> Future[int]:
+        """Keep a signed request's nonce tag until ``expires_ms`` (wall Unix ms).
+
+        The future resolves once the nonce is on disk. A tag that an entry
+        appended recently already carries costs no row: the future is that
+        entry's durability. Otherwise a row is written, in the same group
+        commit as the entries queued with it.
+
+        Raises:
+            JournalError: the journal is closed or a previous write failed.
+        """
+        if self._failed is not None:
+            raise self._failed
+        if self._closed:
+            raise JournalError("journal: closed")
+        seq = self._appended_nonces.get(tag)
+        if seq is not None:
+            return self.when_durable(seq)
+        pending = _Nonce(tag, expires_ms)
+        self._queue.put(pending)
+        return pending.future
+
+    def nonces(self, now_ms: int) -> list[str]:
+        """Tags of the nonces kept that have not expired at ``now_ms`` (call before appending)."""
+        cursor = self._db.execute("SELECT tag FROM nonces WHERE expires_ms > ?", (now_ms,))
+        return [tag for (tag,) in cursor]
 
     def wait_durable(self, seq: int, timeout_s: float | None = None) -> bool:
         """Block until entry ``seq`` is on disk; False on timeout.
@@ -213,24 +276,49 @@ class Journal:
         self._writer.join()
         self._db.close()
 
+    def _fail_all(self, batch: list[_Pending], nonces: list[_Nonce], error: JournalError) -> None:
+        for n in nonces:
+            n.future.set_exception(error)
+        for p in batch:
+            p.future.set_exception(error)
+        with self._durable:
+            watchers, self._watchers = self._watchers, []
+            self._durable.notify_all()
+        for _, _, future in watchers:
+            future.set_exception(error)
+
+    def _write_nonces(self, nonces: list[_Nonce]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO nonces VALUES (?, ?)", [(n.tag, n.expires_ms) for n in nonces]
+        )
+        self._nonces_written += len(nonces)
+        if self._nonces_written >= _PRUNE_EVERY:
+            self._nonces_written = 0
+            now_ms = time.time_ns() // 1_000_000  # expiries are wall-clock times
+            self._db.execute("DELETE FROM nonces WHERE expires_ms <= ?", (now_ms,))
+
     def _run(self) -> None:
         stop = False
         while not stop:
             batch: list[_Pending] = []
+            nonces: list[_Nonce] = []
             item = self._queue.get()
             while True:
                 if item is _STOP:
                     stop = True
                 elif isinstance(item, _Pending):
                     batch.append(item)
+                elif isinstance(item, _Nonce):
+                    nonces.append(item)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
-                self._commit(batch)
+            if batch or nonces:
+                self._commit(batch, nonces)
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _commit(self, batch: list[_Pending], nonces: list[_Nonce] | None = None) -> None:
+        nonces = nonces or []
         if self._failed is None:
             rows = [
                 (
@@ -246,18 +334,18 @@ class Journal:
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?)", rows)
+                if nonces:
+                    self._write_nonces(nonces)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 logger.critical("journal %s: write failed: %s", self.path, exc)
                 self._failed = JournalError(f"journal {self.path}: write failed: {exc}")
         if self._failed is not None:
-            for p in batch:
-                p.future.set_exception(self._failed)
-            with self._durable:
-                watchers, self._watchers = self._watchers, []
-                self._durable.notify_all()
-            for _, _, future in watchers:
-                future.set_exception(self._failed)
+            self._fail_all(batch, nonces, self._failed)
+            return
+        for n in nonces:
+            n.future.set_result(0)
+        if not batch:
             return
         last = batch[-1].entry.seq
         ready: list[tuple[int, int, Future[int]]] = []

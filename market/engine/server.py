@@ -82,6 +82,9 @@ class ServerConfig:
         tls: TLS settings (None: plaintext, for loopback and tests).
         max_skew_s: largest |request timestamp − wall clock|, s.
         rate_limit_per_s: signed requests per second per address (None: unlimited).
+        batch_rate_limit_per_s: reading batches per second per gateway on
+            MeterService (None: unlimited); a batch over it is acknowledged
+            RESOURCE_EXHAUSTED and can be sent again.
         max_receive_bytes: largest request message.
         max_send_bytes: largest response message.
         max_concurrent_rpcs: RPCs in flight (streams included) before new ones
@@ -93,6 +96,7 @@ class ServerConfig:
     tls: TlsConfig | None = None
     max_skew_s: float = 60.0
     rate_limit_per_s: float | None = 1000.0
+    batch_rate_limit_per_s: float | None = 500.0
     max_receive_bytes: int = 4 * 1024 * 1024
     max_send_bytes: int = 16 * 1024 * 1024
     max_concurrent_rpcs: int = 4096
@@ -130,9 +134,11 @@ class EngineServer:
             is_participant=engine.is_participant,
             is_gateway=engine.is_gateway,
             operators=engine.operators,
+            engine_id=engine.engine_id,
             max_skew_s=cfg.max_skew_s,
             rate_limit_per_s=cfg.rate_limit_per_s,
             seen_nonces=engine.replayed_nonces,
+            remember_nonce=engine.remember_nonce,
         )
         server = grpc.aio.server(
             interceptors=[interceptor],
@@ -140,7 +146,9 @@ class EngineServer:
             maximum_concurrent_rpcs=cfg.max_concurrent_rpcs,
         )
         market_pb2_grpc.add_MarketServiceServicer_to_server(MarketServicer(engine), server)
-        meter_pb2_grpc.add_MeterServiceServicer_to_server(MeterServicer(engine), server)
+        meter_pb2_grpc.add_MeterServiceServicer_to_server(
+            MeterServicer(engine, batch_rate_per_s=cfg.batch_rate_limit_per_s), server
+        )
         operator_pb2_grpc.add_OperatorServiceServicer_to_server(OperatorServicer(engine), server)
         health = HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -158,7 +166,11 @@ class EngineServer:
             await health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._server, self._health, self.port = server, health, port
         logger.info(
-            "engine serving on %s:%d (%s)", cfg.host, port, "TLS" if cfg.tls else "plaintext"
+            "engine %s serving on %s:%d (%s)",
+            engine.engine_id,
+            cfg.host,
+            port,
+            "TLS" if cfg.tls else "plaintext",
         )
         return port
 

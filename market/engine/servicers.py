@@ -28,8 +28,9 @@ from gridex.v1 import (
 
 from market.engine import _convert, queries
 from market.engine._status import status_of
-from market.engine.auth import CALLER
+from market.engine.auth import CALLER, RateLimiter
 from market.engine.engine import Engine
+from market.engine.events import redacted
 from market.engine.ingest import ingest_batch
 from market.errors import OutOfRangeError, RequestError
 from market.orders import Order, normalise_address
@@ -165,8 +166,15 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     async def StreamMarketEvents(  # noqa: N802 - gRPC method name
         self, request: market_pb2.StreamMarketEventsRequest, context: Ctx
     ) -> AsyncIterator[market_pb2.MarketEvent]:
-        """Stored events after ``after_sequence``, then live ones, until the client leaves."""
+        """Stored events after ``after_sequence``, then live ones, until the client leaves.
+
+        A participant sees its own orders' events in full and other
+        participants' as the anonymous book shows them (:func:`events.redacted`);
+        an operator sees everything.
+        """
         hub = self._engine.core.hub
+        caller = CALLER.get(None)
+        viewer = None if caller is None or caller.is_operator else caller.address
         after = request.after_sequence
         if after > hub.published:
             await _abort(
@@ -182,7 +190,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
                 await hub.wait(after, _STREAM_POLL_S)
                 continue
             for event in batch:
-                yield event
+                yield event if viewer is None else redacted(event, viewer)
             after = batch[-1].sequence
 
     @_unary
@@ -195,8 +203,9 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
 class MeterServicer(meter_pb2_grpc.MeterServiceServicer):
     """Signed reading batches in, one acknowledgement per batch out."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, batch_rate_per_s: float | None = None) -> None:
         self._engine = engine
+        self._rate = RateLimiter(batch_rate_per_s, what="batches")
 
     async def StreamReadings(  # noqa: N802 - gRPC method name
         self, request_iterator: AsyncIterator[meter_pb2.SignedReadingBatch], context: Ctx
@@ -211,7 +220,9 @@ class MeterServicer(meter_pb2_grpc.MeterServiceServicer):
         async def read() -> None:
             try:
                 async for signed in request_iterator:
-                    accepted = ingest_batch(self._engine, signed.batch, signed.signature)
+                    accepted = ingest_batch(
+                        self._engine, signed.batch, signed.signature, rate=self._rate
+                    )
                     ack = accepted.value
                     done = asyncio.wrap_future(accepted.durable)
                     await pending.put(asyncio.ensure_future(_after(done, ack)))

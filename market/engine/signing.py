@@ -12,7 +12,9 @@ from __future__ import annotations
 from gridex import signing as _signing
 from gridex.signing import (
     ADDRESS_KEY,
+    ANY_ENGINE,
     BATCH_PREFIX,
+    DISCOVERY_METHOD,
     NONCE_KEY,
     NONCE_RE,
     SIGNATURE_KEY,
@@ -28,7 +30,9 @@ from market.errors import AuthenticationError
 
 __all__ = [
     "ADDRESS_KEY",
+    "ANY_ENGINE",
     "BATCH_PREFIX",
+    "DISCOVERY_METHOD",
     "NONCE_KEY",
     "NONCE_RE",
     "SIGNATURE_KEY",
@@ -58,14 +62,15 @@ def recover_address(message: bytes, signature: bytes) -> str:
 
 
 def recover_request_signer(
-    method: str, request: bytes, timestamp_ms: int, nonce: str, signature: bytes
+    method: str, request: bytes, timestamp_ms: int, nonce: str, signature: bytes, *, engine_id: str
 ) -> str:
-    """The lower-case address that signed a request.
+    """The lower-case address that signed a request for engine ``engine_id``.
 
     Raises:
         AuthenticationError: the signature is malformed.
     """
-    return recover_address(request_message(method, request, timestamp_ms, nonce), signature)
+    message = request_message(method, request, timestamp_ms, nonce, engine_id=engine_id)
+    return recover_address(message, signature)
 
 
 def recover_batch_signer(batch: bytes, signature: bytes) -> str:

@@ -97,6 +97,8 @@ class AgentConfig:
         quantity_fraction: Share of the forecast surplus or deficit to trade, 0..1.
         min_order_wh: Smallest order placed, Wh.
         request_timeout_s: Deadline of a SubmitOrder call, s.
+        engine_id: The engine's id, which every signed order names (None: asked
+            once with the engine's public GetMarketInfo call).
         retry_s: In :meth:`ProsumerAgent.run`, how often to retry an order that
             could not be sent, and (with ``gate_closure_s``) to check the clock, s.
     """
@@ -110,6 +112,7 @@ class AgentConfig:
     min_order_wh: int = 10
     request_timeout_s: float = 10.0
     retry_s: float = 5.0
+    engine_id: str | None = None
 
     def problems(self) -> list[str]:
         """Every rule the configuration breaks, each naming the field."""
@@ -199,7 +202,9 @@ class ProsumerAgent:
             raise MeterConfigError("agent: " + "; ".join(problems))
         self.config = config
         self.meter_id = meter_id
-        self._client = MarketClient(channel, signer, timeout_s=config.request_timeout_s)
+        self._client = MarketClient(
+            channel, signer, timeout_s=config.request_timeout_s, engine_id=config.engine_id
+        )
         if events is None and config.gate_closure_s is None:
             events = MarketEvents(self._client, store=store)
         self.events = events

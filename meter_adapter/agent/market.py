@@ -27,9 +27,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
-from gridex.signing import Signer
+from gridex.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
 from gridex.v1 import market_pb2
 
+from meter_adapter.errors import MeterConfigError
 from meter_adapter.uplink.backoff import Backoff, BackoffPolicy
 from meter_adapter.uplink.buffer import ReadingBuffer
 
@@ -57,9 +58,19 @@ class MarketClient:
         timeout_s: Deadline of a unary call, s.
     """
 
-    def __init__(self, channel: grpc.aio.Channel, signer: Signer, *, timeout_s: float = 10.0):
+    def __init__(
+        self,
+        channel: grpc.aio.Channel,
+        signer: Signer,
+        *,
+        timeout_s: float = 10.0,
+        engine_id: str | None = None,
+    ):
         self.signer = signer
         self.timeout_s = timeout_s
+        self.engine_id = engine_id
+        """The engine's id every signature names (None: asked with GetMarketInfo when needed)."""
+        self._channel = channel
         self._submit: grpc.aio.UnaryUnaryMultiCallable[bytes, market_pb2.SubmitOrderResponse] = (
             channel.unary_unary(SUBMIT_ORDER, _identity, market_pb2.SubmitOrderResponse.FromString)
         )
@@ -76,10 +87,33 @@ class MarketClient:
             grpc.aio.AioRpcError: The engine refused it or could not be reached.
         """
         raw = request.SerializeToString()
-        metadata = self.signer.request_metadata(SUBMIT_ORDER, raw)
+        engine_id = await self.resolve_engine_id()
+        metadata = self.signer.request_metadata(SUBMIT_ORDER, raw, engine_id=engine_id)
         return await self._submit(raw, timeout=self.timeout_s, metadata=tuple(metadata))
 
-    def stream_events(self, after_sequence: int) -> AsyncIterator[market_pb2.MarketEvent]:
+    async def resolve_engine_id(self) -> str:
+        """The engine's id: as given, or asked once with GetMarketInfo (signed for engine ``*``).
+
+        Raises:
+            grpc.aio.AioRpcError: The engine could not be asked.
+            MeterConfigError: The engine offers no GetMarketInfo; pass ``--engine-id``.
+        """
+        if self.engine_id is not None:
+            return self.engine_id
+        request_type = getattr(market_pb2, "GetMarketInfoRequest", None)
+        response_type = getattr(market_pb2, "GetMarketInfoResponse", None)
+        if request_type is None or response_type is None:
+            raise MeterConfigError(
+                "--engine-id: required (the engine's id; by default its feeder's name)"
+            )
+        call = self._channel.unary_unary(DISCOVERY_METHOD, _identity, response_type.FromString)
+        raw = request_type().SerializeToString()
+        metadata = self.signer.request_metadata(DISCOVERY_METHOD, raw, engine_id=ANY_ENGINE)
+        info = await call(raw, timeout=self.timeout_s, metadata=tuple(metadata))
+        self.engine_id = str(info.engine_id)
+        return self.engine_id
+
+    async def stream_events(self, after_sequence: int) -> AsyncIterator[market_pb2.MarketEvent]:
         """Market events with a sequence above ``after_sequence``, stored ones then live ones.
 
         Raises (while iterating):
@@ -87,9 +121,10 @@ class MarketClient:
         """
         raw = market_pb2.StreamMarketEventsRequest(after_sequence=after_sequence)
         data = raw.SerializeToString()
-        metadata = self.signer.request_metadata(STREAM_EVENTS, data)
-        call = self._events(data, metadata=tuple(metadata))
-        return aiter(call)
+        engine_id = await self.resolve_engine_id()
+        metadata = self.signer.request_metadata(STREAM_EVENTS, data, engine_id=engine_id)
+        async for event in self._events(data, metadata=tuple(metadata)):
+            yield event
 
 
 class MarketEvents:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["home_profiles", "host_port"]
+__all__ = ["add_max_power", "home_profiles", "host_port", "positive_w"]
 
 
 def host_port(text: str) -> tuple[str, int]:
@@ -32,6 +32,34 @@ def host_port(text: str) -> tuple[str, int]:
     if not 0 < port <= 0xFFFF:
         raise argparse.ArgumentTypeError(f"port {port} is outside 1..65535")
     return host, port
+
+
+def positive_w(text: str) -> float:
+    """Parse a positive power in W.
+
+    Raises:
+        argparse.ArgumentTypeError: Not a positive finite number.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of W") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of W, got {text}")
+    return value
+
+
+def add_max_power(parser: argparse.ArgumentParser | Any) -> None:
+    """The ``--max-power-w`` flag: the plausibility bound where the device declares none."""
+    parser.add_argument(
+        "--max-power-w",
+        type=positive_w,
+        default=None,
+        metavar="W",
+        help="largest |power| the site can move, W, where the device declares no rating "
+        "(SunSpec nameplate, register map max_power_w); readings beyond it, or counters "
+        "stepping faster, are quarantined (default: 100000)",
+    )
 
 
 def home_profiles(args: argparse.Namespace) -> tuple[Any, Any]:

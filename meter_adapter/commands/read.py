@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from meter_adapter.commands._args import host_port
+from meter_adapter.commands._args import add_max_power, host_port
 from meter_adapter.errors import MeterError
 
 __all__ = ["register", "run"]
@@ -46,13 +46,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--timeout", type=float, default=3.0, metavar="S", help="response timeout, s (default: 3)"
     )
     parser.add_argument("--meter-id", help="meter id to put in the reading (default: the address)")
+    add_max_power(parser)
     parser.set_defaults(func=run)
 
 
 async def _read(args: argparse.Namespace) -> dict[str, Any]:
     from meter_adapter.maps import load_map
     from meter_adapter.modbus_client import ReadOnlyModbusClient, ReconnectPolicy
-    from meter_adapter.reader import MeterReader
+    from meter_adapter.reader import DEFAULT_MAX_POWER_W, MeterReader
 
     host, port = args.modbus
     register_map = load_map(args.map) if args.map else None
@@ -64,7 +65,12 @@ async def _read(args: argparse.Namespace) -> dict[str, Any]:
         timeout_s=args.timeout,
         reconnect=ReconnectPolicy(initial_delay_s=0.0, max_delay_s=0.0),
     ) as client:
-        reader = MeterReader(client, meter_id=meter_id, register_map=register_map)
+        reader = MeterReader(
+            client,
+            meter_id=meter_id,
+            register_map=register_map,
+            max_power_w=args.max_power_w or DEFAULT_MAX_POWER_W,
+        )
         description = await reader.describe()
         reading = await reader.read()
     result: dict[str, Any] = {**description, **reading.to_json_dict()}

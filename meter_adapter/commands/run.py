@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from meter_adapter.commands._args import home_profiles, host_port
+from meter_adapter.commands._args import add_max_power, home_profiles, host_port
 from meter_adapter.errors import MeterError
 
 __all__ = ["register", "run"]
@@ -62,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     device.add_argument("--unit", type=int, default=1, help="Modbus unit id (default: 1)")
     device.add_argument("--map", metavar="FILE", help="register map instead of SunSpec")
     device.add_argument("--timeout", type=float, default=3.0, metavar="S", help="Modbus timeout")
+    add_max_power(device)
     sim = parser.add_argument_group("simulated home (with --simulate)")
     sim.add_argument("--kwp", type=float, default=5.0, help="PV peak power, kWp (default: 5)")
     sim.add_argument("--no-pv", action="store_true", help="a home without PV")
@@ -81,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--key", required=True, type=Path, metavar="KEYFILE", help="gateway key (keygen)"
     )
     engine.add_argument("--tls-ca", type=Path, metavar="FILE", help="PEM CA: use TLS")
+    engine.add_argument(
+        "--engine-id",
+        metavar="ID",
+        help="the engine's id, named by every signed request (gridex serve --engine-id; "
+        "by default the engine's feeder name; default here: ask the engine)",
+    )
     engine.add_argument("--meter-id", help="meter id as registered (default: the key's address)")
     engine.add_argument(
         "--buffer", type=Path, metavar="PATH", help="reading buffer (default: in the state dir)"
@@ -153,6 +160,7 @@ def _configs(args: argparse.Namespace) -> tuple[Any, Any]:
             sell_min_price=args.sell_min_price,
             buy_max_price=args.buy_max_price,
             interval_s=args.interval_s,
+            engine_id=args.engine_id,
         )
         problems += agent.problems()
     uplink = UplinkConfig(max_batch_readings=args.max_batch, max_delay_s=args.max_delay)
@@ -182,12 +190,18 @@ def _modbus_source(args: argparse.Namespace, clock: Any, meter_id: str) -> tuple
     """A MeterReader on a read-only Modbus client, and the client (to close)."""
     from meter_adapter.maps import load_map
     from meter_adapter.modbus_client import ReadOnlyModbusClient
-    from meter_adapter.reader import MeterReader
+    from meter_adapter.reader import DEFAULT_MAX_POWER_W, MeterReader
 
     host, port = args.modbus
     client = ReadOnlyModbusClient(host, port, unit_id=args.unit, timeout_s=args.timeout)
     register_map = load_map(args.map) if args.map else None
-    reader = MeterReader(client, meter_id=meter_id, register_map=register_map, clock=clock)
+    reader = MeterReader(
+        client,
+        meter_id=meter_id,
+        register_map=register_map,
+        clock=clock,
+        max_power_w=args.max_power_w or DEFAULT_MAX_POWER_W,
+    )
     return reader, client
 
 
@@ -216,7 +230,8 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     try:
         events = None
         if args.agent or args.clock == "engine":
-            events = MarketEvents(MarketClient(channel, signer), store=buffer)
+            client = MarketClient(channel, signer, engine_id=args.engine_id)
+            events = MarketEvents(client, store=buffer)
         clock = utc_now if args.clock == "wall" else await _engine_clock(events, stop)
         if clock is None:
             return  # stopped while waiting for the engine

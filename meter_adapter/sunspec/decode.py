@@ -23,6 +23,7 @@ from meter_adapter.sunspec.models import (
     INVERTER_MODEL_IDS,
     METER_MODEL,
     METER_MODEL_IDS,
+    NAMEPLATE_MODEL,
     ModelLayout,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "decode_common",
     "decode_inverter",
     "decode_meter",
+    "decode_nameplate",
     "point_counter",
     "point_scaled",
     "point_value",
@@ -217,3 +219,19 @@ def decode_meter(model_id: int, data: Sequence[int]) -> MeterValues:
         energy_exported=point_counter(METER_MODEL, data, "TotWhExp"),
         energy_imported=point_counter(METER_MODEL, data, "TotWhImp"),
     )
+
+
+def decode_nameplate(data: Sequence[int]) -> float | None:
+    """The continuous power rating ``WRtg`` of nameplate model 120, W (``None``: not given).
+
+    Raises:
+        DecodeError: Too few registers, a bad scale factor, or a rating that is
+            not positive.
+    """
+    _check_length(NAMEPLATE_MODEL, data, "WRtg_SF")
+    rating = point_scaled(NAMEPLATE_MODEL, data, "WRtg")
+    if rating is None:
+        return None
+    if not rating > 0:
+        raise DecodeError(f"nameplate WRtg={rating:g} W: a rating must be positive")
+    return rating

@@ -4,24 +4,86 @@ A SunSpec device keeps its models in holding registers: the two registers
 ``SunS`` at a base address (40000, 0 or 50000), then models back to back,
 each a header ``(ID, L)`` followed by ``L`` data registers, and finally the
 end marker ``ID = 0xFFFF``.
+
+Discovery survives a busy device: an exception "acknowledge" (5) or "server
+device busy" (6), a time-out or a dropped connection while reading a marker
+or a header is retried with exponential back-off (:class:`DiscoveryRetry`)
+instead of ending the chain, and if the retries run out discovery fails (the
+reader tries again at its next poll) rather than returning a shortened map.
+Only "illegal function" (1) and "illegal data address" (2) end a chain
+without its end marker, and even then a model found by an earlier discovery
+(``known``) after that point is kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 
-from meter_adapter.errors import DecodeError, ModbusExceptionError, SunSpecNotFoundError
+from meter_adapter.errors import (
+    DecodeError,
+    DeviceError,
+    ModbusExceptionError,
+    SunSpecNotFoundError,
+)
 from meter_adapter.registers import RegisterReader, RegisterType, read_span
 from meter_adapter.sunspec.models import BASE_ADDRESSES, END_MODEL_ID, SUNS_MARKER
 
-__all__ = ["MAX_MODELS", "ModelHeader", "SunSpecMap", "discover", "read_model"]
+__all__ = ["MAX_MODELS", "TRANSIENT_CODES", "DiscoveryRetry", "ModelHeader", "SunSpecMap",
+           "discover", "read_model"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 MAX_MODELS = 64
 """A chain longer than this is taken to be garbage rather than a device."""
+
+TRANSIENT_CODES = frozenset({0x05, 0x06})
+"""Exception codes that mean "ask again later": acknowledge, server device busy."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiscoveryRetry:
+    """Back-off for transient failures while discovering.
+
+    Attributes:
+        attempts: Tries of one read in all (at least 1).
+        initial_delay_s: Wait after the first failure, s; doubled after each further one.
+        max_delay_s: Upper bound of one wait, s.
+        sleep: The awaitable sleep (a test can record it).
+    """
+
+    attempts: int = 5
+    initial_delay_s: float = 0.2
+    max_delay_s: float = 5.0
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep, compare=False)
+
+    def delay_s(self, failures: int) -> float:
+        """Wait after ``failures`` consecutive failures, s."""
+        return float(min(self.initial_delay_s * 2 ** min(failures - 1, 32), self.max_delay_s))
+
+
+def _transient(exc: DeviceError) -> bool:
+    if isinstance(exc, ModbusExceptionError):
+        return exc.exception_code in TRANSIENT_CODES
+    return True  # time-outs, dropped or refused connections
+
+
+async def _read(
+    reader: RegisterReader, address: int, count: int, retry: DiscoveryRetry
+) -> list[int]:
+    """Read registers, retrying transient failures with back-off."""
+    for failures in range(1, retry.attempts + 1):
+        try:
+            return await reader.read(RegisterType.HOLDING, address, count)
+        except DeviceError as exc:
+            if not _transient(exc) or failures == retry.attempts:
+                raise
+            delay = retry.delay_s(failures)
+            logger.debug("SunSpec discovery: %s at %d; retrying in %.2f s", exc, address, delay)
+            await retry.sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +127,9 @@ class SunSpecMap:
 _NOT_HERE = frozenset({0x01, 0x02})  # illegal function / illegal data address
 
 
-async def _has_marker(reader: RegisterReader, base_address: int) -> bool:
+async def _has_marker(reader: RegisterReader, base_address: int, retry: DiscoveryRetry) -> bool:
     try:
-        marker = await reader.read(RegisterType.HOLDING, base_address, 2)
+        marker = await _read(reader, base_address, 2, retry)
     except ModbusExceptionError as exc:
         if exc.exception_code not in _NOT_HERE:
             raise  # e.g. gateway errors for a wrong unit id: say so, not "no SunSpec"
@@ -77,13 +139,21 @@ async def _has_marker(reader: RegisterReader, base_address: int) -> bool:
 
 
 async def discover(
-    reader: RegisterReader, *, base_addresses: Iterable[int] = BASE_ADDRESSES
+    reader: RegisterReader,
+    *,
+    base_addresses: Iterable[int] = BASE_ADDRESSES,
+    known: SunSpecMap | None = None,
+    retry: DiscoveryRetry | None = None,
 ) -> SunSpecMap:
     """Find the ``SunS`` marker and walk the model headers to the end marker.
 
     Args:
         reader: The device.
         base_addresses: Where to look for the marker, in order.
+        known: The map an earlier discovery found: where the new walk ends
+            early (exception 1 or 2) at a point ``known`` went past, with the
+            same models up to there, ``known`` is returned.
+        retry: Back-off for busy answers and time-outs (default :class:`DiscoveryRetry`).
 
     Returns:
         The models found (possibly none).
@@ -92,29 +162,53 @@ async def discover(
         SunSpecNotFoundError: No marker at any base address.
         DecodeError: The chain is malformed (runs past the address space,
             a zero-length model, more than :data:`MAX_MODELS` models).
-        DeviceError: The device could not be read (timeouts propagate; an
-            "illegal address" or "illegal function" exception at a base
-            address just means "not here").
+        DeviceError: The device could not be read, after the retries for
+            transient failures (an "illegal address" or "illegal function"
+            exception at a base address just means "not here").
     """
+    retry = retry or DiscoveryRetry()
     tried = []
     for base in base_addresses:
         tried.append(base)
-        if await _has_marker(reader, base):
-            return SunSpecMap(base, await _walk(reader, base + 2))
+        if await _has_marker(reader, base, retry):
+            models, complete = await _walk(reader, base + 2, retry)
+            found = SunSpecMap(base, models)
+            if not complete and _extends(known, found):
+                assert known is not None
+                logger.warning(
+                    "SunSpec chain ended early at model %d; keeping the %d models found before",
+                    len(models),
+                    len(known.models),
+                )
+                return known
+            return found
     raise SunSpecNotFoundError(f"no SunS marker at base address {', '.join(map(str, tried))}")
 
 
-async def _walk(reader: RegisterReader, address: int) -> tuple[ModelHeader, ...]:
+def _extends(known: SunSpecMap | None, found: SunSpecMap) -> bool:
+    """Whether ``known`` is ``found`` followed by more models."""
+    if known is None or known.base_address != found.base_address:
+        return False
+    count = len(found.models)
+    return len(known.models) > count and known.models[:count] == found.models
+
+
+async def _walk(
+    reader: RegisterReader, address: int, retry: DiscoveryRetry
+) -> tuple[tuple[ModelHeader, ...], bool]:
+    """The models from ``address`` on, and whether the end marker was reached."""
     models: list[ModelHeader] = []
+    complete = True
     while True:
         if address + 2 > 0x10000:
             raise DecodeError(f"SunSpec model chain runs past address 65535 at {address}")
         try:
-            model_id, length = await reader.read(RegisterType.HOLDING, address, 2)
-        except ModbusExceptionError:
-            if not models:
+            model_id, length = await _read(reader, address, 2, retry)
+        except ModbusExceptionError as exc:
+            if not models or exc.exception_code not in _NOT_HERE:
                 raise
             logger.warning("SunSpec chain ends without end marker at %d", address)
+            complete = False
             break
         if model_id == END_MODEL_ID:
             break
@@ -126,7 +220,7 @@ async def _walk(reader: RegisterReader, address: int) -> tuple[ModelHeader, ...]
         address += 2 + length
     if models and models[0].model_id != 1:
         logger.warning("SunSpec map starts with model %d, not common model 1", models[0].model_id)
-    return tuple(models)
+    return tuple(models), complete
 
 
 async def read_model(reader: RegisterReader, model: ModelHeader) -> list[int]:

@@ -25,6 +25,8 @@ __all__ = [
     "INVERTER_MODEL_IDS",
     "METER_MODEL",
     "METER_MODEL_IDS",
+    "NAMEPLATE_MODEL",
+    "NAMEPLATE_MODEL_ID",
     "SUNS_MARKER",
     "ModelLayout",
     "Point",
@@ -42,6 +44,7 @@ END_MODEL_ID = 0xFFFF
 COMMON_MODEL_ID = 1
 INVERTER_MODEL_IDS = frozenset({101, 102, 103})
 METER_MODEL_IDS = frozenset({201, 202, 203, 204})
+NAMEPLATE_MODEL_ID = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +212,13 @@ METER_MODEL = _layout(
         ("Evt", _B32, None),
     ],
 )
+
+NAMEPLATE_MODEL = _layout(
+    "nameplate",
+    [
+        ("DERTyp", _E16, None),
+        ("WRtg", _U16, "WRtg_SF"),
+        ("WRtg_SF", _SF, None),
+    ],
+)
+"""The leading points of nameplate model 120 (26 registers): the continuous power rating."""

@@ -11,6 +11,7 @@ A request to the engine is signed by the participant's Ethereum key. The
 signed text is::
 
     gridex.v1 request
+    <engine id: the engine the request is for, e.g. cigre-lv>
     <full method, e.g. /gridex.v1.MarketService/SubmitOrder>
     <timestamp, Unix ms, decimal>
     <nonce>
@@ -40,7 +41,10 @@ from eth_hash.auto import keccak
 
 __all__ = [
     "ADDRESS_KEY",
+    "ANY_ENGINE",
     "BATCH_PREFIX",
+    "DISCOVERY_METHOD",
+    "ENGINE_ID_RE",
     "NONCE_KEY",
     "NONCE_RE",
     "SIGNATURE_KEY",
@@ -68,6 +72,12 @@ SIGNATURE_KEY = "x-gridex-signature"
 BATCH_PREFIX = b"gridex.v1 reading batch\n"
 
 NONCE_RE = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
+ENGINE_ID_RE = re.compile(r"^[0-9A-Za-z._:-]{1,64}$")
+#: The engine id a client signs its first call with, before it knows the engine's:
+#: accepted for :data:`DISCOVERY_METHOD` only.
+ANY_ENGINE = "*"
+#: The one method an engine accepts signed for :data:`ANY_ENGINE`: it returns the engine id.
+DISCOVERY_METHOD = "/gridex.v1.MarketService/GetMarketInfo"
 _REQUEST_HEADER = "gridex.v1 request"
 
 
@@ -75,10 +85,21 @@ class SignatureError(ValueError):
     """A signature is malformed: wrong length, bad ``v``, or no public key recovers."""
 
 
-def request_message(method: str, request: bytes, timestamp_ms: int, nonce: str) -> bytes:
-    """The text a request signature covers, UTF-8 encoded (before EIP-191 framing)."""
+def request_message(
+    method: str, request: bytes, timestamp_ms: int, nonce: str, *, engine_id: str
+) -> bytes:
+    """The text a request signature covers, UTF-8 encoded (before EIP-191 framing).
+
+    Raises:
+        ValueError: ``engine_id`` is not 1 to 64 of ``[0-9A-Za-z._:-]``, nor
+            :data:`ANY_ENGINE` for :data:`DISCOVERY_METHOD`.
+    """
+    if not ENGINE_ID_RE.match(engine_id) and not (
+        engine_id == ANY_ENGINE and method == DISCOVERY_METHOD
+    ):
+        raise ValueError(f"engine_id: must be 1 to 64 of [0-9A-Za-z._:-], got {engine_id!r}")
     digest = keccak(request).hex()
-    return f"{_REQUEST_HEADER}\n{method}\n{timestamp_ms}\n{nonce}\n{digest}".encode()
+    return f"{_REQUEST_HEADER}\n{engine_id}\n{method}\n{timestamp_ms}\n{nonce}\n{digest}".encode()
 
 
 def batch_message(batch: bytes) -> bytes:
@@ -120,14 +141,15 @@ def recover_address(message: bytes, signature: bytes) -> str:
 
 
 def recover_request_signer(
-    method: str, request: bytes, timestamp_ms: int, nonce: str, signature: bytes
+    method: str, request: bytes, timestamp_ms: int, nonce: str, signature: bytes, *, engine_id: str
 ) -> str:
-    """The lower-case address that signed a request.
+    """The lower-case address that signed a request for engine ``engine_id``.
 
     Raises:
         SignatureError: the signature is malformed.
     """
-    return recover_address(request_message(method, request, timestamp_ms, nonce), signature)
+    message = request_message(method, request, timestamp_ms, nonce, engine_id=engine_id)
+    return recover_address(message, signature)
 
 
 def recover_batch_signer(batch: bytes, signature: bytes) -> str:
@@ -192,6 +214,7 @@ class Signer:
         method: str,
         request: bytes,
         *,
+        engine_id: str,
         timestamp_ms: int | None = None,
         nonce: str | None = None,
     ) -> Sequence[tuple[str, str]]:
@@ -200,6 +223,8 @@ class Signer:
         Args:
             method: full method name, e.g. ``/gridex.v1.MarketService/SubmitOrder``.
             request: the serialized request message, exactly as sent.
+            engine_id: the engine the call is for (``gridex serve --engine-id``,
+                by default its feeder's name); no other engine accepts it.
             timestamp_ms: signing time, Unix ms (default: the wall clock, which
                 the engine checks even when its market runs on a simulated clock).
             nonce: a fresh nonce (default: 32 random hex digits).
@@ -208,7 +233,8 @@ class Signer:
             timestamp_ms = time.time_ns() // 1_000_000
         if nonce is None:
             nonce = secrets.token_hex(16)
-        signature = self.sign(request_message(method, request, timestamp_ms, nonce))
+        message = request_message(method, request, timestamp_ms, nonce, engine_id=engine_id)
+        signature = self.sign(message)
         return (
             (ADDRESS_KEY, self._address),
             (TIMESTAMP_KEY, str(timestamp_ms)),

@@ -39,6 +39,7 @@ FIRST = 1944001
 OPERATOR = Signer("0x" + "11" * 32)
 TRADERS = [Signer(f"0x{i + 1:064x}") for i in range(2)]
 GATEWAY = Signer("0x" + "22" * 32)
+ENGINE_ID = "cigre-lv"  # the default: the feeder name
 ROUNDS = 3
 
 
@@ -141,7 +142,7 @@ def reading(seq: int) -> meter_pb2.Reading:
 def trade(
     address: str, signer: Signer, acked: Acked, stop: threading.Event, rnd: random.Random
 ) -> None:
-    with TraderClient(address, signer, retries=0, timeout_s=5) as client:
+    with TraderClient(address, signer, retries=0, timeout_s=5, engine_id=ENGINE_ID) as client:
         while not stop.is_set():
             with acked.lock:
                 acked.next_order += 1
@@ -184,7 +185,7 @@ def stream(address: str, acked: Acked, stop: threading.Event) -> None:
 
 def check_nothing_lost(address: str, acked: Acked) -> None:
     for signer in TRADERS:
-        with TraderClient(address, signer) as client:
+        with TraderClient(address, signer, engine_id=ENGINE_ID) as client:
             held = {o.client_order_id: o for o in client.list_orders()}
             mine = {k: v for k, v in acked.orders.items() if v[0] == signer.address}
             assert set(mine) <= set(held), "an acknowledged order was lost"
@@ -208,7 +209,7 @@ def test_kill_at_random_points_loses_nothing(engine_process: EngineProcess) -> N
     rnd = random.Random(20250611)
     acked = Acked()
     engine_process.start()
-    with OperatorClient(engine_process.address, OPERATOR) as op:
+    with OperatorClient(engine_process.address, OPERATOR, engine_id=ENGINE_ID) as op:
         for i, signer in enumerate(TRADERS):
             op.register_participant(signer.address, 2 + i)
         op.register_gateway(GATEWAY.address, "m-1", TRADERS[0].address)
@@ -229,7 +230,7 @@ def test_kill_at_random_points_loses_nothing(engine_process: EngineProcess) -> N
             w.join(30)
         engine_process.start()
         check_nothing_lost(engine_process.address, acked)
-        with OperatorClient(engine_process.address, OPERATOR) as op:
+        with OperatorClient(engine_process.address, OPERATOR, engine_id=ENGINE_ID) as op:
             # move one interval on so that the next round's journal also holds clearings
             now = op.engine_status().now_ms
             op.advance_clock(now + 900_000 * (1 if round_ < ROUNDS - 1 else 0))
@@ -237,12 +238,12 @@ def test_kill_at_random_points_loses_nothing(engine_process: EngineProcess) -> N
     assert len(acked.orders) > 0
     assert acked.ack_seq > 0
     assert set(acked.stream_codes) <= {0, -1}, "a batch was refused, or the stream broke oddly"
-    with OperatorClient(engine_process.address, OPERATOR) as op:
+    with OperatorClient(engine_process.address, OPERATOR, engine_id=ENGINE_ID) as op:
         before = op.engine_status()
     assert before.order_count >= len(acked.orders)
     engine_process.kill()
     engine_process.start("--verify-replay")  # clears every journaled interval again
-    with OperatorClient(engine_process.address, OPERATOR) as op:
+    with OperatorClient(engine_process.address, OPERATOR, engine_id=ENGINE_ID) as op:
         after = op.engine_status()
     assert after.state_digest == before.state_digest
     assert after.journal_sequence == before.journal_sequence

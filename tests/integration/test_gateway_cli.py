@@ -107,6 +107,8 @@ def test_run_streams_trades_and_survives_sigkill(
         "2",
         "--engine",
         f"127.0.0.1:{port}",
+        "--engine-id",
+        engine.engine_id,
         "--key",
         str(key),
         "--meter-id",

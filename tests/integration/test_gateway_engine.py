@@ -125,7 +125,12 @@ def test_outage_of_several_intervals_loses_and_doubles_nothing(
                 meter_id=METER,
                 buffer_path=tmp_path / "gateway.sqlite",
                 clock=clock,
-                agent=AgentConfig(sell_min_price=90_000, buy_max_price=290_000, gate_closure_s=300),
+                agent=AgentConfig(
+                    sell_min_price=90_000,
+                    buy_max_price=290_000,
+                    gate_closure_s=300,
+                    engine_id="cigre-lv",
+                ),
                 uplink=UplinkConfig(
                     max_batch_readings=4, backoff=BackoffPolicy(initial_s=0.01, max_s=0.1)
                 ),

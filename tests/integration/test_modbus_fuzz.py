@@ -132,9 +132,9 @@ def random_cases(seed: int, n: int) -> list[tuple[str, Mutation]]:
         def mutate(_q: Request, r: bytes, kind: str = kind, salt: int = salt) -> Plan:
             local = random.Random(salt)
             data = bytearray(r)
-            if kind == "flip":
+            if kind == "flip":  # framing bytes only: a flipped register value is a valid answer
                 for _ in range(local.randint(1, 3)):
-                    data[local.randrange(len(data))] ^= 1 << local.randrange(8)
+                    data[local.randrange(9)] ^= 1 << local.randrange(8)
             elif kind == "cut":
                 data = data[: local.randrange(len(data))]
             elif kind == "garbage":
@@ -188,11 +188,11 @@ async def recovered(client: ReadOnlyModbusClient) -> bool:
     return False
 
 
-async def fuzz_client(cases: list[tuple[str, Mutation]]) -> Tally:
+async def fuzz_client(cases: list[tuple[str, Mutation]], retries: int) -> Tally:
     tally = Tally()
     async with FakeModbusServer(REGISTERS) as server:
         client = ReadOnlyModbusClient(
-            "127.0.0.1", server.port, timeout_s=TIMEOUT_S, reconnect=NO_WAIT
+            "127.0.0.1", server.port, timeout_s=TIMEOUT_S, retries=retries, reconnect=NO_WAIT
         )
         async with client:
             for name, mutation in cases:
@@ -202,8 +202,7 @@ async def fuzz_client(cases: list[tuple[str, Mutation]]) -> Tally:
                 except MeterError as exc:
                     tally.error(exc)
                 else:
-                    assert len(values) == len(EXPECTED), name
-                    assert all(0 <= v <= 0xFFFF for v in values), name
+                    assert values == EXPECTED, name  # a malformed frame is never read
                     tally.values += 1
                 # the server behaves again: the client must recover
                 assert await recovered(client), f"no recovery after {name}"
@@ -212,13 +211,22 @@ async def fuzz_client(cases: list[tuple[str, Mutation]]) -> Tally:
 
 
 def test_client_survives_malformed_responses() -> None:
+    """Without retries each fault surfaces as a typed error; no wrong value is returned."""
     cases = deterministic_cases() + random_cases(seed=20240601, n=RANDOM_CASES)
-    tally = asyncio.run(fuzz_client(cases))
+    tally = asyncio.run(fuzz_client(cases, retries=0))
     print(f"\nModbus client fuzz: {tally.cases} cases, {tally.values} returned values, "
           f"errors {tally.errors}")  # fmt: skip
     assert tally.cases == len(cases)
     assert tally.errors is not None
-    assert {"DeviceTimeoutError", "DecodeError", "ModbusExceptionError"} <= set(tally.errors)
+    assert {"DeviceTimeoutError", "FramingError", "ModbusExceptionError"} <= set(tally.errors)
+
+
+def test_a_fault_is_retried_within_the_read() -> None:
+    """With one retry, a device that misbehaves once still yields the right values."""
+    cases = [c for c in deterministic_cases() if not c[0].startswith("exception")]
+    tally = asyncio.run(fuzz_client(cases, retries=1))
+    assert tally.cases == len(cases)
+    assert tally.values >= len(cases) - 3  # a late answer can still time out twice when loaded
 
 
 async def fuzz_reader(seed: int, n: int) -> tuple[int, int, int]:

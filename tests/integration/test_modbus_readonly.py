@@ -8,6 +8,7 @@ import pytest
 
 from meter_adapter.errors import ReadOnlyViolationError
 from meter_adapter.maps import builtin_map_names, load_map
+from meter_adapter.mbap import ReadRequest
 from meter_adapter.modbus_client import ReadOnlyModbusClient, ReconnectPolicy
 from meter_adapter.reader import MeterReader
 from tests.meter_adapter import dumps
@@ -35,15 +36,12 @@ async def exercise_everything() -> tuple[list[int], int]:
             await client.close()
             assert await reader.poll() is not None  # after a reconnect too
             seen_before_write = len(server.requests)
-            # reach past the wrapper to pymodbus itself: the wire guard still refuses
-            inner = client._client
-            assert inner is not None
-            with pytest.raises(ReadOnlyViolationError):
-                await inner.write_register(40000, 1, device_id=1)
-            with pytest.raises(ReadOnlyViolationError):
-                await inner.write_registers(40000, [1, 2], device_id=1)
-            with pytest.raises(ReadOnlyViolationError):
-                await inner.write_coil(0, True, device_id=1)
+            # the only framing the client has refuses anything but a read
+            for code in (5, 6, 15, 16):
+                with pytest.raises(ReadOnlyViolationError):
+                    ReadRequest(
+                        transaction_id=1, unit_id=1, function_code=code, address=40000, count=1
+                    )
             await asyncio.sleep(0.05)
             assert len(server.requests) == seen_before_write
         return [r.function_code for r in server.requests], server.connections

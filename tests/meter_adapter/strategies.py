@@ -6,11 +6,23 @@ here because they are only about Modbus registers.)
 
 from __future__ import annotations
 
+import struct
+
 from hypothesis import strategies as st
 
 from meter_adapter.datatypes import DataType, WordOrder
+from meter_adapter.mbap import ReadRequest
 
-__all__ = ["data_types", "register", "register_lists", "sunspec_like_maps", "word_orders"]
+__all__ = [
+    "answered_requests",
+    "data_types",
+    "honest_frame",
+    "read_requests",
+    "register",
+    "register_lists",
+    "sunspec_like_maps",
+    "word_orders",
+]
 
 
 def register() -> st.SearchStrategy[int]:
@@ -48,3 +60,30 @@ def sunspec_like_maps(draw: st.DrawFn) -> tuple[int, list[int]]:
     if draw(st.booleans()):
         registers += [0xFFFF, 0]
     return base, registers
+
+
+@st.composite
+def read_requests(draw: st.DrawFn) -> ReadRequest:
+    """A register read the client could send."""
+    count = draw(st.integers(1, 125))
+    return ReadRequest(
+        transaction_id=draw(st.integers(1, 0xFFFF)),
+        unit_id=draw(st.integers(0, 255)),
+        function_code=draw(st.sampled_from([3, 4])),
+        address=draw(st.integers(0, 0x10000 - count)),
+        count=count,
+    )
+
+
+def honest_frame(request: ReadRequest, values: list[int]) -> bytes:
+    """The one frame that answers ``request`` with ``values``."""
+    pdu = bytes([request.function_code, 2 * len(values)]) + struct.pack(f">{len(values)}H", *values)
+    return struct.pack(">HHHB", request.transaction_id, 0, len(pdu) + 1, request.unit_id) + pdu
+
+
+@st.composite
+def answered_requests(draw: st.DrawFn) -> tuple[ReadRequest, list[int], bytes]:
+    """``(request, values, frame)``: a request and its honest answer."""
+    request = draw(read_requests())
+    values = draw(st.lists(register(), min_size=request.count, max_size=request.count))
+    return request, values, honest_frame(request, values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from meter_adapter.agent import AgentConfig, MarketClient, MarketEvents, Prosume
 from meter_adapter.agent.agent import client_order_id
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.uplink import BackoffPolicy, BufferedReading, ReadingBuffer, engine_channel
-from tests.meter_adapter.uplink_fake_engine import FakeEngine, wait_until
+from tests.meter_adapter.uplink_fake_engine import FAKE_ENGINE_ID, FakeEngine, wait_until
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 I_MS = 900_000
@@ -42,7 +43,7 @@ class Rig:
             self.channel,
             Signer(KEY),
             meter_id="m1",
-            config=config,
+            config=dataclasses.replace(config, engine_id=FAKE_ENGINE_ID),
             store=buffer,
             clock=self.clock,
             **kw,  # type: ignore[arg-type]
@@ -232,7 +233,7 @@ def test_events_give_the_engine_clock_and_resume_after_a_restart(tmp_path: Path)
             market.add_event(K * I_MS - 300_000, K, "gate_closed")
             market.add_event(K * I_MS, K - 1, "interval_delivered")
             buffer = ReadingBuffer(r.path, meter_id="m1")
-            client = MarketClient(r.channel, Signer(KEY))
+            client = MarketClient(r.channel, Signer(KEY), engine_id=FAKE_ENGINE_ID)
             events = MarketEvents(client, store=buffer, backoff=BackoffPolicy(initial_s=0.01))
             task = asyncio.create_task(events.run())
             await wait_until(lambda: events.sequence == 2)

@@ -1,18 +1,11 @@
-"""The read-only client without a network: backoff policy, argument checks, the write guard."""
+"""The read-only client without a network: backoff policy, argument checks, reads only."""
 
 from __future__ import annotations
 
 import pytest
-from pymodbus.pdu import ModbusPDU
-from pymodbus.pdu.register_message import (
-    ReadHoldingRegistersRequest,
-    ReadInputRegistersRequest,
-    WriteMultipleRegistersRequest,
-    WriteSingleRegisterRequest,
-)
 
-from meter_adapter import modbus_client
 from meter_adapter.errors import MeterConfigError, ReadOnlyViolationError
+from meter_adapter.mbap import ReadRequest
 from meter_adapter.modbus_client import READ_FUNCTION_CODES, ReadOnlyModbusClient, ReconnectPolicy
 
 
@@ -36,7 +29,8 @@ def test_bad_backoff(kwargs: dict[str, float]) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"unit_id": 256}, {"port": 0}, {"port": 70000}, {"timeout_s": 0.0}]
+    "kwargs",
+    [{"unit_id": 256}, {"port": 0}, {"port": 70000}, {"timeout_s": 0.0}, {"retries": -1}],
 )
 def test_bad_client_arguments(kwargs: dict[str, float]) -> None:
     with pytest.raises(MeterConfigError):
@@ -49,20 +43,12 @@ def test_client_has_no_way_to_write() -> None:
     assert {3, 4} == READ_FUNCTION_CODES
 
 
-@pytest.mark.parametrize(
-    "pdu",
-    [
-        WriteSingleRegisterRequest(address=40000, registers=[1], dev_id=1),
-        WriteMultipleRegistersRequest(address=40000, registers=[1, 2], dev_id=1),
-    ],
-)
-def test_guard_refuses_every_write_pdu(pdu: ModbusPDU) -> None:
+@pytest.mark.parametrize("function_code", [1, 2, 5, 6, 15, 16, 0x17, 0x2B, 0x83])
+def test_only_reads_can_be_framed(function_code: int) -> None:
     with pytest.raises(ReadOnlyViolationError):
-        modbus_client._guard_read_only(True, pdu)
+        ReadRequest(transaction_id=1, unit_id=1, function_code=function_code, address=0, count=1)
 
 
-def test_guard_lets_reads_and_answers_through() -> None:
-    for pdu in (ReadHoldingRegistersRequest(address=0, count=1), ReadInputRegistersRequest()):
-        assert modbus_client._guard_read_only(True, pdu) is pdu
-    answer = WriteSingleRegisterRequest(address=0, registers=[1])
-    assert modbus_client._guard_read_only(False, answer) is answer  # receiving is harmless
+def test_reads_are_framed_as_modbus_tcp() -> None:
+    request = ReadRequest(transaction_id=0x1234, unit_id=7, function_code=4, address=40000, count=3)
+    assert request.encode() == bytes.fromhex("1234 0000 0006 07 04 9c40 0003")

@@ -114,13 +114,13 @@ def test_counter_running_backwards_is_skipped_then_rebaselined_monotonically() -
 def test_implausible_step_is_an_inconsistent_reading() -> None:
     clock = SimulatedClock(START)
     image = device()
-    reader = MeterReader(image, meter_id="m", clock=clock, max_power_w=10_000)
+    reader = MeterReader(image, meter_id="m", clock=clock, max_power_w=20_000)
     polls(reader, clock, 1)
     set_import(image, 12345 + 1000)  # +10 kWh in 60 s: 600 kW
     clock.advance(60)
     with pytest.raises(InconsistentReadingError):
         asyncio.run(reader.read())
-    clock.advance(3600)  # ... but plausible after an hour offline at 10 kW
+    clock.advance(3600)  # ... but plausible after an hour offline at 20 kW
     assert asyncio.run(reader.read()).energy_import_wh == 123_450 + 10_000
 
 

@@ -26,7 +26,7 @@ from meter_adapter.uplink import (
     engine_channel,
 )
 from meter_adapter.uplink.gateway import Gateway
-from tests.meter_adapter.uplink_fake_engine import FakeEngine, wait_until
+from tests.meter_adapter.uplink_fake_engine import FAKE_ENGINE_ID, FakeEngine, wait_until
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 I_MS = 900_000
@@ -125,7 +125,10 @@ def test_a_stepped_fleet_on_the_engines_clock_delivers_and_trades() -> None:
                     buffer_path=MEMORY,
                     clock=clock,
                     agent=AgentConfig(
-                        sell_min_price=80_000, buy_max_price=300_000, gate_closure_s=300
+                        sell_min_price=80_000,
+                        buy_max_price=300_000,
+                        gate_closure_s=300,
+                        engine_id=FAKE_ENGINE_ID,
                     ),
                     uplink=FAST,
                     first_seq=1,

@@ -22,6 +22,8 @@ from gridex import signing
 from gridex.v1 import market_pb2, meter_pb2, types_pb2
 
 INVALID_ARGUMENT = grpc.StatusCode.INVALID_ARGUMENT.value[0]
+FAKE_ENGINE_ID = "fake-engine"
+"""The id the fake engine checks signatures against."""
 
 
 @dataclass
@@ -137,6 +139,7 @@ class Market:
             int(md[signing.TIMESTAMP_KEY]),
             nonce,
             bytes.fromhex(str(md[signing.SIGNATURE_KEY])[2:]),
+            engine_id=FAKE_ENGINE_ID,
         )
         if signer != str(md[signing.ADDRESS_KEY]).lower():
             raise PermissionError("signature does not match the address")

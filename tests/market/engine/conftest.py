@@ -19,6 +19,8 @@ T0_MS = 1944000 * 900_000
 #: The first interval whose gate is open at T0 (gate closure 300 s before delivery).
 FIRST = 1944001
 OPERATOR_KEY = "0x" + "11" * 32
+#: The engines' id: their feeder's name, the default.
+ENGINE_ID = "cigre-lv"
 
 
 @pytest.fixture(scope="session")
@@ -80,13 +82,18 @@ def engine_server(engine: Engine) -> Iterator[ServerThread]:
 def operator_client(
     engine_server: ServerThread, operator_signer: Signer
 ) -> Iterator[OperatorClient]:
-    with OperatorClient(engine_server.address, operator_signer, retries=0) as client:
+    with OperatorClient(
+        engine_server.address, operator_signer, retries=0, engine_id=ENGINE_ID
+    ) as client:
         yield client
 
 
 @pytest.fixture
 def traders(engine: Engine, engine_server: ServerThread) -> Iterator[list[TraderClient]]:
-    clients = [TraderClient(engine_server.address, s, retries=0) for s in register(engine, 4)]
+    clients = [
+        TraderClient(engine_server.address, s, retries=0, engine_id=engine.engine_id)
+        for s in register(engine, 4)
+    ]
     yield clients
     for c in clients:
         c.close()

@@ -16,7 +16,7 @@ from market.engine.server import ServerThread
 from market.engine.signing import Signer
 from tests.strategies import int64s, proto_strings, reading_messages
 
-from .conftest import FIRST
+from .conftest import ENGINE_ID, FIRST
 
 FUZZ = settings(
     max_examples=60,
@@ -46,7 +46,9 @@ def test_random_request_bytes(
         stub = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         code = outcome(
             lambda: stub(
-                body, metadata=tuple(operator_signer.request_metadata(method, body)), timeout=30
+                body,
+                metadata=tuple(operator_signer.request_metadata(method, body, engine_id=ENGINE_ID)),
+                timeout=30,
             )
         )
     assert code not in BUGS
@@ -133,7 +135,9 @@ def test_stream_from_any_sequence(
             list(
                 stub(
                     body,
-                    metadata=tuple(traders[0].signer.request_metadata(method, body)),
+                    metadata=tuple(
+                        traders[0].signer.request_metadata(method, body, engine_id=ENGINE_ID)
+                    ),
                     timeout=0.5,
                 )
             )

@@ -60,3 +60,18 @@ def test_a_failed_write_fails_every_pending_and_later_entry(tmp_path: Path) -> N
 
 def test_canonical_json_is_order_independent() -> None:
     assert canonical_json({"b": 1, "a": [1, {"d": 2, "c": 3}]}) == '{"a":[1,{"c":3,"d":2}],"b":1}'
+
+
+def test_nonces_are_kept_until_they_expire_and_are_not_entries(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.db")
+    entry, done = journal.append("order", 1, {"a": 1}, nonce="0xabc:n-1:1000")
+    kept = [journal.remember_nonce(f"0xabc:n-{i}:1000", 5_000 + i) for i in range(3)]
+    wait([done, *kept])
+    # on disk; n-1 costs no row: the order entry carries it (its future is the entry's seq)
+    assert [f.result() for f in kept] == [0, entry.seq, 0]
+    journal.close()
+    reopened = Journal(tmp_path / "j.db")
+    assert sorted(reopened.nonces(now_ms=5_001)) == ["0xabc:n-2:1000"]
+    assert sorted(reopened.nonces(now_ms=0)) == ["0xabc:n-0:1000", "0xabc:n-2:1000"]
+    assert [e.seq for e in reopened.entries()] == [entry.seq]  # replay never sees them
+    reopened.close()

@@ -19,7 +19,7 @@ from market.engine.engine import Engine
 from market.engine.server import ServerConfig, ServerThread
 from market.engine.signing import Signer
 
-from .conftest import FIRST, T0_MS
+from .conftest import ENGINE_ID, FIRST, T0_MS
 
 SUBMIT = "/gridex.v1.MarketService/SubmitOrder"
 
@@ -48,7 +48,7 @@ def raw_submit(
         quantity_wh=100,
         limit_price=100_000,
     ).SerializeToString()
-    metadata = dict(signer.request_metadata(SUBMIT, request))
+    metadata = dict(signer.request_metadata(SUBMIT, request, engine_id=ENGINE_ID))
     if metadata_edit is not None:
         metadata_edit(metadata, request)
     channel = grpc.insecure_channel(address)
@@ -129,11 +129,11 @@ def test_signature_timestamp_nonce_and_role_failures(
     unauth = grpc.StatusCode.UNAUTHENTICATED
 
     def wrong_key(md: dict[str, str], request: bytes) -> None:
-        other = dict(Signer.generate().request_metadata(SUBMIT, request))
+        other = dict(Signer.generate().request_metadata(SUBMIT, request, engine_id=ENGINE_ID))
         md["x-gridex-signature"] = other["x-gridex-signature"]
 
     def stale(md: dict[str, str], request: bytes) -> None:
-        md.update(alice.request_metadata(SUBMIT, request, timestamp_ms=T0_MS))
+        md.update(alice.request_metadata(SUBMIT, request, engine_id=ENGINE_ID, timestamp_ms=T0_MS))
 
     def missing(md: dict[str, str], request: bytes) -> None:
         del md["x-gridex-nonce"]
@@ -144,10 +144,12 @@ def test_signature_timestamp_nonce_and_role_failures(
     for edit in (wrong_key, stale, missing, tampered):
         assert code_of(raw_submit(address, alice, edit)) == unauth, edit.__name__
 
-    fixed = dict(alice.request_metadata(SUBMIT, b"", nonce="fixed-nonce-1"))
+    fixed = dict(alice.request_metadata(SUBMIT, b"", engine_id=ENGINE_ID, nonce="fixed-nonce-1"))
 
     def reuse(md: dict[str, str], request: bytes) -> None:
-        md.update(alice.request_metadata(SUBMIT, request, nonce="fixed-nonce-1"))
+        md.update(
+            alice.request_metadata(SUBMIT, request, engine_id=ENGINE_ID, nonce="fixed-nonce-1")
+        )
 
     assert fixed  # the first use of the nonce is accepted:
     raw_submit(address, alice, reuse)()
@@ -157,7 +159,7 @@ def test_signature_timestamp_nonce_and_role_failures(
     assert "nonce reused" in details(info.value)
 
     # wrong role: a participant calling the operator, or acting for someone else
-    with OperatorClient(address, alice) as fake_operator:
+    with OperatorClient(address, alice, engine_id=ENGINE_ID) as fake_operator:
         assert (
             code_of(lambda: fake_operator.register_participant(alice.address, 2))
             == grpc.StatusCode.PERMISSION_DENIED
@@ -168,7 +170,7 @@ def test_signature_timestamp_nonce_and_role_failures(
         == grpc.StatusCode.PERMISSION_DENIED
     )
     stranger = Signer.generate()
-    with TraderClient(address, stranger, retries=0) as outsider:
+    with TraderClient(address, stranger, retries=0, engine_id=ENGINE_ID) as outsider:
         assert code_of(lambda: outsider.order_book(FIRST)) == grpc.StatusCode.PERMISSION_DENIED
     # an operator may read a participant's orders but not trade for it
     assert code_of(raw_submit(address, operator_signer, participant=alice.address)) == (
@@ -179,7 +181,7 @@ def test_signature_timestamp_nonce_and_role_failures(
 def test_rate_limit_is_resource_exhausted(engine: Engine, traders: list[TraderClient]) -> None:
     with (
         ServerThread(engine, ServerConfig(rate_limit_per_s=2)) as limited,
-        TraderClient(limited.address, traders[0].signer, retries=0) as client,
+        TraderClient(limited.address, traders[0].signer, retries=0, engine_id=ENGINE_ID) as client,
     ):
         codes = set()
         for _ in range(10):

@@ -17,9 +17,10 @@ REQUEST_HEX = (
     "0a2a307832633735333665333630356439633136613761336437623138393865353239333936613635633233"
     "12076f726465722d31180220c0d37628dc0b30c0a907"
 )
+ENGINE_ID = "cigre-lv"
 REQUEST_SIGNATURE = (
-    "0x83965974627547ee12320968ad89ea9043e22ffbd7d51e8ee7c27a6a24d39f2c"
-    "3b883675c0f86ce4d3bc2d51f139021b1ede86bc17f2bea9c61e7d6c6d061aa41b"
+    "0xa195f87f2d8aee345bfc01ccf1c851001cd4df4dac628d904f988b84371469bf"
+    "73c08f78e85abbf41d6389f88af229aef0241b7fd697a8b7bbed7ca323191fa31c"
 )
 BATCH_HEX = (
     "0a2a307832633735333665333630356439633136613761336437623138393865353239333936613635633233"
@@ -42,9 +43,12 @@ def test_request_vector() -> None:
     )
     raw = request.SerializeToString()
     assert raw.hex() == REQUEST_HEX
-    message = signing.request_message(METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35")
+    message = signing.request_message(
+        METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35", engine_id=ENGINE_ID
+    )
     assert message.decode().splitlines() == [
         "gridex.v1 request",
+        ENGINE_ID,
         METHOD,
         "1749600000000",
         "6f1e0b2c9a7d4e35",
@@ -52,7 +56,7 @@ def test_request_vector() -> None:
     ]
     metadata = dict(
         signing.Signer(KEY).request_metadata(
-            METHOD, raw, timestamp_ms=1749600000000, nonce="6f1e0b2c9a7d4e35"
+            METHOD, raw, engine_id=ENGINE_ID, timestamp_ms=1749600000000, nonce="6f1e0b2c9a7d4e35"
         )
     )
     assert metadata == {
@@ -70,9 +74,20 @@ def test_request_vector() -> None:
         encode_defunct(primitive=message), signature=signature
     ).lower() == (ADDRESS)
     recovered = signing.recover_request_signer(
-        METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35", signature
+        METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35", signature, engine_id=ENGINE_ID
     )
     assert recovered == ADDRESS
+    # the same signature names another signer at another engine: it is valid at one only
+    elsewhere = signing.recover_request_signer(
+        METHOD, raw, 1749600000000, "6f1e0b2c9a7d4e35", signature, engine_id="feeder-b"
+    )
+    assert elsewhere != ADDRESS
+
+
+@pytest.mark.parametrize("engine_id", ["", "a\nb", "x" * 65, "feeder b"])
+def test_an_engine_id_is_one_short_line(engine_id: str) -> None:
+    with pytest.raises(ValueError, match="engine_id"):
+        signing.request_message(METHOD, b"", 1, "nonce-123", engine_id=engine_id)
 
 
 def test_batch_vector() -> None:
@@ -129,3 +144,12 @@ def test_key_forms() -> None:
     assert signing.Signer(bytes.fromhex(KEY[2:])).address == ADDRESS
     with pytest.raises(ValueError, match="64 hex digits"):
         signing.Signer("0x1234")
+
+
+def test_any_engine_is_only_for_the_discovery_call() -> None:
+    message = signing.request_message(
+        signing.DISCOVERY_METHOD, b"", 1, "nonce-123", engine_id=signing.ANY_ENGINE
+    )
+    assert message.decode().splitlines()[1] == "*"
+    with pytest.raises(ValueError, match="engine_id"):
+        signing.request_message(METHOD, b"", 1, "nonce-123", engine_id=signing.ANY_ENGINE)
