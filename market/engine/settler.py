@@ -150,3 +150,9 @@ class ChainSettler:
     def advance(self, final_before: int, open_through: int) -> object:
         """Raise the contract's watermarks (nothing sent if they are already there)."""
         return self.driver.advance(final_before, open_through)
+
+    def free_escrow(self, address: str) -> int:
+        """Escrow balance minus the pending withdrawal, base units (what collateral can use)."""
+        ledger = self.driver.ledger
+        free: int = ledger.escrow_balance(address) - ledger.withdrawal(address).amount
+        return max(free, 0)
