@@ -130,6 +130,10 @@ class IntervalState:
     pending: tuple[int, dict[str, tuple[int, int, bool]], tuple[str, ...]] | None = None
     final: bool = False
     failure: str = ""
+    # the metering each posting used, in version order (the last is ``metered``)
+    meterings: list[tuple[dict[str, tuple[int, int, bool]], tuple[str, ...]]] = field(
+        default_factory=list
+    )
 
     @property
     def version(self) -> int:
@@ -420,6 +424,7 @@ class MarketState:
         meters = _meters(body["meters"])
         state.metered = meters
         state.estimated = tuple(str(m) for m in body.get("estimated", ()))
+        state.meterings.append((meters, state.estimated))
         state.phase = pb.INTERVAL_PHASE_METERED
         metered = market_pb2.IntervalMetered(
             meter_count=len(meters),
@@ -480,6 +485,7 @@ class MarketState:
             previous_hash=bytes.fromhex(body["previous_hash"]),
         )
         state.metered, state.estimated = state.pending[1], state.pending[2]
+        state.meterings.append((state.metered, state.estimated))
         state.pending = None
         state.corrections.append(record)
         state.failure = ""
