@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["register"]
+__all__ = ["bundles_from_journal", "register", "verify_journal"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,6 +72,21 @@ def bundles_from_journal(db: Path, out: Path, interval: int | None = None) -> li
         ).parent
         for k in settled
     ]
+
+
+def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, list[str]]:
+    """Bundle and verify every settled interval of the journal ``db`` (against ``ledger``).
+
+    Returns:
+        The number of intervals verified and every difference found.
+    """
+    from market.bundle import verify_bundle
+
+    folders = bundles_from_journal(db, out)
+    differences: list[str] = []
+    for folder in folders:
+        differences += verify_bundle(folder, ledger=ledger)
+    return len(folders), differences
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from grid import Feeder, load_feeder
+from market._cli_verify import verify_journal
 from market.config import MarketConfig
 from market.demo.books import check_books
 from market.demo.chain import DemoChain, open_chain
@@ -142,6 +143,17 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
         )
     data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
     problems = check_books(data, chain, replayed)
+    verify_started = time.perf_counter()
+    verified, differences = await asyncio.to_thread(
+        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger
+    )
+    problems += differences
+    console.print(
+        f"gridex verify: {verified} intervals recomputed from their bundles "
+        f"({o.report_dir / 'bundles'}) and checked against the chain in "
+        f"{time.perf_counter() - verify_started:.1f} s: "
+        + ("all agree" if not differences else f"{len(differences)} difference(s)")
+    )
     wall_s = time.perf_counter() - started
     summary = write_report(
         data,
