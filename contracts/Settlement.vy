@@ -238,10 +238,28 @@ def advance(final_before: uint256, open_through: uint256):
     log Advanced(epoch=self.epoch, final_before=final_before, open_through=open_through)
 
 
-@internal
-def _apply(
-    accounts: DynArray[address, MAX_ACCOUNTS], deltas: DynArray[int256, MAX_ACCOUNTS], fee: uint256
+@external
+def settle(
+    interval_id: uint256,
+    accounts: DynArray[address, MAX_ACCOUNTS],
+    deltas: DynArray[int256, MAX_ACCOUNTS],
+    fee: uint256,
+    result_hash: bytes32,
 ):
+    """
+    @notice Apply the provisional (first, version 0) netted settlement of one
+            interval, once.
+    @param accounts strictly ascending (as 160-bit numbers), no zero address
+    @param deltas signed escrow changes in base units, one per account
+    @param fee credited to the operator's escrow; sum(deltas) + fee == 0
+    @param result_hash hash of the off-chain result, nonzero
+    """
+    assert msg.sender == self.operator, "settlement: caller is not the operator"
+    assert self.settled[interval_id] == empty(bytes32), "settlement: interval already settled"
+    assert interval_id >= self.final_before, "settlement: interval is final"
+    assert result_hash != empty(bytes32), "settlement: result hash is zero"
+    # (the loop is written out in settle and correct: an internal function would
+    # copy both arrays at their full bound into memory, about 114k gas per call)
     count: uint256 = len(accounts)
     assert len(deltas) == count, "settlement: accounts and deltas differ in length"
     assert fee <= MAX_AMOUNT, "settlement: fee out of range"
@@ -266,29 +284,6 @@ def _apply(
             assert balance >= debit, "settlement: account overdrawn"
             self.balanceOf[account] = balance - debit
     assert total == 0, "settlement: deltas and fee do not sum to zero"
-
-
-@external
-def settle(
-    interval_id: uint256,
-    accounts: DynArray[address, MAX_ACCOUNTS],
-    deltas: DynArray[int256, MAX_ACCOUNTS],
-    fee: uint256,
-    result_hash: bytes32,
-):
-    """
-    @notice Apply the provisional (first, version 0) netted settlement of one
-            interval, once.
-    @param accounts strictly ascending (as 160-bit numbers), no zero address
-    @param deltas signed escrow changes in base units, one per account
-    @param fee credited to the operator's escrow; sum(deltas) + fee == 0
-    @param result_hash hash of the off-chain result, nonzero
-    """
-    assert msg.sender == self.operator, "settlement: caller is not the operator"
-    assert self.settled[interval_id] == empty(bytes32), "settlement: interval already settled"
-    assert interval_id >= self.final_before, "settlement: interval is final"
-    assert result_hash != empty(bytes32), "settlement: result hash is zero"
-    self._apply(accounts, deltas, fee)
     self.settled[interval_id] = result_hash
     log Settled(
         interval_id=interval_id,
@@ -323,7 +318,31 @@ def correct(
     assert version == self.version[interval_id] + 1, "settlement: wrong version"
     assert previous_hash == current, "settlement: previous hash differs"
     assert result_hash != empty(bytes32) and result_hash != current, "settlement: result hash is zero or unchanged"
-    self._apply(accounts, deltas, fee)
+    count: uint256 = len(accounts)
+    assert len(deltas) == count, "settlement: accounts and deltas differ in length"
+    assert fee <= MAX_AMOUNT, "settlement: fee out of range"
+    # The fee is credited first, so an operator that also appears in `accounts`
+    # (standing in for the grid) is checked against its balance after the fee.
+    self.balanceOf[msg.sender] += fee
+    total: int256 = convert(fee, int256)
+    previous: uint256 = 0
+    for i: uint256 in range(count, bound=MAX_ACCOUNTS):
+        account: address = accounts[i]
+        delta: int256 = deltas[i]
+        key: uint256 = convert(account, uint256)
+        assert key > previous, "settlement: accounts not strictly ascending"
+        previous = key
+        assert delta <= MAX_DELTA and delta >= -MAX_DELTA, "settlement: delta out of range"
+        total += delta
+        balance: uint256 = self.balanceOf[account]
+        if delta >= 0:
+            self.balanceOf[account] = balance + convert(delta, uint256)
+        else:
+            debit: uint256 = convert(-delta, uint256)
+            assert balance >= debit, "settlement: account overdrawn"
+            self.balanceOf[account] = balance - debit
+    assert total == 0, "settlement: deltas and fee do not sum to zero"
+
     self.settled[interval_id] = result_hash
     self.version[interval_id] = version
     log Corrected(
