@@ -129,15 +129,25 @@ class ChainSettler:
 
     def __init__(self, driver: Any) -> None:
         self.driver = driver
+        self._free: dict[str, int] = {}  # free escrow read since the last posting or advance
+        self._free_lock = threading.Lock()
+
+    def _forget_escrow(self) -> None:
+        with self._free_lock:
+            self._free.clear()
 
     def settle(self, settlement: IntervalSettlement) -> object:
         """Post ``settlement``; return the driver's receipt (tx hash, gas used)."""
-        return self.driver.settle_interval(
-            settlement.interval, settlement.deltas, settlement.fee, settlement.result_hash
-        )
+        try:
+            return self.driver.settle_interval(
+                settlement.interval, settlement.deltas, settlement.fee, settlement.result_hash
+            )
+        finally:
+            self._forget_escrow()
 
     def correct(self, correction: Correction) -> object:
         """Post ``correction``; return the driver's receipt (found again if already on chain)."""
+        self._forget_escrow()
         return self.driver.correct_interval(
             correction.interval,
             version=correction.version,
@@ -148,11 +158,27 @@ class ChainSettler:
         )
 
     def advance(self, final_before: int, open_through: int) -> object:
-        """Raise the contract's watermarks (nothing sent if they are already there)."""
+        """Raise the contract's watermarks (nothing sent if they are already there).
+
+        The escrow read for collateral is forgotten first, so every order taken
+        after this advance sees the withdrawals requested before it (what the
+        contract's withdrawal lock relies on).
+        """
+        self._forget_escrow()
         return self.driver.advance(final_before, open_through)
 
     def free_escrow(self, address: str) -> int:
-        """Escrow balance minus the pending withdrawal, base units (what collateral can use)."""
+        """Escrow balance minus the pending withdrawal, base units (what collateral can use).
+
+        Read from the chain once between postings and advances, then cached.
+        """
+        with self._free_lock:
+            cached = self._free.get(address)
+        if cached is not None:
+            return cached
         ledger = self.driver.ledger
-        free: int = ledger.escrow_balance(address) - ledger.withdrawal(address).amount
-        return max(free, 0)
+        pending = int(ledger.withdrawal(address).amount)
+        free = max(int(ledger.escrow_balance(address)) - pending, 0)
+        with self._free_lock:
+            self._free[address] = free
+        return free
