@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: Longest single advance of a simulated clock (every interval on the way is run), ms.
 _MAX_ADVANCE_MS = 7 * 86_400_000
+#: Longest wait between two tries of a failing settlement posting, s.
 
 
 @dataclass(frozen=True, slots=True)

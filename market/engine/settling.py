@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 Meters = dict[str, tuple[int, int, bool]]
 
+#: Longest wait between two attempts at a failing posting, s.
+_MAX_SETTLE_RETRY_S = 600.0
+
 
 class Settling:
     """Settlement steps of :class:`market.engine.lifecycle.Lifecycle` (its base class)."""
@@ -191,12 +194,31 @@ class Settling:
     def _may_try(self, k: int) -> bool:
         return ("settle", k) not in self._busy and self._retry_at.get(k, 0.0) <= time.monotonic()
 
-    def _failed(self, k: int, version: int, error: str) -> None:
-        """Count a failed attempt; give the posting up after the last one."""
+    def _failed(self, k: int, version: int, error: str, exc: BaseException | None = None) -> None:
+        """Count a failed attempt, logged in one line; retry later, backing off,
+        and give the posting up after the last attempt.
+
+        The wait doubles from ``settle_retry_s`` up to :data:`_MAX_SETTLE_RETRY_S`.
+        A traceback is logged only for what is not a chain error (a bug), and only
+        on the first failure of the posting.
+        """
+        from contracts.errors import ChainError
+
         attempts = self._attempts.get((k, version), 0) + 1
         self._attempts[(k, version)] = attempts
+        wait_s = min(self._config.settle_retry_s * 2 ** (attempts - 1), _MAX_SETTLE_RETRY_S)
+        trace = attempts == 1 and exc is not None and not isinstance(exc, ChainError)
+        logger.error(
+            "interval %d: posting v%d failed (attempt %d of %d): %s",
+            k,
+            version,
+            attempts,
+            self._config.settle_max_attempts,
+            error,
+            exc_info=exc if trace else None,
+        )
         if attempts < self._config.settle_max_attempts:
-            self._retry_at[k] = time.monotonic() + self._config.settle_retry_s
+            self._retry_at[k] = time.monotonic() + wait_s
             return
         self._attempts.pop((k, version), None)
         self._retry_at.pop(k, None)
@@ -209,8 +231,7 @@ class Settling:
         try:
             settlement = self.settlement_of(s)
         except MarketError as exc:
-            logger.exception("interval %d: cannot compute the settlement", s.interval)
-            self._failed(s.interval, 0, str(exc))
+            self._failed(s.interval, 0, f"cannot compute the settlement: {exc}")
             return
         self._submit(self._settle_pool, ("settle", s.interval), self._settle, settlement)
 
@@ -222,8 +243,7 @@ class Settling:
             wanted = self.settlement_of(s, meters)
             deltas, fee = settlement_difference(posted, wanted)
         except MarketError as exc:
-            logger.exception("interval %d: cannot compute reconciliation %d", s.interval, version)
-            self._failed(s.interval, version, str(exc))
+            self._failed(s.interval, version, f"cannot compute the reconciliation: {exc}")
             return
         basis = {m: [*v, m in estimated] for m, v in meters.items()}
         previous = s.last_hash
@@ -238,8 +258,7 @@ class Settling:
             posted = send()
             return posted, receipt_text(posted)
         except Exception as exc:
-            logger.exception("interval %d: posting v%d failed", k, version)
-            self._failed(k, version, f"{type(exc).__name__}: {exc}")
+            self._failed(k, version, f"{type(exc).__name__}: {exc}", exc)
             return None
 
     def _settle(self, settlement: IntervalSettlement) -> object:
