@@ -11,6 +11,12 @@ signed by the buyer, with every account already holding tokens (the cheapest
 case for ERC-20: no storage slot goes from zero to nonzero). A last row puts
 the N = 100 trades between 200 distinct accounts, the worst case for netting.
 
+Part 1b, provisional and reconciliation postings with N = 100 trades: the
+provisional posting (``settle``, version 0) of 100 random trades, then a
+reconciliation (``correct``, version 1) that carries only the difference after
+late readings moved every trade's amount by a random few percent; gas per
+trade of each, and of an advance of the finality watermarks.
+
 Part 2, settlements per second through :class:`contracts.SettlementDriver`
 (all checks included: interval state, nonce, gas, receipt) with 35 accounts
 per interval, like the demo feeder, on the embedded EVM and on a Hardhat node.
@@ -90,6 +96,63 @@ def measure_gas(trades_count: int, *, distinct: bool, seed: int) -> GasRow:
 
 
 @dataclass(frozen=True)
+class PostingRow:
+    trades: int
+    provisional_gas: int
+    provisional_accounts: int
+    correction_gas: int
+    correction_accounts: int
+    advance_gas: int
+
+
+def _net(trades: list[tuple[LocalAccount, LocalAccount, int]]) -> dict[str, int]:
+    deltas: dict[str, int] = {}
+    for buyer, seller, amount in trades:
+        deltas[buyer.address] = deltas.get(buyer.address, 0) - amount
+        deltas[seller.address] = deltas.get(seller.address, 0) + amount
+    return deltas
+
+
+def measure_postings(trades_count: int, *, seed: int) -> PostingRow:
+    rng = random.Random(seed)
+    people = _accounts(trades_count, seed)
+    chain = Chain.embedded(prefund=[p.address for p in people])
+    ledger = Ledger(chain, deploy(chain))
+    ledger.mint(chain.operator.address, TOKENS_EACH * trades_count)
+    ledger.approve(TOKENS_EACH * trades_count)
+    for person in people:
+        ledger.deposit_for(person.address, TOKENS_EACH)
+    trades = _trades(rng, people, trades_count, distinct=False)
+    provisional = _net(trades)
+    late = [(b, s, max(1, a + rng.randint(-a // 20, a // 20))) for b, s, a in trades]
+    final = _net(late)
+    difference = {a: final.get(a, 0) - provisional.get(a, 0) for a in final.keys() | provisional}
+    difference = {a: d for a, d in difference.items() if d}
+    driver = SettlementDriver(ledger)
+    first = driver.settle_interval(1, provisional, 0, b"\x01" * 32)
+    second = driver.correct_interval(
+        1,
+        version=1,
+        previous_hash=b"\x01" * 32,
+        deltas=difference,
+        fee=0,
+        result_hash=b"\x02" * 32,
+    )
+    call = ledger.settlement_contract.functions.advance(2, 100)
+    advance = int(chain.transact(call)["gasUsed"])
+    accounts_first, _ = canonical_settlement(provisional, 0)
+    accounts_second, _ = canonical_settlement(difference, 0)
+    return PostingRow(
+        trades_count,
+        first.gas_used,
+        len(accounts_first),
+        second.gas_used,
+        len(accounts_second),
+        advance,
+    )
+
+
+@dataclass(frozen=True)
 class SpeedRow:
     chain: str
     settlements: int
@@ -138,6 +201,20 @@ def main() -> None:
             f"| {row.label} | {row.accounts} | {row.netted_gas:,} | {netted:,.0f} | "
             f"{erc20:,.0f} | {erc20 / netted:.1f}× |"
         )
+
+    print("\n## Provisional and reconciliation postings (N = 100 trades)\n")
+    print("| posting | accounts | gas (1 tx) | gas/trade |")
+    print("|---|---:|---:|---:|")
+    post = measure_postings(100, seed=5)
+    print(
+        f"| provisional (settle, v0) | {post.provisional_accounts} | "
+        f"{post.provisional_gas:,} | {post.provisional_gas / post.trades:,.0f} |"
+    )
+    print(
+        f"| reconciliation (correct, v1, the difference) | {post.correction_accounts} | "
+        f"{post.correction_gas:,} | {post.correction_gas / post.trades:,.0f} |"
+    )
+    print(f"| advance (finality watermarks) | - | {post.advance_gas:,} | - |")
 
     print(f"\n## Settlements per second ({SPEED_ACCOUNTS} accounts each, SettlementDriver)\n")
     print("| chain | settlements | seconds | settlements/s | ms each | gas each |")

@@ -23,7 +23,7 @@ strings; every failure is a :class:`~contracts.errors.ChainError`)::
     driver.settle_interval(interval_id, deltas, fee, result_hash)  # -> SettlementReceipt
     ledger.escrow_balance(address); ledger.token_balance(address)
     ledger.settled_events(); ledger.settlement_deltas(event)
-    ledger.withdraw(amount, signer=participant_key)
+    ledger.request_withdrawal(amount, signer=participant_key)  # then execute_withdrawal
 
 Sign convention: a delta is the change of an account's escrow balance,
 positive when the account receives tokens (a seller), negative when it pays;
@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the names below, imported on first use (web3 takes seconds to import)
     from contracts._compile import CompiledContract, compiled
     from contracts.chain import Chain, Key, SignedTx, load_account
-    from contracts.deployment import Deployment, deploy
+    from contracts.deployment import DEFAULT_CHANGE_DELAY_S, Deployment, deploy
     from contracts.driver import (
         MAX_ACCOUNTS,
         MAX_AMOUNT,
@@ -64,10 +64,20 @@ if TYPE_CHECKING:  # the names below, imported on first use (web3 takes seconds 
         SettlementError,
         TransactionTimeoutError,
     )
-    from contracts.ledger import TOKEN_DECIMALS, Ledger, SettledEvent, checksum_address
+    from contracts.ledger import (
+        TOKEN_DECIMALS,
+        CorrectedEvent,
+        Ledger,
+        SettledEvent,
+        Withdrawal,
+        checksum_address,
+    )
 
 _LAZY = {
     "Chain": "contracts.chain",
+    "CorrectedEvent": "contracts.ledger",
+    "DEFAULT_CHANGE_DELAY_S": "contracts.deployment",
+    "Withdrawal": "contracts.ledger",
     "ChainConfigError": "contracts.errors",
     "ChainConnectionError": "contracts.errors",
     "ChainError": "contracts.errors",
@@ -98,6 +108,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "DEFAULT_CHANGE_DELAY_S",
     "MAX_ACCOUNTS",
     "MAX_AMOUNT",
     "TOKEN_DECIMALS",
@@ -109,6 +120,7 @@ __all__ = [
     "CompileError",
     "CompiledContract",
     "ContractRevertError",
+    "CorrectedEvent",
     "Deployment",
     "Key",
     "Ledger",
@@ -121,6 +133,7 @@ __all__ = [
     "SignedTx",
     "StepHook",
     "TransactionTimeoutError",
+    "Withdrawal",
     "canonical_settlement",
     "checksum_address",
     "compiled",

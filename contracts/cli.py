@@ -105,8 +105,18 @@ def _register_funding(chain_sub: argparse._SubParsersAction[argparse.ArgumentPar
     _deployment_option(deposit)
     deposit.set_defaults(func=_deposit)
 
-    withdraw = chain_sub.add_parser("withdraw", help="move tokens from the key's escrow back")
-    withdraw.add_argument("amount", type=_amount, metavar="AMOUNT", help="token base units")
+    withdraw = chain_sub.add_parser(
+        "withdraw",
+        help="ask to move tokens from the key's escrow back (time-locked), or --execute it",
+    )
+    withdraw.add_argument(
+        "amount", type=_amount, metavar="AMOUNT", nargs="?", help="token base units to request"
+    )
+    withdraw.add_argument(
+        "--execute",
+        action="store_true",
+        help="pay out the pending request (once every interval it waits for is final)",
+    )
     _connection_options(withdraw, key_required=True)
     _deployment_option(withdraw)
     withdraw.set_defaults(func=_withdraw)
@@ -330,9 +340,25 @@ def _deposit(args: argparse.Namespace) -> int:
 def _withdraw(args: argparse.Namespace) -> int:
     def body(args: argparse.Namespace) -> None:
         ledger = _ledger(args)
+        from contracts.errors import ChainConfigError
+
         account = ledger.chain.operator.address
-        receipt = ledger.withdraw(args.amount)
-        print(f"withdrew {args.amount} from the escrow of {account.lower()} in tx {_tx(receipt)}")
+        if args.execute == (args.amount is not None):
+            raise ChainConfigError("withdraw: give AMOUNT to request a withdrawal, or --execute")
+        if args.execute:
+            pending = ledger.withdrawal(account).amount
+            receipt = ledger.execute_withdrawal()
+            print(
+                f"withdrew up to {pending} from the escrow of {account.lower()} "
+                f"in tx {_tx(receipt)}"
+            )
+        else:
+            receipt = ledger.request_withdrawal(args.amount)
+            print(
+                f"requested {args.amount} from the escrow of {account.lower()} "
+                f"in tx {_tx(receipt)}; "
+                "run withdraw --execute once the intervals you may be in are final"
+            )
         print(_balance_line(ledger, account))
 
     return _run(args, body)

@@ -18,10 +18,18 @@ from contracts._compile import compiled
 from contracts.chain import Chain
 from contracts.errors import ChainConfigError
 
-__all__ = ["DEFAULT_TOKEN_NAME", "DEFAULT_TOKEN_SYMBOL", "Deployment", "deploy"]
+__all__ = [
+    "DEFAULT_CHANGE_DELAY_S",
+    "DEFAULT_TOKEN_NAME",
+    "DEFAULT_TOKEN_SYMBOL",
+    "Deployment",
+    "deploy",
+]
 
 DEFAULT_TOKEN_NAME = "gridex energy token"
 DEFAULT_TOKEN_SYMBOL = "GXE"
+DEFAULT_CHANGE_DELAY_S = 2 * 86_400
+"""Default wait, s, before a proposed operator or owner of Settlement can take over."""
 
 
 @dataclass(frozen=True)
@@ -77,16 +85,21 @@ def deploy(
     operator: str | None = None,
     token_name: str = DEFAULT_TOKEN_NAME,
     token_symbol: str = DEFAULT_TOKEN_SYMBOL,
+    change_delay_s: int = DEFAULT_CHANGE_DELAY_S,
 ) -> Deployment:
     """Deploy a fresh EnergyToken and Settlement from the chain's operator key.
 
     The deploying key owns both contracts (it mints and sets the operator);
     ``operator`` (default: the same key) is the address allowed to settle.
+    ``change_delay_s`` is how long a proposed operator or owner waits, after
+    the proposal is on chain, before it can take over (``>= 0``).
 
     Raises:
         ContractRevertError: a constructor reverted.
         ChainConfigError: the chain is read-only.
     """
+    if type(change_delay_s) is not int or not 0 <= change_delay_s < 2**64:
+        raise ChainConfigError(f"change_delay_s: must be an integer >= 0, got {change_delay_s!r}")
     token_artifact = compiled("EnergyToken")
     settlement_artifact = compiled("Settlement")
     w3 = chain.w3
@@ -97,7 +110,9 @@ def deploy(
         abi=settlement_artifact.abi, bytecode=settlement_artifact.bytecode
     )
     settle_as = Web3.to_checksum_address(operator or chain.operator.address)
-    receipt = chain.transact(settlement_factory.constructor(token_address, settle_as))
+    receipt = chain.transact(
+        settlement_factory.constructor(token_address, settle_as, change_delay_s)
+    )
     return Deployment(
         chain_id=chain.chain_id,
         token=token_address,

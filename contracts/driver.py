@@ -63,6 +63,7 @@ from contracts.errors import (
 from contracts.ledger import Ledger, checksum_address
 
 if TYPE_CHECKING:
+    from web3.contract.contract import ContractFunction
     from web3.types import TxReceipt
 
 __all__ = [
@@ -83,6 +84,7 @@ MAX_AMOUNT = 2**128 - 1
 """Largest fee or absolute delta the contract accepts, in base units."""
 
 _ALREADY_SETTLED = "interval already settled"
+_WRONG_VERSION = "wrong version"
 
 
 class SettleStep(enum.StrEnum):
@@ -226,30 +228,104 @@ class SettlementDriver:
         accounts, amounts = canonical_settlement(deltas, fee)
         wanted = _result_hash(result_hash)
 
-        done = self._settled(interval_id, wanted)
-        if done is not None:
-            return done
-        if self._await_in_flight():
-            done = self._settled(interval_id, wanted)
-            if done is not None:
-                return done
-        self._step(SettleStep.CHECKED, interval_id, None)
-
         call = self._ledger.settlement_contract.functions.settle(
             interval_id, accounts, amounts, fee, wanted
         )
+        return self._post(
+            call, interval_id, wanted, len(accounts), lambda: self._settled(interval_id, wanted)
+        )
+
+    def correct_interval(
+        self,
+        interval_id: int,
+        *,
+        version: int,
+        previous_hash: bytes | str,
+        deltas: Mapping[str, int],
+        fee: int,
+        result_hash: bytes | str,
+    ) -> SettlementReceipt:
+        """Post reconciliation ``version`` (1, 2, ...) of ``interval_id`` unless it is on chain.
+
+        ``deltas`` and ``fee`` are the difference to what the interval's
+        earlier postings carried (``sum + fee == 0``); ``previous_hash`` is
+        the hash of version ``version - 1``. Calling again with the same
+        arguments returns the posting found on chain (``already_settled``).
+
+        Raises:
+            SettlementError: malformed (nothing is sent).
+            SettlementConflictError: that version is on chain with another hash.
+            ContractRevertError: the contract refused it (wrong version, final
+                interval, overdrawn account, ...).
+            TransactionTimeoutError, ChainConnectionError, ChainRPCError: as
+                :meth:`settle_interval`.
+        """
+        if not _is_int(interval_id) or not 0 <= interval_id < 2**256:
+            raise SettlementError(f"interval_id must be a uint256, got {interval_id!r}")
+        if not _is_int(version) or version < 1:
+            raise SettlementError(f"version must be an int >= 1, got {version!r}")
+        accounts, amounts = canonical_settlement(deltas, fee)
+        wanted = _result_hash(result_hash)
+        previous = _result_hash(previous_hash)
+        call = self._ledger.settlement_contract.functions.correct(
+            interval_id, version, previous, accounts, amounts, fee, wanted
+        )
+        return self._post(
+            call,
+            interval_id,
+            wanted,
+            len(accounts),
+            lambda: self._corrected(interval_id, version, wanted),
+        )
+
+    def advance(self, final_before: int, open_through: int) -> bool:
+        """Raise the contract's watermarks to at least these values; False if already there.
+
+        Raises:
+            ContractRevertError, TransactionTimeoutError, ChainConnectionError,
+            ChainRPCError: as :meth:`settle_interval`.
+        """
+        on_final, on_open = self._ledger.final_before(), self._ledger.open_through()
+        final_before, open_through = max(final_before, on_final), max(open_through, on_open)
+        if (final_before, open_through) == (on_final, on_open):
+            return False
+        self._await_in_flight()
+        call = self._ledger.settlement_contract.functions.advance(final_before, open_through)
+        self._chain.transact(call)
+        return True
+
+    def _post(
+        self,
+        call: ContractFunction,
+        interval_id: int,
+        wanted: bytes,
+        accounts: int,
+        existing: Callable[[], SettlementReceipt | None],
+    ) -> SettlementReceipt:
+        done = existing()
+        if done is not None:
+            return done
+        if self._await_in_flight():
+            done = existing()
+            if done is not None:
+                return done
+        self._step(SettleStep.CHECKED, interval_id, None)
         try:
             with self._chain.send_lock:  # no other thread takes this nonce meanwhile
                 tx = self._chain.sign(call)
                 self._step(SettleStep.SIGNED, interval_id, tx.tx_hash)
                 self._chain.broadcast(tx)
             self._step(SettleStep.SENT, interval_id, tx.tx_hash)
-            receipt = self._send_until_mined(tx, interval_id, wanted)
+            receipt = self._send_until_mined(tx, interval_id, existing)
             if isinstance(receipt, SettlementReceipt):
                 return receipt
             self._chain.check_succeeded(tx, receipt)
         except ContractRevertError as exc:
-            return self._after_revert(exc, interval_id, wanted)
+            if _ALREADY_SETTLED in exc.reason or _WRONG_VERSION in exc.reason:
+                done = existing()
+                if done is not None:
+                    return done
+            raise
         self._step(SettleStep.MINED, interval_id, tx.tx_hash)
         return SettlementReceipt(
             interval_id=interval_id,
@@ -257,7 +333,7 @@ class SettlementDriver:
             block_number=int(receipt["blockNumber"]),
             gas_used=int(receipt["gasUsed"]),
             result_hash=HexBytes(wanted).to_0x_hex(),
-            accounts=len(accounts),
+            accounts=accounts,
             already_settled=False,
         )
 
@@ -272,7 +348,7 @@ class SettlementDriver:
             self._on_step(step, interval_id, tx_hash)
 
     def _send_until_mined(
-        self, tx: SignedTx, interval_id: int, wanted: bytes
+        self, tx: SignedTx, interval_id: int, existing: Callable[[], SettlementReceipt | None]
     ) -> TxReceipt | SettlementReceipt:
         for attempt in range(self._max_resends + 1):
             if attempt > 0:
@@ -281,7 +357,7 @@ class SettlementDriver:
             receipt = self._chain.wait_for_receipt(tx.tx_hash, timeout_s=self._receipt_timeout_s)
             if receipt is not None:
                 return receipt
-            done = self._settled(interval_id, wanted)  # settled meanwhile by an earlier tx
+            done = existing()  # posted meanwhile by an earlier tx
             if done is not None:
                 return done
             logger.warning(
@@ -316,15 +392,6 @@ class SettlementDriver:
             mined, _ = self._chain.nonces(operator)
         return True
 
-    def _after_revert(
-        self, exc: ContractRevertError, interval_id: int, wanted: bytes
-    ) -> SettlementReceipt:
-        if _ALREADY_SETTLED in exc.reason:
-            done = self._settled(interval_id, wanted)
-            if done is not None:
-                return done
-        raise exc
-
     def _settled(self, interval_id: int, wanted: bytes) -> SettlementReceipt | None:
         """The existing settlement of ``interval_id``, None if unsettled.
 
@@ -354,6 +421,37 @@ class SettlementDriver:
             tx_hash=event.tx_hash,
             block_number=event.block_number,
             gas_used=gas_used,
+            result_hash=event.result_hash,
+            accounts=event.accounts,
+            already_settled=True,
+        )
+
+    def _corrected(self, interval_id: int, version: int, wanted: bytes) -> SettlementReceipt | None:
+        """Version ``version`` of ``interval_id`` if it is on chain, else None.
+
+        Raises:
+            SettlementConflictError: that version is on chain with another hash.
+        """
+        if self._ledger.settled_version(interval_id) < version:
+            return None
+        found = self._ledger.corrected_events(interval_id=interval_id)
+        event = next((e for e in found if e.version == version), None)
+        if event is None:
+            raise ChainError(
+                f"interval {interval_id} is at version >= {version} on chain, but no Corrected "
+                f"event of that version was found from block {self._ledger.deployment.block}"
+            )
+        requested = HexBytes(wanted).to_0x_hex()
+        if event.result_hash != requested:
+            raise SettlementConflictError(
+                interval_id, on_chain=event.result_hash, requested=requested
+            )
+        receipt = self._chain.receipt(event.tx_hash)
+        return SettlementReceipt(
+            interval_id=interval_id,
+            tx_hash=event.tx_hash,
+            block_number=event.block_number,
+            gas_used=int(receipt["gasUsed"]) if receipt is not None else 0,
             result_hash=event.result_hash,
             accounts=event.accounts,
             already_settled=True,

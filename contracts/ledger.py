@@ -9,7 +9,9 @@ the chain's operator key unless a ``signer`` (a participant's key) is given::
     chain.fund(alice)                              # ETH for alice's gas
     ledger.deposit(5_000_000, signer=alice_key)    # approve + deposit
     ledger.escrow_balance(alice)                   # -> 5_000_000
-    ledger.withdraw(1_000_000, signer=alice_key)
+    ledger.request_withdrawal(1_000_000, signer=alice_key)
+    ...                                            # once the intervals alice may be in are final
+    ledger.execute_withdrawal(signer=alice_key)
     ledger.deposit_for(bob, 2_000_000)             # operator pays into bob's escrow
 
 Settling is :class:`contracts.driver.SettlementDriver`'s job.
@@ -34,7 +36,14 @@ if TYPE_CHECKING:
     from web3.contract import Contract
     from web3.types import TxReceipt
 
-__all__ = ["TOKEN_DECIMALS", "Ledger", "SettledEvent", "checksum_address"]
+__all__ = [
+    "TOKEN_DECIMALS",
+    "CorrectedEvent",
+    "Ledger",
+    "SettledEvent",
+    "Withdrawal",
+    "checksum_address",
+]
 
 _ZERO_ADDRESS = "0x" + "00" * 20
 
@@ -65,6 +74,29 @@ class SettledEvent:
     operator: str
     tx_hash: str
     block_number: int
+
+
+@dataclass(frozen=True)
+class CorrectedEvent:
+    """One ``Corrected`` event: a reconciliation of an interval accepted on chain."""
+
+    interval_id: int
+    version: int  # 1, 2, ...
+    previous_hash: str  # 0x-hex, the hash of version - 1
+    result_hash: str  # 0x-hex
+    fee: int
+    accounts: int
+    tx_hash: str
+    block_number: int
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    """An account's pending withdrawal request."""
+
+    amount: int  # base units requested; 0: none pending
+    epoch: int  # the contract's advance count when it was requested
+    unlocked: bool  # execute_withdrawal would succeed now
 
 
 class Ledger:
@@ -165,6 +197,68 @@ class Ledger:
         value = bytes(self._call(self._settlement.functions.settled(interval_id)))
         return None if value == bytes(32) else value
 
+    def settled_version(self, interval_id: int) -> int:
+        """Version of ``interval_id``'s latest posting (0: provisional only, or unsettled)."""
+        return int(self._call(self._settlement.functions.version(interval_id)))
+
+    def final_before(self) -> int:
+        """Every interval id below this is final on chain."""
+        return int(self._call(self._settlement.functions.final_before()))
+
+    def open_through(self) -> int:
+        """The last interval the operator announced as open for orders."""
+        return int(self._call(self._settlement.functions.open_through()))
+
+    def epoch(self) -> int:
+        """How many times the operator has advanced the watermarks."""
+        return int(self._call(self._settlement.functions.epoch()))
+
+    def withdrawal(self, address: str) -> Withdrawal:
+        """The pending withdrawal of ``address`` (amount 0 when there is none)."""
+        functions = self._settlement.functions
+        account = checksum_address(address)
+        return Withdrawal(
+            amount=int(self._call(functions.withdrawal_amount(account))),
+            epoch=int(self._call(functions.withdrawal_epoch(account))),
+            unlocked=bool(self._call(functions.withdrawal_unlocked(account))),
+        )
+
+    def pending_operator(self) -> tuple[str, int]:
+        """The proposed operator and the Unix time (s) from which it can take over."""
+        functions = self._settlement.functions
+        return str(self._call(functions.pending_operator())), int(
+            self._call(functions.operator_eta())
+        )
+
+    def change_delay(self) -> int:
+        """Seconds between an operator or owner proposal and its taking effect."""
+        return int(self._call(self._settlement.functions.change_delay()))
+
+    def corrected_events(
+        self, *, interval_id: int | None = None, from_block: int | None = None
+    ) -> list[CorrectedEvent]:
+        """``Corrected`` events in block order, optionally of one interval only."""
+        filters = {"interval_id": interval_id} if interval_id is not None else None
+        with mapped_errors():
+            logs = self._settlement.events.Corrected.get_logs(
+                from_block=self._deployment.block if from_block is None else from_block,
+                to_block="latest",
+                argument_filters=filters,
+            )
+        return [
+            CorrectedEvent(
+                interval_id=int(log["args"]["interval_id"]),
+                version=int(log["args"]["version"]),
+                previous_hash=HexBytes(log["args"]["previous_hash"]).to_0x_hex(),
+                result_hash=HexBytes(log["args"]["result_hash"]).to_0x_hex(),
+                fee=int(log["args"]["fee"]),
+                accounts=int(log["args"]["accounts"]),
+                tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+                block_number=int(log["blockNumber"]),
+            )
+            for log in logs
+        ]
+
     def settled_events(
         self,
         *,
@@ -196,7 +290,7 @@ class Ledger:
             for log in logs
         ]
 
-    def settlement_deltas(self, event: SettledEvent) -> dict[str, int]:
+    def settlement_deltas(self, event: SettledEvent | CorrectedEvent) -> dict[str, int]:
         """The per-account escrow changes of a settled interval, decoded from its transaction."""
         with mapped_errors(tx_hash=event.tx_hash):
             tx = self._chain.w3.eth.get_transaction(HexBytes(event.tx_hash))
@@ -236,14 +330,36 @@ class Ledger:
         call = self._settlement.functions.deposit_for(checksum_address(account), amount)
         return self._chain.transact(call, signer=signer)
 
-    def withdraw(self, amount: int, *, signer: Key | None = None) -> TxReceipt:
-        """Move ``amount`` from the signer's escrow back to their token balance."""
-        return self._chain.transact(self._settlement.functions.withdraw(amount), signer=signer)
-
-    def set_operator(self, new_operator: str, *, signer: Key | None = None) -> TxReceipt:
-        """Make ``new_operator`` the only address allowed to settle (signed by the owner)."""
-        call = self._settlement.functions.set_operator(checksum_address(new_operator))
+    def request_withdrawal(self, amount: int, *, signer: Key | None = None) -> TxReceipt:
+        """Ask for ``amount`` of the signer's escrow (0 cancels); see :meth:`execute_withdrawal`."""
+        call = self._settlement.functions.request_withdrawal(amount)
         return self._chain.transact(call, signer=signer)
+
+    def execute_withdrawal(self, *, signer: Key | None = None) -> TxReceipt:
+        """Pay the signer's requested withdrawal out of escrow, once it is unlocked.
+
+        Raises:
+            ContractRevertError: "settlement: withdrawal still locked" while an
+                interval the account may be in is not final yet.
+        """
+        call = self._settlement.functions.execute_withdrawal()
+        return self._chain.transact(call, signer=signer)
+
+    def advance(
+        self, final_before: int, open_through: int, *, signer: Key | None = None
+    ) -> TxReceipt:
+        """Announce the finality and order-horizon watermarks (signed by the operator)."""
+        call = self._settlement.functions.advance(final_before, open_through)
+        return self._chain.transact(call, signer=signer)
+
+    def propose_operator(self, new_operator: str, *, signer: Key | None = None) -> TxReceipt:
+        """Schedule ``new_operator`` (signed by the owner); it takes over after the delay."""
+        call = self._settlement.functions.propose_operator(checksum_address(new_operator))
+        return self._chain.transact(call, signer=signer)
+
+    def accept_operator(self, *, signer: Key | None = None) -> TxReceipt:
+        """Make the proposed operator the operator once the delay is over (anyone signs)."""
+        return self._chain.transact(self._settlement.functions.accept_operator(), signer=signer)
 
     def transfer_ownership(self, new_owner: str, *, signer: Key | None = None) -> TxReceipt:
         """First step of a settlement-contract ownership transfer (signed by the owner)."""

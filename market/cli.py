@@ -23,6 +23,7 @@ def _registrations() -> list[Register]:
     from grid import cli as grid_cli
     from market import _cli_clear as clear_cli
     from market import _cli_ops as ops_cli
+    from market import _cli_verify as verify_cli
     from market.demo import cli as demo_cli
     from market.engine import cli as engine_cli
 
@@ -32,6 +33,7 @@ def _registrations() -> list[Register]:
         clear_cli.register,
         engine_cli.register,
         chain_cli.register,
+        verify_cli.register,
         ops_cli.register,
     ]
 

@@ -176,6 +176,7 @@ __all__ += [  # appended section: the engine's errors
     "DuplicateOrderError",
     "EngineError",
     "EngineStateError",
+    "InsufficientCollateralError",
     "IntervalClosedError",
     "JournalError",
     "NotFoundError",
@@ -200,6 +201,19 @@ class EngineStateError(EngineError, RuntimeError):
 
 class IntervalClosedError(EngineStateError):
     """The interval's gate has closed, or the interval is outside the order horizon."""
+
+
+class InsufficientCollateralError(EngineStateError):
+    """Free escrow does not cover the order's worst case and the open positions."""
+
+    def __init__(self, order_id: str, participant: str, needed: int, free: int) -> None:
+        super().__init__(
+            f"collateral: order {order_id!r} of {participant} needs {needed} base units of "
+            f"free escrow, {free} are free (worst case of the order and the open positions); "
+            f"deposit at least {needed - free} more"
+        )
+        self.needed = needed
+        self.free = free
 
 
 class NotFoundError(EngineError, LookupError):

@@ -28,6 +28,7 @@ from pathlib import Path
 import polars as pl
 
 from market import _metering_frames as frames
+from market._metering_estimate import settlement_energy
 from market._metering_rules import check_duplicate, reject_new
 from market._metering_values import (
     BatchOutcome,
@@ -320,6 +321,39 @@ class MeterLedger:
             .iter_rows()
         ):
             out[meter_id] = MeteredEnergy(imp, exp, complete)
+        return out
+
+    def last_timestamp(self, meter_id: str) -> int | None:
+        """Timestamp of ``meter_id``'s latest applied reading, Unix ms (None: none yet).
+
+        Raises:
+            UnknownMeterError: the meter is not registered.
+        """
+        log = self._log(meter_id)
+        return log.ts[-1] if log.ts else None
+
+    def complete(self, interval: int) -> bool:
+        """Whether every registered meter has a reading at or after ``interval``'s end."""
+        end = (interval + 1) * self._interval_s * 1000
+        return all(log.ts and log.ts[-1] >= end for log in self._meters.values())
+
+    def settlement_energy(self, interval: int) -> dict[str, tuple[int, int, bool, bool]]:
+        """What a settlement of ``interval`` uses per meter id, missing data substituted.
+
+        Each value is ``(import_wh, export_wh, complete, estimated)``: the
+        metered energy of a complete meter, or for an incomplete one its
+        metered part plus an estimate of the rest by the rule of
+        :mod:`market._metering_estimate` (the meter's last power held until
+        the interval's end), flagged ``estimated``.
+        """
+        start = interval * self._interval_s * 1000
+        end = start + self._interval_s * 1000
+        out: dict[str, tuple[int, int, bool, bool]] = {}
+        for meter_id, measured in self.metered(interval).items():
+            imp, exp, complete, estimated, _ = settlement_energy(
+                self._meters[meter_id], measured, start, end
+            )
+            out[meter_id] = (imp, exp, complete, estimated)
         return out
 
     def metered_by_participant(self, interval: int) -> dict[str, MeteredEnergy]:

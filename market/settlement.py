@@ -47,14 +47,22 @@ makes. Accounts whose delta is zero are left out of ``deltas``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from eth_hash.auto import keccak
 
 from market.config import MarketConfig
 from market.errors import SettlementInputError
 from market.orders import normalise_address
 
-__all__ = ["IntervalSettlement", "imbalance_amount", "settle_interval"]
+__all__ = [
+    "IntervalSettlement",
+    "correction_hash",
+    "imbalance_amount",
+    "settle_interval",
+    "settlement_difference",
+]
 
 _WH_PER_KWH = 1000
 
@@ -243,3 +251,58 @@ def settle_interval(
     if sum(settlement.deltas.values()) + settlement.fee != 0:  # pragma: no cover - see proof
         raise AssertionError("settlement does not balance")
     return settlement
+
+
+def settlement_difference(
+    posted: IntervalSettlement, wanted: IntervalSettlement
+) -> tuple[dict[str, int], int]:
+    """What a reconciliation posts: ``wanted`` minus what ``posted`` already carried.
+
+    Both are settlements of the same interval and clearing, so the operator's
+    fee is the same; the deltas' difference then sums to zero on its own
+    (``Σ wanted − Σ posted = −fee + fee``). Accounts whose difference is zero
+    are left out.
+
+    Raises:
+        SettlementInputError: the two are of different intervals or fees.
+    """
+    if posted.interval != wanted.interval:
+        raise SettlementInputError(
+            f"interval: a correction of {posted.interval} cannot be taken from {wanted.interval}"
+        )
+    if posted.fee != wanted.fee:
+        raise SettlementInputError(
+            f"fee: a correction keeps the clearing's fee ({posted.fee}), got {wanted.fee}"
+        )
+    accounts = sorted(posted.deltas.keys() | wanted.deltas.keys())
+    diff = {a: wanted.deltas.get(a, 0) - posted.deltas.get(a, 0) for a in accounts}
+    return {a: d for a, d in diff.items() if d != 0}, 0
+
+
+def correction_hash(
+    previous_hash: bytes,
+    *,
+    interval: int,
+    version: int,
+    meters: Mapping[str, Sequence[object]],
+    deltas: Mapping[str, int],
+) -> bytes:
+    """The result hash of reconciliation ``version``, chained to the posting before it.
+
+    ``keccak256(previous_hash ‖ canonical JSON of {interval, version, meters,
+    deltas})``, where ``meters`` is the metered energy the correction is based
+    on (``{meter_id: [import_wh, export_wh, complete, estimated]}``) and
+    ``deltas`` what it posts. So each version's hash commits to the whole
+    chain before it, and anyone holding the postings can recompute it.
+    """
+    body = json.dumps(
+        {
+            "interval": interval,
+            "version": version,
+            "meters": {m: list(v) for m, v in sorted(meters.items())},
+            "deltas": dict(sorted(deltas.items())),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return bytes(keccak(previous_hash + body.encode()))

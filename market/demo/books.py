@@ -75,16 +75,22 @@ def check_books(
             problems.append(
                 f"interval {interval}: settlement carries a result hash other than the clearing's"
             )
-        if dict(expected.deltas) != dict(posted.deltas) or expected.fee != posted.fee:
+        # provisional plus reconciliations: together the settlement of the last metering
+        fee = posted.fee + sum(c.fee for c in s.corrections)
+        if dict(expected.deltas) != s.total_deltas() or expected.fee != fee:
             problems.append(
                 f"interval {interval}: posted settlement differs from the recomputed one"
             )
-        if sum(posted.deltas.values()) + posted.fee != 0:
-            problems.append(f"interval {interval}: settlement does not sum to zero with its fee")
-        for account, delta in posted.deltas.items():
+        for record in (posted, *s.corrections):
+            if sum(record.deltas.values()) + record.fee != 0:
+                problems.append(
+                    f"interval {interval} v{record.version}: posting does not sum to zero "
+                    "with its fee"
+                )
+        for account, delta in s.total_deltas().items():
             totals[account] = totals.get(account, 0) + delta
-        fees += posted.fee
-        settled[interval] = posted.result_hash
+        fees += fee
+        settled[interval] = s.last_hash
     problems.extend(_chain_problems(chain, totals, fees, settled))
     reported = set(data.intervals["interval"].to_list())
     if not set(settled) <= reported:

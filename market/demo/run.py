@@ -32,6 +32,7 @@ from typing import Any
 from grid import Feeder, load_feeder
 from market import _console
 from market import _folders as folders
+from market._cli_verify import verify_journal
 from market._console import plural
 from market.config import MarketConfig
 from market.demo.books import check_books
@@ -198,6 +199,17 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         )
     data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
     problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
+    verify_started = time.perf_counter()
+    verified, differences = await asyncio.to_thread(
+        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger
+    )
+    problems += differences
+    console.print(
+        f"gridex verify: {verified} intervals recomputed from their bundles "
+        f"({o.report_dir / 'bundles'}) and checked against the chain in "
+        f"{time.perf_counter() - verify_started:.1f} s: "
+        + ("all agree" if not differences else f"{len(differences)} difference(s)")
+    )
     wall_s = time.perf_counter() - started
     summary = await asyncio.to_thread(
         write_report,

@@ -111,9 +111,14 @@ def clearing_result(
     return msg
 
 
-def settlement(interval: int, record: SettlementRecord) -> pb.Settlement:
-    """The Settlement message of a settlement record."""
+def settlement(
+    interval: int, record: SettlementRecord, estimated: tuple[str, ...] = ()
+) -> pb.Settlement:
+    """The Settlement message of a settlement record (one posting)."""
     return pb.Settlement(
+        version=record.version,
+        previous_hash=record.previous_hash,
+        estimated_meters=list(estimated),
         interval=interval,
         deltas=[pb.BalanceDelta(address=a, delta=d) for a, d in sorted(record.deltas.items())],
         fee=record.fee,

@@ -38,8 +38,18 @@ class EngineConfig:
             its delivery starts (``>= 0``).
         horizon_intervals: orders are accepted for at most this many
             intervals after the current one.
-        metering_delay_s: an interval is metered this many seconds after its
-            delivery ends, leaving gateways time to deliver its readings.
+        metering_delay_s: the metering window: an interval is metered (and
+            settled provisionally) as soon as every meter has a reading at or
+            after its end, or this many seconds after its delivery ends,
+            whichever comes first; meters still incomplete then are estimated
+            (see :mod:`market._metering_estimate`) and flagged.
+        reconciliation_window_s: late readings that change an interval's
+            metering within this many seconds after its delivery ends are
+            settled by a reconciliation posting (the difference only); after
+            it the interval is final on chain (``>= metering_delay_s``).
+        settle_max_attempts: a posting that keeps failing is given up (and
+            journaled as failed) after this many attempts; it never blocks
+            other intervals.
         reading_skew_s: how far a reading's timestamp may lie ahead of the
             engine clock, s (readings up to a week old are accepted: a
             gateway's outage buffer must not be refused).
@@ -65,6 +75,8 @@ class EngineConfig:
     gate_closure_s: int = 300
     horizon_intervals: int = 192
     metering_delay_s: int = 60
+    reconciliation_window_s: int = 86_400
+    settle_max_attempts: int = 5
     reading_skew_s: float = 300.0
     max_batch_readings: int = 10_000
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
@@ -87,6 +99,13 @@ class EngineConfig:
             out.append(f"horizon_intervals: must be >= 1, got {self.horizon_intervals}")
         if self.metering_delay_s < 0:
             out.append(f"metering_delay_s: must be >= 0, got {self.metering_delay_s}")
+        if self.reconciliation_window_s < self.metering_delay_s:
+            out.append(
+                f"reconciliation_window_s: must be >= metering_delay_s ({self.metering_delay_s}), "
+                f"got {self.reconciliation_window_s}"
+            )
+        if self.settle_max_attempts < 1:
+            out.append(f"settle_max_attempts: must be >= 1, got {self.settle_max_attempts}")
         if not 1 <= self.max_batch_readings <= 100_000:
             out.append(f"max_batch_readings: must be in 1..100000, got {self.max_batch_readings}")
         if self.synchronous not in ("FULL", "NORMAL"):

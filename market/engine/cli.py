@@ -123,7 +123,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--metering-delay-s",
         type=int,
         default=60,
-        help="meter an interval this long after it ends, s (default 60)",
+        help="metering window: meter an interval once its data is complete, at the latest "
+        "this long after it ends (incomplete meters estimated), s (default 60)",
+    )
+    p.add_argument(
+        "--reconciliation-window-s",
+        type=int,
+        default=86_400,
+        help="late readings within this long after an interval ends are settled by a "
+        "reconciliation posting; then the interval is final, s (default 86400)",
     )
     p.add_argument(
         "--reading-skew-s",
@@ -320,6 +328,7 @@ def _engine(args: argparse.Namespace) -> Any:
         mechanism=args.mechanism,
         gate_closure_s=args.gate_closure_s,
         metering_delay_s=args.metering_delay_s,
+        reconciliation_window_s=args.reconciliation_window_s,
         reading_skew_s=args.reading_skew_s,
         synchronous=args.synchronous,
         archive_dir=args.archive,

@@ -37,6 +37,7 @@ from market.engine import _convert
 from market.engine._core import Core, EngineConfig
 from market.engine.clearing import ClearingBackend, MarketClearing
 from market.engine.clock import Clock, WallClock
+from market.engine.collateral import EscrowView, check_collateral
 from market.engine.journal import Journal
 from market.engine.lifecycle import Lifecycle
 from market.engine.settler import RecordingSettler, Settler
@@ -369,6 +370,8 @@ class Engine:
             OrderValidationError: a field breaks a rule (every problem listed).
             DuplicateOrderError: the id was used for a different order.
             IntervalClosedError: the gate has closed or the interval is beyond the horizon.
+            InsufficientCollateralError: free escrow does not cover the order's
+                worst case and the open positions (see :mod:`market.engine.collateral`).
         """
         core = self.core
         with core.lock:
@@ -390,6 +393,8 @@ class Engine:
             if problems:
                 raise OrderValidationError(problems)
             self._check_open(order.interval)
+            if isinstance(self.settler, EscrowView):
+                check_collateral(order, self._state, self.market, self.settler)
             _, fut = core.record("order", self.clock.now_ms(), _order_body(order), nonce=nonce)
             record = self._state.orders[order.key]
         return Accepted(_convert.order_state(record, as_accepted=True), fut)

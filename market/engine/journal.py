@@ -28,6 +28,7 @@ every pending future fails with :class:`~market.errors.JournalError`.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import json
@@ -37,7 +38,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -354,12 +355,20 @@ class Journal:
             while self._watchers and self._watchers[0][0] <= last:
                 ready.append(heapq.heappop(self._watchers))
             self._durable.notify_all()
+        # A caller that gave up (a gRPC deadline) may have cancelled its future;
+        # that must not kill the journal thread.
         for p in batch:
-            p.future.set_result(p.entry.seq)
+            _resolve(p.future, p.entry.seq)
         for seq, _, future in ready:
-            future.set_result(seq)
+            _resolve(future, seq)
         if self._on_durable is not None:
             try:
                 self._on_durable(last)
             except Exception:  # a listener's bug must not stop the journal
                 logger.exception("journal on_durable callback failed")
+
+
+def _resolve(future: Future[int], seq: int) -> None:
+    """Set ``future``'s result unless its caller cancelled it meanwhile."""
+    with contextlib.suppress(InvalidStateError):  # cancelled by a caller that stopped waiting
+        future.set_result(seq)

@@ -5,7 +5,10 @@ Times for interval ``k`` (``I`` = interval length, ``G`` = gate closure lead,
 
     gate closes   k·I − G        (then clearing runs in the clearing thread)
     delivered     (k+1)·I        (once cleared)
-    metered       (k+1)·I + D    (then settlement runs in the settlement thread)
+    metered       (k+1)·I + D    or earlier, once every meter's data covers the interval
+                                 (then settlement runs in the settlement thread; see
+                                 :mod:`market.engine.settling` for reconciliation and
+                                 finality)
 
 Every interval from the engine's first one onward goes through all phases,
 with or without orders: imbalance against metered energy is settled either
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -29,11 +31,11 @@ from grid import Feeder
 from market.config import MarketConfig
 from market.engine._core import Core, EngineConfig
 from market.engine.clearing import ClearingBackend
-from market.engine.settler import Settler, receipt_gas, receipt_text
+from market.engine.settler import Settler
+from market.engine.settling import Settling
 from market.engine.state import ClearingRecord, IntervalState
-from market.errors import ClearingError, EngineStateError, MarketError, RequestError
+from market.errors import ClearingError, EngineStateError, RequestError
 from market.orders import Order, Participant
-from market.settlement import IntervalSettlement, settle_interval
 
 __all__ = ["Lifecycle"]
 
@@ -42,7 +44,6 @@ logger = logging.getLogger(__name__)
 #: Longest single advance of a simulated clock (every interval on the way is run), ms.
 _MAX_ADVANCE_MS = 7 * 86_400_000
 #: Longest wait between two tries of a failing settlement posting, s.
-_MAX_SETTLE_RETRY_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ class _ClearingJob:
     rerun: bool
 
 
-class Lifecycle:
+class Lifecycle(Settling):
     """Moves intervals through their phases as the clock passes their times."""
 
     def __init__(
@@ -79,11 +80,11 @@ class Lifecycle:
         self._settle_pool = ThreadPoolExecutor(1, thread_name_prefix="gridex-settlement")
         self._busy: dict[tuple[str, int], Future[object]] = {}
         self._retry_at: dict[int, float] = {}  # interval -> monotonic time of the next try
-        self._failures: dict[int, int] = {}  # interval -> failed settlement postings so far
         self._idle = threading.Condition()
         self._advance_lock = threading.Lock()
         self._closed = False
         self.next_gate = 0
+        self._init_settling()
 
     # -- times -----------------------------------------------------------------------
 
@@ -126,12 +127,14 @@ class Lifecycle:
                 self.next_gate = k + 1
             for k in sorted(self._unsettled()):
                 self._step(core.state.interval(k), now_ms)
+            self._announce(now_ms)
 
     def _unsettled(self) -> list[int]:
+        """Intervals past their gate that are not final yet."""
         return [
             k
             for k, s in self._core.state.intervals.items()
-            if pb.INTERVAL_PHASE_GATE_CLOSED <= s.phase < pb.INTERVAL_PHASE_SETTLED
+            if s.phase >= pb.INTERVAL_PHASE_GATE_CLOSED and not s.final
         ]
 
     def _step(self, s: IntervalState, now_ms: int) -> None:
@@ -140,23 +143,8 @@ class Lifecycle:
             self._start_clearing(k, self._config.mechanism, rerun=False)
         if s.phase == pb.INTERVAL_PHASE_CLEARED and self.end_ms(k) <= now_ms:
             core.record("delivered", self.end_ms(k), {"interval": k})
-        if s.phase == pb.INTERVAL_PHASE_DELIVERED and self.metering_ms(k) <= now_ms:
-            meters = core.state.ledger.metered(k)
-            body = {
-                "interval": k,
-                "meters": {
-                    m: [e.import_wh, e.export_wh, e.complete] for m, e in sorted(meters.items())
-                },
-            }
-            core.record("metered", self.metering_ms(k), body)
-            if self._config.archive_dir is not None:
-                core.state.ledger.archive(self._config.archive_dir)
-        if (
-            s.phase == pb.INTERVAL_PHASE_METERED
-            and ("settle", k) not in self._busy
-            and self._retry_at.get(k, 0.0) <= time.monotonic()
-        ):
-            self._start_settlement(s)
+        if s.phase >= pb.INTERVAL_PHASE_DELIVERED:
+            self._settlement_step(s, now_ms)
 
     def next_due_ms(self) -> int:
         """The earliest time at which a transition is due (ignoring running work)."""
@@ -167,6 +155,8 @@ class Lifecycle:
                 times.append(self.end_ms(k))
             elif phase == pb.INTERVAL_PHASE_DELIVERED:
                 times.append(self.metering_ms(k))
+            elif phase >= pb.INTERVAL_PHASE_METERED:
+                times.append(self.final_ms(k))
         return min(times)
 
     # -- clearing --------------------------------------------------------------------
@@ -260,98 +250,6 @@ class Lifecycle:
             record: ClearingRecord | None = core.state.interval(job.interval).clearing
         self._after_work()
         return record
-
-    # -- settlement ------------------------------------------------------------------
-
-    def settlement_of(self, s: IntervalState) -> IntervalSettlement:
-        """The settlement of a metered interval, from its clearing and metered energy."""
-        state = self._core.state
-        metered: dict[str, int] = {}
-        for meter_id, (imp, exp, _) in (s.metered or {}).items():
-            owner = state.meters[meter_id][1]
-            metered[owner] = metered.get(owner, 0) + exp - imp
-        clearing = s.clearing
-        if clearing is None:
-            raise EngineStateError(f"interval: {s.interval} is metered but was never cleared")
-        summary = clearing.summary
-        surplus = 0 if summary is None else summary.operator_surplus
-        if surplus < 0:
-            # Negative loss rents can leave the clearing's surplus below zero; the
-            # on-chain fee cannot be negative, so the operator's own delta carries it.
-            logger.info(
-                "interval %d: operator surplus %d < 0 settled through the operator's account",
-                s.interval,
-                surplus,
-            )
-            surplus = 0
-        return settle_interval(
-            s.interval,
-            traded_wh={} if summary is None else dict(summary.traded_wh),
-            payments={} if summary is None else dict(summary.payments),
-            operator_surplus=surplus,
-            metered_wh=metered,
-            config=self._market,
-            operator=self._operator,
-            result_hash=clearing.result_hash,
-        )
-
-    def _start_settlement(self, s: IntervalState) -> None:
-        try:
-            settlement = self.settlement_of(s)
-        except MarketError:
-            logger.exception("interval %d: cannot compute the settlement; will retry", s.interval)
-            self._retry_at[s.interval] = time.monotonic() + self._config.settle_retry_s
-            return
-        self._submit(self._settle_pool, ("settle", s.interval), self._settle, settlement)
-
-    def _settle(self, settlement: IntervalSettlement) -> object:
-        k = settlement.interval
-        try:
-            posted = self._settler.settle(settlement)
-            receipt = receipt_text(posted)
-        except Exception as exc:
-            self._settle_failed(k, exc)
-            return None
-        self._retry_at.pop(k, None)
-        self._failures.pop(k, None)
-        core = self._core
-        body = {
-            "interval": settlement.interval,
-            "deltas": dict(settlement.deltas),
-            "fee": settlement.fee,
-            "imbalance_wh": dict(settlement.imbalance_wh),
-            "result_hash": settlement.result_hash.hex(),
-            "receipt": receipt,
-            "gas_used": receipt_gas(posted),
-        }
-        with core.lock:
-            core.record("settled", core.clock.now_ms(), body)
-        self._after_work()
-        return receipt
-
-    def _settle_failed(self, k: int, exc: Exception) -> None:
-        """Log a failed posting in one line and retry later, backing off per interval.
-
-        The wait doubles from ``settle_retry_s`` up to :data:`_MAX_SETTLE_RETRY_S`.
-        A traceback is logged only for what is not a chain error (a bug), and
-        only on the first failure of the interval.
-        """
-        from contracts.errors import ChainError
-
-        failures = self._failures.get(k, 0) + 1
-        self._failures[k] = failures
-        wait_s = min(self._config.settle_retry_s * 2 ** (failures - 1), _MAX_SETTLE_RETRY_S)
-        self._retry_at[k] = time.monotonic() + wait_s
-        trace = failures == 1 and not isinstance(exc, ChainError)
-        logger.error(
-            "interval %d: settlement failed (attempt %d): %s: %s; next try in %.0f s",
-            k,
-            failures,
-            type(exc).__name__,
-            exc,
-            wait_s,
-            exc_info=exc if trace else None,
-        )
 
     # -- work bookkeeping ------------------------------------------------------------
 

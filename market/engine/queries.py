@@ -137,7 +137,7 @@ def account(
                 position.metered_export_wh += exp
                 touched = True
             if s.settlement is not None and participant in s.settlement.deltas:
-                position.settled_delta = s.settlement.deltas[participant]
+                position.settled_delta = s.total_deltas().get(participant, 0)
                 touched = True
             if touched:
                 response.intervals.append(position)

@@ -22,9 +22,17 @@ Entry kinds and bodies:
 ``cleared``    ``interval``, ``mechanism``, ``ok``, ``error``; blob = result JSON
 ``delivered``  ``interval``
 ``readings``   ``meter_id``, ``now_ms``, ``signature`` (hex); blob = ReadingBatch bytes
-``metered``    ``interval``, ``meters``: {meter_id: [import_wh, export_wh, complete]}
+``metered``    ``interval``, ``meters``: {meter_id: [import_wh, export_wh, complete]},
+               ``estimated``: meter ids whose missing data was substituted
+               (the provisional settlement's metering)
 ``settled``    ``interval``, ``deltas``, ``fee``, ``imbalance_wh``, ``result_hash``,
-               ``receipt``
+               ``receipt``: the provisional posting (version 0) landed
+``remetered``  ``interval``, ``version``, ``meters``, ``estimated``: late readings
+               changed the metering; reconciliation ``version`` is to be posted
+``corrected``  ``interval``, ``version``, ``deltas`` (the difference), ``fee``,
+               ``imbalance_wh``, ``result_hash``, ``previous_hash``, ``receipt``
+``final``      ``interval``: the reconciliation window closed; nothing more is posted
+``settle_failed`` ``interval``, ``version``, ``error``: a posting was given up
 =============  ======================================================================
 """
 
@@ -103,6 +111,8 @@ class SettlementRecord:
     receipt: str
     settled_at_ms: int
     gas_used: int = 0
+    version: int = 0
+    previous_hash: bytes = b""
 
 
 @dataclass(slots=True)
@@ -115,6 +125,36 @@ class IntervalState:
     clearing: ClearingRecord | None = None
     metered: dict[str, tuple[int, int, bool]] | None = None
     settlement: SettlementRecord | None = None
+    estimated: tuple[str, ...] = ()
+    corrections: list[SettlementRecord] = field(default_factory=list)
+    pending: tuple[int, dict[str, tuple[int, int, bool]], tuple[str, ...]] | None = None
+    final: bool = False
+    failure: str = ""
+    # the metering each posting used, in version order (the last is ``metered``)
+    meterings: list[tuple[dict[str, tuple[int, int, bool]], tuple[str, ...]]] = field(
+        default_factory=list
+    )
+
+    @property
+    def version(self) -> int:
+        """Version of the latest posting that landed (0: the provisional one)."""
+        return len(self.corrections)
+
+    @property
+    def last_hash(self) -> bytes:
+        """Result hash of the latest posting that landed (empty before the first)."""
+        if self.corrections:
+            return self.corrections[-1].result_hash
+        return b"" if self.settlement is None else self.settlement.result_hash
+
+    def total_deltas(self) -> dict[str, int]:
+        """What all the interval's postings moved, per account (zeros left out)."""
+        out: dict[str, int] = {}
+        for record in [self.settlement, *self.corrections]:
+            if record is not None:
+                for account, delta in record.deltas.items():
+                    out[account] = out.get(account, 0) + delta
+        return {a: d for a, d in sorted(out.items()) if d != 0}
 
 
 def parse_batch(batch: bytes) -> meter_pb2.ReadingBatch:
@@ -196,6 +236,9 @@ class MarketState:
             row2: list[Any] = [k, s.phase, [r.order.key for r in s.orders]]
             row2 += [None if c is None else [c.mechanism, c.ok, c.error, c.result_hash.hex()]]
             row2 += [s.metered, None if s.settlement is None else _settlement_json(s.settlement)]
+            if s.corrections or s.estimated or s.final or s.failure or s.pending:
+                row2 += [[_settlement_json(c) for c in s.corrections], list(s.estimated)]
+                row2 += [s.final, s.failure, None if s.pending is None else list(s.pending)]
             h.update(canonical_json(row2).encode())
         h.update(repr(self.ledger.snapshot()).encode())
         h.update(b"".join(e.SerializeToString(deterministic=True) for e in self.events))
@@ -378,8 +421,10 @@ class MarketState:
 
     def _metered(self, at_ms: int, body: Mapping[str, Any], _: bytes | None) -> list[Any]:
         state = self._advance(int(body["interval"]), pb.INTERVAL_PHASE_DELIVERED)
-        meters = {m: (int(v[0]), int(v[1]), bool(v[2])) for m, v in body["meters"].items()}
+        meters = _meters(body["meters"])
         state.metered = meters
+        state.estimated = tuple(str(m) for m in body.get("estimated", ()))
+        state.meterings.append((meters, state.estimated))
         state.phase = pb.INTERVAL_PHASE_METERED
         metered = market_pb2.IntervalMetered(
             meter_count=len(meters),
@@ -402,8 +447,72 @@ class MarketState:
         )
         state.settlement = record
         state.phase = pb.INTERVAL_PHASE_SETTLED
-        settled = market_pb2.IntervalSettled(settlement=_convert.settlement(state.interval, record))
+        state.failure = ""
+        settled = market_pb2.IntervalSettled(
+            settlement=_convert.settlement(state.interval, record, state.estimated)
+        )
         return [self._event(at_ms, state.interval, interval_settled=settled)]
+
+    def _remetered(self, at_ms: int, body: Mapping[str, Any], _: bytes | None) -> list[Any]:
+        state = self._advance(int(body["interval"]), pb.INTERVAL_PHASE_SETTLED)
+        version = int(body["version"])
+        if state.final or state.pending is not None or version != state.version + 1:
+            raise EngineStateError(
+                f"interval: interval {state.interval} cannot take reconciliation {version} "
+                f"(final {state.final}, pending {state.pending is not None}, "
+                f"at version {state.version})"
+            )
+        estimated = tuple(str(m) for m in body.get("estimated", ()))
+        state.pending = (version, _meters(body["meters"]), estimated)
+        return []
+
+    def _corrected(self, at_ms: int, body: Mapping[str, Any], _: bytes | None) -> list[Any]:
+        state = self._advance(int(body["interval"]), pb.INTERVAL_PHASE_SETTLED)
+        version = int(body["version"])
+        if state.pending is None or state.pending[0] != version:
+            raise EngineStateError(
+                f"interval: reconciliation {version} of interval {state.interval} was not pending"
+            )
+        record = SettlementRecord(
+            deltas={str(a): int(v) for a, v in body["deltas"].items()},
+            fee=int(body["fee"]),
+            imbalance_wh={str(a): int(v) for a, v in body["imbalance_wh"].items()},
+            result_hash=bytes.fromhex(body["result_hash"]),
+            receipt=str(body["receipt"]),
+            settled_at_ms=at_ms,
+            gas_used=int(body.get("gas_used", 0)),
+            version=version,
+            previous_hash=bytes.fromhex(body["previous_hash"]),
+        )
+        state.metered, state.estimated = state.pending[1], state.pending[2]
+        state.meterings.append((state.metered, state.estimated))
+        state.pending = None
+        state.corrections.append(record)
+        state.failure = ""
+        settled = market_pb2.IntervalSettled(
+            settlement=_convert.settlement(state.interval, record, state.estimated)
+        )
+        return [self._event(at_ms, state.interval, interval_settled=settled)]
+
+    def _final(self, at_ms: int, body: Mapping[str, Any], _: bytes | None) -> list[Any]:
+        state = self.interval(int(body["interval"]))
+        if state.phase < pb.INTERVAL_PHASE_METERED or state.final:
+            raise EngineStateError(
+                f"interval: interval {state.interval} cannot become final in phase "
+                f"{phase_name(state.phase)}"
+            )
+        state.final = True
+        state.pending = None
+        return []
+
+    def _settle_failed(self, at_ms: int, body: Mapping[str, Any], _: bytes | None) -> list[Any]:
+        state = self.interval(int(body["interval"]))
+        if state.phase < pb.INTERVAL_PHASE_METERED:
+            raise EngineStateError(f"interval: interval {state.interval} is not metered")
+        state.failure = f"version {int(body['version'])}: {body['error']}"
+        if int(body["version"]) > 0:
+            state.pending = None  # given up; a later reading may start a new reconciliation
+        return []
 
     def _advance(self, interval: int, expected: int) -> IntervalState:
         state = self.interval(interval)
@@ -413,6 +522,10 @@ class MarketState:
                 f"expected {phase_name(expected)}"
             )
         return state
+
+
+def _meters(raw: Mapping[str, Any]) -> dict[str, tuple[int, int, bool]]:
+    return {str(m): (int(v[0]), int(v[1]), bool(v[2])) for m, v in raw.items()}
 
 
 def phase_name(phase: int) -> str:
@@ -456,4 +569,8 @@ _HANDLERS: dict[str, _Handler] = {
     "readings": MarketState._readings,
     "metered": MarketState._metered,
     "settled": MarketState._settled,
+    "remetered": MarketState._remetered,
+    "corrected": MarketState._corrected,
+    "final": MarketState._final,
+    "settle_failed": MarketState._settle_failed,
 }

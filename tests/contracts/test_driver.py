@@ -304,3 +304,40 @@ def test_one_chain_shared_by_threads_never_reuses_a_nonce(chain_world: ChainWorl
     assert failures == []
     _assert_settled_once(chain_world, [0, 1, 2, 3])
     assert ledger.escrow_balance(chain_world.stranger.address) == 40
+
+
+# -- corrections and watermarks -------------------------------------------------
+
+
+def test_correction_lands_once_and_is_found_again(chain_world: ChainWorld) -> None:
+    driver = SettlementDriver(chain_world.ledger)
+    a, b = chain_world.participants[:2]
+    driver.settle_interval(3, {a.address: -500, b.address: 500}, 0, HASHES[0])
+    args = {
+        "version": 1,
+        "previous_hash": HASHES[0],
+        "deltas": {a.address: 40, b.address: -50},
+        "fee": 10,
+        "result_hash": HASHES[1],
+    }
+    first = driver.correct_interval(3, **args)
+    assert not first.already_settled
+    again = SettlementDriver(chain_world.ledger).correct_interval(3, **args)  # after a restart
+    assert again.already_settled
+    assert again.tx_hash == first.tx_hash
+    assert chain_world.ledger.escrow_balance(a.address) == ESCROW_EACH - 460
+    with pytest.raises(SettlementConflictError):
+        driver.correct_interval(3, **{**args, "result_hash": HASHES[2]})
+    with pytest.raises(ContractRevertError, match="previous hash differs"):
+        driver.correct_interval(3, **{**args, "version": 2, "result_hash": HASHES[2]})
+    with pytest.raises(SettlementError, match="version"):
+        driver.correct_interval(3, **{**args, "version": 0})
+
+
+def test_advance_only_raises_the_watermarks(chain_world: ChainWorld) -> None:
+    driver = SettlementDriver(chain_world.ledger)
+    assert driver.advance(2, 10)
+    assert not driver.advance(1, 9)  # already past: nothing sent
+    assert driver.advance(2, 11)
+    assert (chain_world.ledger.final_before(), chain_world.ledger.open_through()) == (2, 11)
+    assert chain_world.ledger.epoch() == 2

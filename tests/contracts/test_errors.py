@@ -114,7 +114,7 @@ def _failures(world: ChainWorld) -> list[tuple[str, Callable[[], Any], type[Chai
         ("no code", lambda: Ledger(world.chain, nowhere), ChainConfigError),
         ("bad deployment", lambda: Deployment.from_json("{}"), ChainConfigError),
         ("missing file", lambda: Deployment.load("/nonexistent/d.json"), ChainConfigError),
-        ("revert", lambda: ledger.withdraw(10**30, signer=alice), ContractRevertError),
+        ("revert", lambda: ledger.request_withdrawal(2**200, signer=alice), ContractRevertError),
         ("no funds for gas", lambda: world.chain.fund(alice.address, 10**30), ChainRPCError),
         ("stale nonce", lambda: _stale_nonce(world), ChainRPCError),
         ("read-only chain", lambda: _read_only(world), ChainConfigError),

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from contracts import compiled
+from contracts import DEFAULT_CHANGE_DELAY_S, compiled
 from tests.contracts._helpers import logs, reverts
 from tests.contracts.conftest import ESCROW_EACH, PARTICIPANTS, TOKENS_EACH, ChainWorld
 
@@ -40,6 +40,24 @@ def _settle(
     return world.chain.transact(call, signer=signer)
 
 
+def _correct(  # noqa: PLR0917 - the contract function's own argument order
+    world: ChainWorld,
+    interval_id: int,
+    version: int,
+    previous: bytes,
+    accounts: list[str],
+    deltas: list[int],
+    *,
+    fee: int = 0,
+    result_hash: bytes,
+    signer: LocalAccount | None = None,
+) -> Any:
+    call = world.ledger.settlement_contract.functions.correct(
+        interval_id, version, previous, accounts, deltas, fee, result_hash
+    )
+    return world.chain.transact(call, signer=signer)
+
+
 def test_initial_state(chain_world: ChainWorld) -> None:
     ledger = chain_world.ledger
     fns = ledger.settlement_contract.functions
@@ -54,9 +72,9 @@ def test_constructor_rejects_zero_addresses(chain_world: ChainWorld) -> None:
     artifact = compiled("Settlement")
     factory = chain_world.chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     with reverts("settlement: token is the zero address"):
-        chain_world.chain.transact(factory.constructor(ZERO, chain_world.operator.address))
+        chain_world.chain.transact(factory.constructor(ZERO, chain_world.operator.address, 0))
     with reverts("settlement: operator is the zero address"):
-        chain_world.chain.transact(factory.constructor(chain_world.deployment.token, ZERO))
+        chain_world.chain.transact(factory.constructor(chain_world.deployment.token, ZERO, 0))
 
 
 def test_deposit_and_withdraw(chain_world: ChainWorld) -> None:
@@ -67,7 +85,14 @@ def test_deposit_and_withdraw(chain_world: ChainWorld) -> None:
     assert log["account"] == log["payer"] == alice.address
     assert ledger.escrow_balance(alice.address) == ESCROW_EACH + 5
     assert ledger.allowance(alice.address) == 0  # approved exactly what was needed
-    receipt = ledger.withdraw(ESCROW_EACH + 5, signer=alice)
+    ledger.request_withdrawal(ESCROW_EACH + 5, signer=alice)
+    with reverts("settlement: withdrawal still locked"):  # no advance since the request
+        ledger.execute_withdrawal(signer=alice)
+    ledger.advance(0, 0)
+    with reverts("settlement: withdrawal still locked"):  # interval 0 is not final
+        ledger.execute_withdrawal(signer=alice)
+    ledger.advance(1, 3)
+    receipt = ledger.execute_withdrawal(signer=alice)
     (log,) = logs(ledger.settlement_contract, "Withdrawn", receipt)
     assert log["amount"] == ESCROW_EACH + 5
     assert ledger.escrow_balance(alice.address) == 0
@@ -107,10 +132,52 @@ def test_deposit_for_pays_someone_else(chain_world: ChainWorld) -> None:
 
 def test_withdraw_reverts(chain_world: ChainWorld) -> None:
     alice = chain_world.participants[0]
-    with reverts("settlement: zero amount"):
-        chain_world.ledger.withdraw(0, signer=alice)
-    with reverts("settlement: insufficient escrow balance"):
-        chain_world.ledger.withdraw(ESCROW_EACH + 1, signer=alice)
+    ledger = chain_world.ledger
+    with reverts("settlement: no withdrawal requested"):
+        ledger.execute_withdrawal(signer=alice)
+    with reverts("settlement: amount out of range"):
+        ledger.request_withdrawal(2**128, signer=alice)
+    ledger.request_withdrawal(5, signer=alice)
+    ledger.request_withdrawal(0, signer=alice)  # cancels
+    ledger.advance(10, 10)
+    with reverts("settlement: no withdrawal requested"):
+        ledger.execute_withdrawal(signer=alice)
+    with reverts("settlement: caller is not the operator"):
+        ledger.advance(11, 11, signer=alice)
+    with reverts("settlement: final_before decreased"):
+        ledger.advance(9, 11)
+    with reverts("settlement: open_through decreased"):
+        ledger.advance(11, 9)
+
+
+def test_withdrawal_waits_for_the_horizon_announced_after_the_request(
+    chain_world: ChainWorld,
+) -> None:
+    """Orders accepted before the engine saw a request are for intervals up to
+    the open_through of the first advance after it; the funds stay until then."""
+    alice = chain_world.participants[0]
+    ledger = chain_world.ledger
+    ledger.advance(5, 20)
+    ledger.request_withdrawal(ESCROW_EACH, signer=alice)
+    assert ledger.withdrawal(alice.address).amount == ESCROW_EACH
+    ledger.advance(6, 24)  # the engine may have taken alice's orders up to 24
+    ledger.advance(24, 25)
+    assert not ledger.withdrawal(alice.address).unlocked
+    with reverts("settlement: withdrawal still locked"):
+        ledger.execute_withdrawal(signer=alice)
+    # a settlement of a locked interval still finds the funds
+    bob = chain_world.participants[1]
+    a, b = _sorted([alice, bob])
+    alice_first = a.address == alice.address
+    _settle(chain_world, 24, [a.address, b.address], [-100, 100] if alice_first else [100, -100])
+    ledger.advance(25, 25)
+    assert ledger.withdrawal(alice.address).unlocked
+    receipt = ledger.execute_withdrawal(signer=alice)
+    (log,) = logs(ledger.settlement_contract, "Withdrawn", receipt)
+    assert log["amount"] == ESCROW_EACH - 100  # capped at what the settlement left
+    assert ledger.escrow_balance(alice.address) == 0
+    with reverts("settlement: interval is final"):
+        _settle(chain_world, 23, [], [], result_hash=b"\x09" * 32)
 
 
 def test_settle_applies_deltas_and_fee_once(chain_world: ChainWorld) -> None:
@@ -192,20 +259,52 @@ def test_only_the_operator_settles(chain_world: ChainWorld) -> None:
         _settle(chain_world, 1, [], [], signer=alice)
 
 
-def test_set_operator(chain_world: ChainWorld) -> None:
+def _later(world: ChainWorld, seconds: int) -> None:
+    """Move the embedded chain's clock ``seconds`` ahead (the next block's timestamp)."""
+    tester = world.chain.tester
+    assert tester is not None
+    now = int(world.chain.w3.eth.get_block("latest")["timestamp"])
+    tester.time_travel(now + seconds)
+
+
+def test_operator_change_waits_for_the_delay(chain_world: ChainWorld) -> None:
     alice = chain_world.participants[0]
     ledger = chain_world.ledger
+    delay = ledger.change_delay()
+    assert delay == DEFAULT_CHANGE_DELAY_S
     with reverts("settlement: caller is not the owner"):
-        ledger.set_operator(alice.address, signer=alice)
-    with reverts("settlement: operator is the zero address"):
-        ledger.set_operator(ZERO)
-    receipt = ledger.set_operator(alice.address)
+        ledger.propose_operator(alice.address, signer=alice)
+    with reverts("settlement: no operator proposed"):
+        ledger.accept_operator()
+    receipt = ledger.propose_operator(alice.address)
+    (log,) = logs(ledger.settlement_contract, "OperatorProposed", receipt)
+    block = chain_world.chain.w3.eth.get_block(receipt["blockNumber"])
+    assert log["new_operator"] == alice.address
+    assert log["eta"] == int(block["timestamp"]) + delay
+    assert ledger.pending_operator() == (alice.address, log["eta"])
+    with reverts("settlement: change delay not over"):
+        ledger.accept_operator(signer=alice)
+    _settle(chain_world, 1, [], [])  # the current operator still settles meanwhile
+    _later(chain_world, delay)
+    receipt = ledger.accept_operator(signer=alice)
     (log,) = logs(ledger.settlement_contract, "OperatorChanged", receipt)
     assert log["new_operator"] == alice.address
+    assert ledger.operator() == alice.address
     with reverts("settlement: caller is not the operator"):
-        _settle(chain_world, 1, [], [])  # the old operator
-    _settle(chain_world, 1, [], [], signer=alice)
-    assert ledger.settled_hash(1) == HASH
+        _settle(chain_world, 2, [], [])  # the old operator
+    _settle(chain_world, 2, [], [], signer=alice)
+    assert ledger.settled_hash(2) == HASH
+
+
+def test_operator_proposal_can_be_cancelled(chain_world: ChainWorld) -> None:
+    alice = chain_world.participants[0]
+    ledger = chain_world.ledger
+    ledger.propose_operator(alice.address)
+    ledger.propose_operator(ZERO)
+    _later(chain_world, ledger.change_delay())
+    with reverts("settlement: no operator proposed"):
+        ledger.accept_operator()
+    assert ledger.operator() == chain_world.operator.address
 
 
 def test_ownership_moves_in_two_steps(chain_world: ChainWorld) -> None:
@@ -219,11 +318,50 @@ def test_ownership_moves_in_two_steps(chain_world: ChainWorld) -> None:
     assert ledger.owner() == chain_world.operator.address
     with reverts("settlement: caller is not the pending owner"):
         ledger.accept_ownership(signer=bob)
+    with reverts("settlement: change delay not over"):
+        ledger.accept_ownership(signer=alice)
+    _later(chain_world, ledger.change_delay())
     receipt = ledger.accept_ownership(signer=alice)
     (log,) = logs(ledger.settlement_contract, "OwnershipTransferred", receipt)
     assert log["new_owner"] == alice.address
     assert ledger.owner() == alice.address
     with reverts("settlement: caller is not the owner"):
-        ledger.set_operator(bob.address)  # the former owner
-    ledger.set_operator(bob.address, signer=alice)
-    assert ledger.operator() == bob.address
+        ledger.propose_operator(bob.address)  # the former owner
+    ledger.propose_operator(bob.address, signer=alice)
+    assert ledger.pending_operator()[0] == bob.address
+
+
+def test_corrections_apply_differences_in_version_order(chain_world: ChainWorld) -> None:
+    ledger = chain_world.ledger
+    a, b = _sorted(list(chain_world.participants[:2]))
+    h1, h2 = b"\x21" * 32, b"\x22" * 32
+    with reverts("settlement: interval not settled"):
+        _correct(chain_world, 4, 1, HASH, [], [], result_hash=h1)
+    _settle(chain_world, 4, [a.address, b.address], [-100, 100])
+    with reverts("settlement: wrong version"):
+        _correct(chain_world, 4, 2, HASH, [], [], result_hash=h1)
+    with reverts("settlement: previous hash differs"):
+        _correct(chain_world, 4, 1, h2, [], [], result_hash=h1)
+    with reverts("settlement: result hash is zero or unchanged"):
+        _correct(chain_world, 4, 1, HASH, [], [], result_hash=HASH)
+    with reverts("settlement: deltas and fee do not sum to zero"):
+        _correct(chain_world, 4, 1, HASH, [a.address], [5], result_hash=h1)
+    with reverts("settlement: caller is not the operator"):
+        _correct(chain_world, 4, 1, HASH, [], [], result_hash=h1, signer=a)
+    receipt = _correct(
+        chain_world, 4, 1, HASH, [a.address, b.address], [30, -40], fee=10, result_hash=h1
+    )
+    (log,) = logs(ledger.settlement_contract, "Corrected", receipt)
+    assert (log["version"], log["previous_hash"], log["result_hash"]) == (1, HASH, h1)
+    assert ledger.settled_hash(4) == h1
+    assert ledger.settled_version(4) == 1
+    assert ledger.escrow_balance(a.address) == ESCROW_EACH - 70
+    assert ledger.escrow_balance(b.address) == ESCROW_EACH + 60
+    with reverts("settlement: wrong version"):  # the same correction lands once
+        _correct(chain_world, 4, 1, HASH, [a.address, b.address], [30, -40], fee=10, result_hash=h1)
+    _correct(chain_world, 4, 2, h1, [], [], result_hash=h2)
+    (event,) = [e for e in ledger.corrected_events(interval_id=4) if e.version == 1]
+    assert ledger.settlement_deltas(event) == {a.address: 30, b.address: -40}
+    ledger.advance(5, 5)
+    with reverts("settlement: interval is final"):
+        _correct(chain_world, 4, 3, h2, [], [], result_hash=b"\x23" * 32)

@@ -39,13 +39,19 @@ def test_fund_mint_deposit_withdraw(
     assert main(["chain", "withdraw", "100", "--key", str(trader_key), *common]) == 0
     out = capsys.readouterr().out
     assert f"{trader}: token 200, escrow 1300" in out  # after the deposit
+    assert "requested 100" in out  # withdrawals are time-locked
+    # refusals are one line, exit 1 (chain) or 2 (usage), never a traceback
+    assert main(["chain", "withdraw", "--execute", "--key", str(trader_key), *common]) == 1
+    assert "withdrawal still locked" in capsys.readouterr().err
+    operator_chain = Chain.connect(url, operator_key=HARDHAT_DEV_KEYS[2])
+    operator_ledger = Ledger(operator_chain, Deployment.load(deployment))
+    operator_ledger.advance(0, 0)  # the engine's advance after the request ...
+    operator_ledger.advance(1, 0)  # ... and every interval up to its horizon final
+    assert main(["chain", "withdraw", "--execute", "--key", str(trader_key), *common]) == 0
+    out = capsys.readouterr().out
     assert f"{trader}: token 300, escrow 1200" in out.splitlines()[-1]  # after the withdrawal
     ledger = Ledger(Chain.connect(url), Deployment.load(deployment))
     assert (ledger.token_balance(trader), ledger.escrow_balance(trader)) == (300, 1200)
-
-    # refusals are one line, exit 1 (chain) or 2 (usage), never a traceback
-    assert main(["chain", "withdraw", "10000", "--key", str(trader_key), *common]) == 1
-    assert "insufficient escrow balance" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:
         main(["chain", "fund", trader, "-5", "--key", str(operator), *common])
     assert usage.value.code == 2

@@ -101,7 +101,10 @@ def test_participant_round_trip(chain_rpc: Chain) -> None:
     (event,) = ledger.settled_events()
     assert (event.interval_id, event.fee, event.accounts) == (0, 10_000, 2)
     assert ledger.settlement_deltas(event) == {alice.address: -250_000, bob.address: 240_000}
-    ledger.withdraw(840_000, signer=bob)
+    ledger.request_withdrawal(840_000, signer=bob)
+    ledger.advance(0, 0)
+    ledger.advance(1, 0)
+    ledger.execute_withdrawal(signer=bob)
     assert ledger.token_balance(bob.address) == 1_240_000
     assert ledger.escrow_total() == 360_000
 
@@ -123,15 +126,46 @@ def test_reverts_carry_reasons(chain_market: tuple[Ledger, list[LocalAccount]]) 
     assert caught.value.reason == "settlement: account overdrawn"
     assert caught.value.tx_hash is None  # caught by gas estimation: nothing was sent
 
-    # A transaction that was valid when signed and reverts when mined.
-    alice = people[0]
+    # A transaction that was valid when signed and reverts when mined: a
+    # withdrawal signed while unlocked, mined after a settlement took the escrow.
+    alice, bob = people[0], people[1]
     chain.fund(alice.address, 10**17)
-    stale = chain.sign(ledger.settlement_contract.functions.withdraw(ESCROW), signer=alice)
-    driver.settle_interval(0, _book(people, 0)[0], _book(people, 0)[1], _hash(0))
+    ledger.request_withdrawal(ESCROW, signer=alice)
+    ledger.advance(0, 0)
+    ledger.advance(1, 0)
+    stale = chain.sign(ledger.settlement_contract.functions.execute_withdrawal(), signer=alice)
+    driver.settle_interval(1, {alice.address: -ESCROW, bob.address: ESCROW}, 0, _hash(1))
     with pytest.raises(ContractRevertError) as caught:
         _send_and_check(chain, stale)
-    assert caught.value.reason == "settlement: insufficient escrow balance"
+    assert caught.value.reason == "settlement: zero amount"
     assert caught.value.tx_hash == stale.tx_hash
+
+
+def test_withdrawal_cannot_overtake_a_settlement(
+    chain_market: tuple[Ledger, list[LocalAccount]],
+) -> None:
+    """The withdraw-before-settlement race on a real node: a participant whose
+    orders the engine took (up to the announced horizon) asks for all its
+    escrow and tries to take it before the interval settles; it cannot, and
+    the settlement that needs the funds goes through."""
+    ledger, people = chain_market
+    chain = ledger.chain
+    alice, bob = people[0], people[1]
+    chain.fund(alice.address, 10**17)
+    driver = SettlementDriver(ledger)
+    driver.advance(3, 5)  # orders open up to interval 5
+    ledger.request_withdrawal(ESCROW, signer=alice)
+    driver.advance(3, 6)  # the engine's first advance after the request
+    with pytest.raises(ContractRevertError) as caught:
+        ledger.execute_withdrawal(signer=alice)
+    assert caught.value.reason == "settlement: withdrawal still locked"
+    receipt = driver.settle_interval(5, {alice.address: -ESCROW, bob.address: ESCROW}, 0, _hash(5))
+    assert not receipt.already_settled
+    driver.advance(7, 6)  # every interval up to 6 final
+    with pytest.raises(ContractRevertError) as caught:
+        ledger.execute_withdrawal(signer=alice)
+    assert caught.value.reason == "settlement: zero amount"  # the settlement took it all
+    assert ledger.escrow_balance(bob.address) == 2 * ESCROW
 
 
 def test_cli_deploy_settle_file_balances(chain_hardhat_node: HardhatNode, tmp_path: Path) -> None:

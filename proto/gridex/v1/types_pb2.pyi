@@ -443,6 +443,9 @@ class Settlement(_message.Message):
     RESULT_HASH_FIELD_NUMBER: _builtins.int
     RECEIPT_FIELD_NUMBER: _builtins.int
     SETTLED_AT_MS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    PREVIOUS_HASH_FIELD_NUMBER: _builtins.int
+    ESTIMATED_METERS_FIELD_NUMBER: _builtins.int
     interval: _builtins.int
     """Interval settled."""
     fee: _builtins.int
@@ -450,14 +453,28 @@ class Settlement(_message.Message):
     imbalance_wh: _builtins.int
     """Energy metered minus energy traded, summed over participants, Wh."""
     result_hash: _builtins.bytes
-    """Hash of the clearing result the settlement is based on (ClearingResult.result_hash)."""
+    """Version 0: hash of the clearing result it is based on (ClearingResult.result_hash);
+    a reconciliation: keccak256(previous_hash ‖ its canonical body), see docs/settlement.md.
+    """
     receipt: _builtins.str
     """What the settler returned (a transaction hash for an EVM settler; empty if none)."""
     settled_at_ms: _builtins.int
     """Engine clock when the settlement was posted, Unix ms."""
+    version: _builtins.int
+    """0: the provisional posting; 1, 2, ...: reconciliations (true-ups) after late
+    readings, each carrying only the difference to the postings before it.
+    """
+    previous_hash: _builtins.bytes
+    """Result hash of the posting before this one (empty for version 0)."""
     @_builtins.property
     def deltas(self) -> _containers.RepeatedCompositeFieldContainer[Global___BalanceDelta]:
         """Net balance change per account; sum(delta) + fee == 0."""
+
+    @_builtins.property
+    def estimated_meters(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Meters whose missing data was estimated in this posting's metering (the
+        last reported power held to the interval's end); empty when all were metered.
+        """
 
     def __init__(
         self,
@@ -469,10 +486,13 @@ class Settlement(_message.Message):
         result_hash: _builtins.bytes = ...,
         receipt: _builtins.str = ...,
         settled_at_ms: _builtins.int = ...,
+        version: _builtins.int = ...,
+        previous_hash: _builtins.bytes = ...,
+        estimated_meters: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["deltas", b"deltas", "fee", b"fee", "imbalance_wh", b"imbalance_wh", "interval", b"interval", "receipt", b"receipt", "result_hash", b"result_hash", "settled_at_ms", b"settled_at_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deltas", b"deltas", "estimated_meters", b"estimated_meters", "fee", b"fee", "imbalance_wh", b"imbalance_wh", "interval", b"interval", "previous_hash", b"previous_hash", "receipt", b"receipt", "result_hash", b"result_hash", "settled_at_ms", b"settled_at_ms", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
