@@ -250,7 +250,11 @@ class Feeder:
     def _own_base(self) -> tuple[FloatArray, FloatArray]:
         """The network file's own base injection (what :meth:`from_net` computed)."""
         p = self.base_p_mw if self._shift_p_mw is None else self.base_p_mw - self._shift_p_mw
-        q = self.base_q_mvar if self._shift_q_mvar is None else self.base_q_mvar - self._shift_q_mvar
+        q = (
+            self.base_q_mvar
+            if self._shift_q_mvar is None
+            else self.base_q_mvar - self._shift_q_mvar
+        )
         return p, q
 
     def working_net(self, injection_mw: FloatArray) -> Any:
