@@ -31,7 +31,7 @@ import datetime as dt
 import functools
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -123,6 +123,8 @@ class ProfileForecast:
         tilt_deg: PV module tilt, degrees.
         azimuth_deg: PV module orientation, degrees clockwise from north.
         timezone: IANA zone of the feeder (local days and hours).
+        exclude_buses: pandapower buses whose loads are left out of the base
+            (market participants there take their place).
 
     Raises:
         ConfigError: an unknown profile, element or a parameter out of range.
@@ -140,8 +142,12 @@ class ProfileForecast:
         tilt_deg: float = 30.0,
         azimuth_deg: float = 180.0,
         timezone: str = "Europe/Berlin",
+        exclude_buses: Collection[int] = (),
     ) -> None:
-        self.elements = elements_of(feeder)
+        excluded = {feeder.position_of(b) for b in exclude_buses}
+        self.elements = tuple(
+            e for e in elements_of(feeder) if not (e.table == "load" and e.position in excluded)
+        )
         problems = _problems(
             feeder,
             self.elements,

@@ -266,6 +266,11 @@ def _interval_rows(
 
     s = run.state.intervals[interval]
     record = s.clearing
+    if record.base is not None:
+        from market.forecast import BaseInterval
+
+        # the interval's grid as the engine cleared it: its journaled base
+        feeder = BaseInterval.from_json(record.base).view(feeder)
     for r in s.orders:
         o = r.order
         rows["orders"].append(

@@ -45,8 +45,8 @@ class EvCharging:
     """
 
     power_w: float = 11_000.0
-    arrival_hours: tuple[float, float] = (17.0, 19.5)
-    energy_kwh: tuple[float, float] = (12.0, 30.0)
+    arrival_hours: tuple[float, float] = (17.5, 19.0)
+    energy_kwh: tuple[float, float] = (15.0, 35.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
