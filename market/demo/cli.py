@@ -108,6 +108,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         feeder = load_feeder(args.grid) if args.grid else None
         data, run = report_from_journal(args.db, feeder=feeder)
+        feeder = feeder if feeder is not None else load_feeder(run.feeder)
         summary = write_report(
             data,
             args.out,
@@ -115,6 +116,8 @@ def _report(args: argparse.Namespace) -> int:
             retail_price=run.market.retail_price,
             feed_in_price=run.market.feed_in_price,
             token_decimals=run.market.token_decimals,
+            feeder=feeder,
+            interval_s=run.market.interval_s,
         )
     except (MarketError, GridError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -154,6 +154,8 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
         feed_in_price=market.feed_in_price,
         wall_s=wall_s,
         token_decimals=market.token_decimals,
+        feeder=feeder,
+        interval_s=market.interval_s,
     )
     _print_summary(console, summary, problems, o.report_dir, market.token_decimals)
     return DemoOutcome(o.report_dir, journal, summary, data, tuple(problems), wall_s)
@@ -371,6 +373,9 @@ def _print_summary(
     books = "balanced to the last unit" if not problems else f"{len(problems)} problem(s)"
     table.add_row("books (metered, traded, settled, on chain)", books)
     console.print(table)
+    from market.report.summary import story
+
+    console.print(story(summary, token_decimals=token_decimals))
     for problem in problems:
         console.print(f"[red]books:[/red] {problem}")
     console.print(f"report: {(folder / 'index.html').resolve()}")
