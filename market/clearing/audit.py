@@ -121,6 +121,13 @@ def _money_problems(result: ClearingResult, config: MarketConfig) -> list[str]:
         if f.filled_wh:
             sign = 1 if f.side == "buy" else -1
             price = lmp[f.bus] + (config.grid_fee_per_kwh if f.side == "buy" else 0)
+            # the same tariff caps as rule 2, in exact arithmetic: where a cap binds
+            # beyond rounding (a filled seller whose bus price is below feed-in),
+            # the difference is money the caps move, not rounding
+            if f.side == "buy":
+                price = min(price, Fraction(min(f.limit_price, config.retail_price)))
+            else:
+                price = max(price, Fraction(max(f.limit_price, config.feed_in_price)))
             exact += sign * f.filled_wh * price / 1000
             bound += 1 + Fraction(f.filled_wh, 1000)
     exact += Fraction(-imp * config.retail_price + exp * config.feed_in_price, 1000)

@@ -84,6 +84,7 @@ def test_parquet_with_intervals_and_options(tmp_path: Path, grid_file: Path) -> 
     args = ["clear", "--grid", str(grid_file), "--orders", str(tmp_path / "orders.parquet")]
     args += ["--out", str(out), "--mechanism", "uniform"]
     args += ["--retail-price", "310000", "--feed-in-price", "70000"]
+    args += ["--base-forecast", "static"]  # the export below is at the file's own base
     assert main(args) == 0
     fills = pl.read_csv(out / "fills.csv")
     assert fills["interval"].to_list() == [11, 11, 12]
