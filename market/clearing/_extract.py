@@ -18,7 +18,7 @@ from market.clearing._problem import (
     ClearingProblem,
     IntArray,
     OrderBook,
-    effective_limits,
+    bid_limits,
 )
 from market.clearing._solution import LpSolution
 from market.clearing.attribution import attribute_trades
@@ -153,9 +153,7 @@ def assemble(
         )
         for b in feeder.buses
     )
-    limit = effective_limits(
-        book, retail_price=config.retail_price, feed_in_price=config.feed_in_price
-    )
+    limit = bid_limits(book, retail_price=config.retail_price)
     value = int(np.dot(-book.side * limit, books.filled_wh))  # base units × 1000
     welfare = (
         value

@@ -47,6 +47,7 @@ __all__ = [
     "IntArray",
     "NetworkRows",
     "OrderBook",
+    "bid_limits",
     "effective_limits",
     "mw_per_kwh",
     "order_costs",
@@ -220,17 +221,35 @@ TIE_BREAK = 0.5
 
 
 def effective_limits(book: OrderBook, *, retail_price: int, feed_in_price: int) -> IntArray:
-    """Each order's limit as the market uses it: capped at the household's tariff.
+    """Each order's price bound as the settlement applies it: the household's tariff.
 
     A buyer's alternative is to import at ``retail_price`` at its own meter and
-    a seller's to export at ``feed_in_price``, so no buyer is filled above
-    ``min(limit, retail)`` and no seller below ``max(limit, feed_in)``, base
-    units per kWh (the grid fee is on top for a buyer, inside that cap).
+    a seller's to export at ``feed_in_price``, so no buyer pays above
+    ``min(limit, retail)`` and no seller receives below ``max(limit,
+    feed_in)``, base units per kWh (the grid fee is on top for a buyer, inside
+    that cap).
     """
     return np.where(
         book.side > 0,
         np.maximum(book.limit_price, feed_in_price),
         np.minimum(book.limit_price, retail_price),
+    ).astype(np.int64)
+
+
+def bid_limits(book: OrderBook, *, retail_price: int) -> IntArray:
+    """Each order's limit as the LP bids it, base units per kWh.
+
+    A buyer never values energy above retail, which it can always import at
+    its own meter, so its limit is capped there. A seller bids its own limit:
+    what it does not sell is curtailed or exported at tariff, so its limit is
+    the value it puts on the energy, and capping it at feed-in would curtail
+    PV that the grid could take whenever losses make the bus price fall below
+    feed-in. Its *payment* is floored at feed-in all the same
+    (:func:`effective_limits`); the operator carries the difference, as a
+    feed-in tariff's network operator carries the losses today.
+    """
+    return np.where(
+        book.side > 0, book.limit_price, np.minimum(book.limit_price, retail_price)
     ).astype(np.int64)
 
 
@@ -240,22 +259,18 @@ def order_costs(
     fee_per_kwh: int,
     price_scale: float,
     retail_price: int,
-    feed_in_price: int,
 ) -> tuple[FloatArray, FloatArray]:
     """Upper bounds (kWh) and scaled objective coefficients of the order columns.
 
-    The limits are the tariff-capped ones of :func:`effective_limits`; a buyer
-    bids its capped limit less the grid fee. An order whose cap binds bids
-    :data:`TIE_BREAK` beyond it (a seller at ``feed_in − ½``, a buyer at
-    ``retail + ½``): trading at the tariff is then strictly preferred to not
-    trading, so the LP has no tie there, and the half unit is within the
-    price rounding that the settlement's cap absorbs.
+    The limits are those of :func:`bid_limits`; a buyer bids its capped limit
+    less the grid fee. A buyer whose retail cap binds bids :data:`TIE_BREAK`
+    beyond it (``retail + ½``): buying in the market at retail is then
+    strictly preferred to not trading, so the LP has no tie there, and the
+    half unit is within the price rounding that the settlement's cap absorbs.
     """
-    limit = effective_limits(book, retail_price=retail_price, feed_in_price=feed_in_price)
-    capped = np.where(
-        book.side > 0, book.limit_price < feed_in_price, book.limit_price > retail_price
-    )
-    tilt = np.where(capped, -TIE_BREAK * book.side, 0.0)
+    limit = bid_limits(book, retail_price=retail_price)
+    capped = (book.side < 0) & (book.limit_price > retail_price)
+    tilt = np.where(capped, TIE_BREAK, 0.0)
     bid = np.where(book.side > 0, limit, limit - fee_per_kwh) + tilt
     cost = (book.side * bid).astype(np.float64) / price_scale
     return book.quantity_wh.astype(np.float64) / 1000.0, cost

@@ -12,8 +12,8 @@
   the booked energy and the tariffs, the operator's surplus and the grid
   account's rounding from the residual;
 * **the rounding bound**: the booked residual against the same sums in exact
-  arithmetic at the unrounded bus prices, within ``Σ_filled (1 + kWh) + 2``
-  base units (:mod:`market.clearing.books`, rule 4);
+  arithmetic at the unrounded bus prices (clamped by the tariff rules),
+  within ``Σ_filled (1 + kWh) + 2`` base units (:mod:`market.clearing.books`, rule 4);
 * **the price rules**: no buyer above ``min(limit, retail)``, no seller below
   ``max(limit, feed_in)``; price components adding up.
 
@@ -120,14 +120,14 @@ def _money_problems(result: ClearingResult, config: MarketConfig) -> list[str]:
     for f in result.fills:
         if f.filled_wh:
             sign = 1 if f.side == "buy" else -1
-            price = lmp[f.bus] + (config.grid_fee_per_kwh if f.side == "buy" else 0)
-            # the same tariff caps as rule 2, in exact arithmetic: where a cap binds
-            # beyond rounding (a filled seller whose bus price is below feed-in),
-            # the difference is money the caps move, not rounding
+            # the exact price as the tariff rules settle it: a buyer's capped at
+            # min(limit, retail), a seller's floored at max(limit, feed-in)
             if f.side == "buy":
-                price = min(price, Fraction(min(f.limit_price, config.retail_price)))
+                cap = min(f.limit_price, config.retail_price)
+                price = min(lmp[f.bus] + config.grid_fee_per_kwh, Fraction(cap))
             else:
-                price = max(price, Fraction(max(f.limit_price, config.feed_in_price)))
+                floor = max(f.limit_price, config.feed_in_price)
+                price = max(lmp[f.bus], Fraction(floor))
             exact += sign * f.filled_wh * price / 1000
             bound += 1 + Fraction(f.filled_wh, 1000)
     exact += Fraction(-imp * config.retail_price + exp * config.feed_in_price, 1000)

@@ -17,8 +17,10 @@ The LP works in floating-point kWh and prices; everything that leaves
    seller receives its bus price, each capped by its tariff-capped limit
    (:func:`market.clearing._problem.effective_limits`): no buyer pays above
    ``min(limit, retail)`` and no seller receives below ``max(limit,
-   feed_in)``. The LP already bids those capped limits, so the cap only
-   absorbs the half unit of price rounding and the solver's tolerance.
+   feed_in)``. For buyers the LP already bids the capped limit, so the cap
+   only absorbs the half unit of price rounding and the solver's tolerance;
+   a seller bids its own limit (:func:`market.clearing._problem.bid_limits`)
+   and the floor at feed-in is a guarantee the operator pays for.
 3. **Energy (Wh), from physics.** The market's exchange with the external
    grid is what the AC power flow of the final integer schedule says: the
    external grid's injection with the schedule minus the one without any

@@ -181,7 +181,6 @@ def define_nodal_problem(
         fee_per_kwh=config.grid_fee_per_kwh,
         price_scale=scale,
         retail_price=config.retail_price,
-        feed_in_price=config.feed_in_price,
     )
     unique_pos, inverse = np.unique(book.position, return_inverse=True)
     node_position = unique_pos.astype(np.int64)

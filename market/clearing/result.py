@@ -232,7 +232,8 @@ class ClearingResult:
         operator_surplus: fees, congestion and loss rents less rounding (≥ 0).
         welfare: Σ buy limit·fill − Σ sell limit·fill − retail·import +
             feed-in·export of the integer books, base units (fees included),
-            with the tariff-capped limits and the power flow's import and export.
+            with the limits the LP bid (a buyer's capped at retail) and the power
+            flow's import and export.
         rounds: LP solves (``nodal``: linearisation and tightening rounds).
         ac: the AC check of the final schedule, or None when it was off.
         stats: solver statistics and timings.

@@ -46,7 +46,6 @@ def define_uniform_problem(
         fee_per_kwh=config.grid_fee_per_kwh,
         price_scale=scale,
         retail_price=config.retail_price,
-        feed_in_price=config.feed_in_price,
     )
     return ClearingProblem(
         book=book,

@@ -88,7 +88,15 @@ def test_grid_limits_never_raise_welfare(data: st.DataObject) -> None:
     # congestion rent is non-negative in the lossless model; only rounding can
     # take from the operator: a unit per amount, half a unit per kWh and side
     # for the price, the grid tariff per Wh the fill rounding leaves to the grid
+    # the operator also pays the feed-in floor of a seller that bid below it
     n = len(orders)
     kwh = sum(x.filled_wh for x in limited.fills) / 1000
+    floor_cost = sum(
+        x.filled_wh
+        * max(0, max(x.limit_price, config.feed_in_price) - limited.price_at(x.bus).price)
+        / 1000
+        for x in limited.fills
+        if x.side == "sell"
+    )
     residual = limited.operator_surplus + limited.grid_rounding_amount
-    assert residual >= -(n + 2) - kwh - (n + 1) * config.retail_price / 1000
+    assert residual >= -(n + 2) - kwh - (n + 1) * config.retail_price / 1000 - floor_cost

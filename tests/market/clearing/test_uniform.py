@@ -31,7 +31,9 @@ def merit_order(orders: list[Order], config: MarketConfig) -> Crossing:
     """Sort bids down and asks up (the grid at both ends) and walk to the crossing."""
     fee = config.grid_fee_per_kwh
     bids = sorted(
-        # the market bids tariff-capped limits: no buyer above retail, no seller below feed-in
+        # a buyer bids its limit capped at retail (it can always import there); a
+        # seller asks its own limit (unsold energy is curtailed or exported at
+        # tariff; its payment, not its ask, is floored at feed-in)
         [
             (min(o.limit_price, config.retail_price) - fee, o.quantity_wh)
             for o in orders
@@ -42,7 +44,7 @@ def merit_order(orders: list[Order], config: MarketConfig) -> Crossing:
     )
     asks = sorted(
         [
-            (max(o.limit_price, config.feed_in_price), o.quantity_wh)
+            (o.limit_price, o.quantity_wh)
             for o in orders
             if o.side == Side.SELL
         ]
