@@ -43,11 +43,7 @@ def merit_order(orders: list[Order], config: MarketConfig) -> Crossing:
         key=lambda b: -b[0],
     )
     asks = sorted(
-        [
-            (o.limit_price, o.quantity_wh)
-            for o in orders
-            if o.side == Side.SELL
-        ]
+        [(o.limit_price, o.quantity_wh) for o in orders if o.side == Side.SELL]
         + [(config.retail_price, UNLIMITED)]
     )
     bid_left = [q for _, q in bids]
