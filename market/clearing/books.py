@@ -60,7 +60,8 @@ The LP works in floating-point kWh and prices; everything that leaves
                        + grid_rounding_amount + operator_surplus
 
    **Rounding bound.** Against the same sums in exact arithmetic with the
-   unrounded bus prices ``lmp`` (buyers at ``lmp + fee``), the booked
+   unrounded bus prices ``lmp`` (buyers at ``lmp + fee``), capped by the
+   same tariff limits as rule 2, the booked
    residual differs by at most ``Σ_filled (1 + filled_wh / 1000) + 2`` base
    units: one unit of floor/ceil per filled order, at most one base unit per
    kWh of price rounding (half a unit, plus the cap's solver tolerance) and

@@ -6,10 +6,12 @@ everything a report shows: the books are replayed into a
 on restart; clearing results are decoded from their canonical bytes; raw
 reading batches are decoded for the inverters' production counters.
 
-One figure is computed afresh: ``uniform_violations``, the grid limits that
-copper-plate (``uniform``) clearing of the same book would have broken, by
-an AC power flow of that counterfactual schedule. It is what the operator
-means by "congestion or voltage events avoided".
+Computed afresh: the ``counterfactual`` and ``grid_state`` tables
+(:mod:`market.report.counterfactual`): the same book cleared ``uniform``
+(copper plate) and both schedules run through an AC power flow at the
+interval's journaled base; ``uniform_violations`` counts the limits the
+copper plate would have broken, what the operator means by "congestion or
+voltage events avoided".
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from typing import Any
 import polars as pl
 
 from grid import Feeder, GridError, check_schedule, load_feeder
-from market.clearing import GRID, ClearingOptions, ClearingResult, clear, net_injection_mw
+from market.clearing import GRID, ClearingResult
 from market.config import MarketConfig
 from market.errors import InputFileError, MarketError
+from market.report.counterfactual import counterfactual_rows, violations_of
 from market.report.data import ReportData
 
 __all__ = ["JournalRun", "read_journal", "report_from_journal"]
@@ -128,27 +131,6 @@ def read_journal(path: Path) -> JournalRun:
     )
 
 
-def _uniform_violations(
-    feeder: Feeder, run: JournalRun, interval: int, orders: tuple[Any, ...]
-) -> int:
-    if not orders:
-        return 0
-    try:
-        result = clear(
-            feeder,
-            orders,
-            run.state.participants,
-            run.market,
-            mechanism="uniform",
-            options=ClearingOptions(ac_check=False, validate=False),
-        )
-        report = check_schedule(feeder, net_injection_mw(result, feeder))
-    except (MarketError, GridError):
-        logger.info("interval %d: counterfactual uniform schedule does not solve", interval)
-        return 1  # a schedule whose power flow fails is a grid event in itself
-    return len(report.violations)
-
-
 def _production(run: JournalRun) -> dict[tuple[int, str], int]:
     """Inverter production per (interval, participant), Wh, from the raw batches.
 
@@ -174,7 +156,11 @@ def _production(run: JournalRun) -> dict[tuple[int, str], int]:
 
 
 def report_from_journal(
-    path: Path, *, feeder: Feeder | None = None, progress: Progress | None = None
+    path: Path,
+    *,
+    feeder: Feeder | None = None,
+    progress: Progress | None = None,
+    timings: Any = None,
 ) -> tuple[ReportData, JournalRun]:
     """Build every report table from the journal at ``path``.
 
@@ -183,6 +169,8 @@ def report_from_journal(
         feeder: the feeder the engine ran; loaded by the name the journal
             records when omitted.
         progress: called with (intervals done, intervals total).
+        timings: a :class:`market.demo.timing.Timings` to add the
+            counterfactual's and the metered power flows' seconds to.
 
     Raises:
         InputFileError: the journal is missing, unreadable or does not replay.
@@ -204,7 +192,7 @@ def report_from_journal(
     )
     balances: dict[str, int] = {}
     for done, interval in enumerate(cleared, start=1):
-        _interval_rows(feeder, run, interval, rows, balances)
+        _interval_rows(feeder, run, interval, rows, balances, timings=timings)
         if progress is not None:
             progress(done, len(cleared))
     production = _production(run)
@@ -248,11 +236,23 @@ def report_from_journal(
         metered=data.metered,
         settlements=data.settlements,
         balances=data.balances,
+        counterfactual=data.counterfactual,
+        grid_state=data.grid_state,
     )
     return data, run
 
 
-_TABLES = ("intervals", "orders", "fills", "prices", "metered", "settlements", "balances")
+_TABLES = (
+    "intervals",
+    "orders",
+    "fills",
+    "prices",
+    "metered",
+    "settlements",
+    "balances",
+    "counterfactual",
+    "grid_state",
+)
 
 
 def _interval_rows(
@@ -261,11 +261,20 @@ def _interval_rows(
     interval: int,
     rows: dict[str, list[dict[str, object]]],
     balances: dict[str, int],
+    *,
+    timings: Any = None,
 ) -> None:
+    import time
+
     from gridex.v1 import types_pb2 as pb
 
     s = run.state.intervals[interval]
     record = s.clearing
+    if record.base is not None:
+        from market.forecast import BaseInterval
+
+        # the interval's grid as the engine cleared it: its journaled base
+        feeder = BaseInterval.from_json(record.base).view(feeder)
     for r in s.orders:
         o = r.order
         rows["orders"].append(
@@ -326,6 +335,17 @@ def _interval_rows(
             rows["balances"].append({"interval": interval, "account": account, "balance": balance})
     ac = result.ac
     orders = tuple(r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED)
+    t0 = time.perf_counter()
+    cf_row, state_rows = counterfactual_rows(
+        feeder, orders, run.state.participants, run.market, interval=interval, nodal=result
+    )
+    t1 = time.perf_counter()
+    delivered = _delivered(feeder, run, s)
+    if timings is not None:
+        timings.add("report: uniform counterfactual and both schedules' AC flows", t1 - t0)
+        timings.add("report: AC flow of what was metered", time.perf_counter() - t1)
+    rows["counterfactual"].append(cf_row)
+    rows["grid_state"].extend(state_rows)
     rows["intervals"].append(
         {
             "interval": interval,
@@ -343,14 +363,14 @@ def _interval_rows(
             "vm_max_pu": ac.vm_max_pu if ac else 1.0,
             "rounds": result.rounds,
             "ac_passed": ac.passed if ac else True,
-            "uniform_violations": _uniform_violations(feeder, run, interval, orders),
+            "uniform_violations": violations_of(cf_row) if orders else 0,
             "operator_surplus": result.operator_surplus,
             "settled_volume": sum(d for d in settlement.deltas.values() if d > 0)
             + max(settlement.fee, 0)
             if settlement
             else 0,
             "gas_used": settlement.gas_used if settlement else 0,
-            **_delivered(feeder, run, s),
+            **delivered,
         }
     )
 

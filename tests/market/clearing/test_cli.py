@@ -84,6 +84,7 @@ def test_parquet_with_intervals_and_options(tmp_path: Path, grid_file: Path) -> 
     args = ["clear", "--grid", str(grid_file), "--orders", str(tmp_path / "orders.parquet")]
     args += ["--out", str(out), "--mechanism", "uniform"]
     args += ["--retail-price", "310000", "--feed-in-price", "70000"]
+    args += ["--base-forecast", "static"]  # the export below is at the file's own base
     assert main(args) == 0
     fills = pl.read_csv(out / "fills.csv")
     assert fills["interval"].to_list() == [11, 11, 12]
@@ -159,10 +160,11 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     orders_path = _csv(tmp_path / "orders.csv", HEADER, ROWS)
     out = tmp_path / "out"
     args = ["clear", "--grid", str(grid_file), "--orders", str(orders_path), "--out", str(out)]
-    assert main([*args, "--sensitivities", "dc"]) == 0
+    assert main([*args, "--sensitivities", "dc", "--base-forecast", "static"]) == 0
     book = read_orders(orders_path)
+    feeder = load_feeder(grid_file)
     result = clear(
-        load_feeder(grid_file),
+        feeder,
         book.intervals[0],
         book.participants,
         MarketConfig(),
@@ -170,6 +172,24 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["intervals"][0]["result_sha256"] == hashlib.sha256(result.to_json()).hexdigest()
+    assert summary["base_forecast"] == "static"
+    # by default each interval is cleared against the profile forecast's view of the feeder
+    assert main([*args, "--sensitivities", "dc"]) == 0
+    from market.forecast import ProfileForecast, ViewCache
+
+    views = ViewCache(feeder, ProfileForecast(feeder))
+    profiled = clear(
+        views.at(0)[0],
+        book.intervals[0],
+        book.participants,
+        MarketConfig(),
+        options=ClearingOptions(sensitivities="dc"),
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["base_forecast"] == views.label
+    profiled_sha = hashlib.sha256(profiled.to_json()).hexdigest()
+    assert summary["intervals"][0]["result_sha256"] == profiled_sha
+    assert profiled.to_json() != result.to_json()
 
 
 def test_a_semicolon_file_gets_a_hint_about_the_delimiter(tmp_path: Path) -> None:
@@ -193,7 +213,8 @@ def test_books_recomputed_from_the_output_files(tmp_path: Path, grid_file: Path)
     orders = _csv(tmp_path / "orders.csv", HEADER, ROWS)
     out = tmp_path / "out"
     args = ["clear", "--grid", str(grid_file), "--orders", str(orders), "--out", str(out)]
-    assert main([*args, "--grid-fee", "3000"]) == 0
+    # the static base: the power flow below is of the feeder file as it is
+    assert main([*args, "--grid-fee", "3000", "--base-forecast", "static"]) == 0
     fills = pl.read_csv(out / "fills.csv").to_dicts()
     prices = {r["bus"]: r for r in pl.read_csv(out / "prices.csv").to_dicts()}
     summary = json.loads((out / "summary.json").read_text())
@@ -239,6 +260,7 @@ def test_dc_voltage_breach_is_not_cleared_and_exits_1(
     orders = _csv(tmp_path / "orders.csv", HEADER, rows)
     out = tmp_path / "out"
     base = ["clear", "--grid", "cigre-lv", "--orders", str(orders), "--out", str(out)]
+    base += ["--base-forecast", "static"]
     assert main([*base, "--sensitivities", "dc"]) == 1
     err = capsys.readouterr().err
     assert "not cleared" in err
