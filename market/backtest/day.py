@@ -210,7 +210,9 @@ def simulate_day(
         clear_s += time.perf_counter() - started
         curtailed = _curtailed_wh(grid, orders, participants, market, result)
         metered = _metered(homes, series, n + i)
-        settlement = _settle(t, result, homes, metered, market, operator)
+        settlement = _settle(
+            t, result, homes=homes, metered=metered, market=market, operator=operator
+        )
         rows.append(
             {
                 "feeder": feeder.name,
@@ -363,6 +365,7 @@ def _finite(value: float) -> float | None:
 def _settle(
     interval: int,
     result: ClearingResult | None,
+    *,
     homes: Sequence[BacktestHome],
     metered: list[tuple[int, int, int]],
     market: MarketConfig,

@@ -125,6 +125,9 @@ class BacktestSpec:
 
     def problems(self) -> list[str]:
         """Every rule the spec breaks, each naming the field."""
+        return self._type_problems() or self._range_problems()
+
+    def _type_problems(self) -> list[str]:
         out: list[str] = []
         ints = ("days", "participants", "retail_price", "feed_in_price", "grid_fee_per_kwh")
         for name in (*ints, "interval_s", "seed"):
@@ -142,8 +145,10 @@ class BacktestSpec:
                 out.append(f"{name}: must be a number within 0..1, got {value!r}")
         if not isinstance(self.start, dt.date) or isinstance(self.start, dt.datetime):
             out.append(f"start: must be a date (YYYY-MM-DD), got {self.start!r}")
-        if out:
-            return out
+        return out
+
+    def _range_problems(self) -> list[str]:
+        out: list[str] = []
         if not self.feeders:
             out.append("feeders: give at least one feeder")
         if not 1 <= self.days <= MAX_DAYS:
