@@ -22,6 +22,7 @@ def _registrations() -> list[Register]:
     from contracts import cli as chain_cli
     from grid import cli as grid_cli
     from market import _cli_clear as clear_cli
+    from market.backtest import cli as backtest_cli
     from market.demo import cli as demo_cli
     from market.engine import cli as engine_cli
 
@@ -31,6 +32,7 @@ def _registrations() -> list[Register]:
         clear_cli.register,
         engine_cli.register,
         chain_cli.register,
+        backtest_cli.register,
     ]
 
 

@@ -28,7 +28,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,14 @@ from market.backtest.homes import BacktestHome, plan_participants
 from market.backtest.spec import BacktestSpec, FeederRef
 from market.backtest.store import ResultStore
 
-__all__ = ["BacktestOutcome", "TaskOutcome", "run_backtest", "run_task"]
+__all__ = [
+    "BacktestOutcome",
+    "TaskOutcome",
+    "operator_account",
+    "run_backtest",
+    "run_backtests",
+    "run_task",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -188,41 +195,78 @@ def run_backtest(
     Raises:
         ConfigError: the folder holds another backtest or cannot be created.
     """
+    (outcome,) = run_backtests(
+        [(spec, Path(folder))],
+        scheduler=scheduler,
+        workers=workers,
+        processes=processes,
+        serial=serial,
+        on_start=on_start,
+        on_task=on_task,
+    )
+    return outcome
+
+
+def run_backtests(
+    jobs: Sequence[tuple[BacktestSpec, Path]],
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    processes: bool = True,
+    serial: bool = False,
+    on_start: Callable[[int, str], None] | None = None,
+    on_task: Progress | None = None,
+) -> list[BacktestOutcome]:
+    """Run several backtests (a study's points) as one stream of tasks on one cluster.
+
+    Arguments as :func:`run_backtest`; one outcome per job, in order.
+
+    Raises:
+        ConfigError: a folder holds another backtest or cannot be created.
+    """
     started = time.perf_counter()
-    store = ResultStore(folder)
-    store.open(spec)
-    todo = [(ref, day) for ref in spec.feeders for day in spec.day_list]
-    total = len(todo)
-    todo = [(ref, day) for ref, day in todo if not store.is_done(ref.name, day)]
-    outcomes: list[TaskOutcome] = []
+    todo: list[tuple[int, FeederRef, dt.date]] = []
+    totals = []
+    for j, (spec, folder) in enumerate(jobs):
+        store = ResultStore(folder)
+        store.open(spec)
+        tasks = [(ref, day) for ref in spec.feeders for day in spec.day_list]
+        totals.append(len(tasks))
+        todo += [(j, ref, day) for ref, day in tasks if not store.is_done(ref.name, day)]
+    outcomes: list[list[TaskOutcome]] = [[] for _ in jobs]
     dashboard = ""
 
-    def record(outcome: TaskOutcome) -> None:
-        outcomes.append(outcome)
+    def record(j: int, outcome: TaskOutcome) -> None:
+        outcomes[j].append(outcome)
         if on_task is not None:
             on_task(outcome)
 
     if serial or not todo:
         if on_start is not None:
             on_start(len(todo), "")
-        for ref, day in todo:
-            record(run_task(spec, ref, day, str(folder)))
+        for j, ref, day in todo:
+            spec, folder = jobs[j]
+            record(j, run_task(spec, ref, day, str(folder)))
     else:
         address = scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
         with _client(address, workers=workers, processes=processes) as client:
             dashboard = _dashboard(client, local=address is None)
             if on_start is not None:
                 on_start(len(todo), dashboard)
-            for outcome in _dask_run(client, spec, todo, str(folder)):
-                record(outcome)
-    return BacktestOutcome(
-        folder=Path(folder),
-        total=total,
-        already_done=total - len(todo),
-        tasks=tuple(outcomes),
-        wall_s=time.perf_counter() - started,
-        dashboard=dashboard,
-    )
+            for j, outcome in _dask_run(client, jobs, todo):
+                record(j, outcome)
+    wall_s = time.perf_counter() - started
+    return [
+        BacktestOutcome(
+            folder=Path(folder),
+            total=totals[j],
+            already_done=totals[j] - sum(1 for t in todo if t[0] == j),
+            tasks=tuple(outcomes[j]),
+            wall_s=wall_s,
+            dashboard=dashboard,
+        )
+        for j, (_, folder) in enumerate(jobs)
+    ]
 
 
 @contextmanager
@@ -263,15 +307,18 @@ def _dashboard(client: Any, *, local: bool) -> str:
 
 
 def _dask_run(
-    client: Any, spec: BacktestSpec, todo: list[tuple[FeederRef, dt.date]], folder: str
-) -> Iterator[TaskOutcome]:
+    client: Any,
+    jobs: Sequence[tuple[BacktestSpec, Path]],
+    todo: list[tuple[int, FeederRef, dt.date]],
+) -> Iterator[tuple[int, TaskOutcome]]:
     from distributed import as_completed
 
     names = sorted(client.scheduler_info().get("workers", {}))
-    feeders = list(dict.fromkeys(ref.name for ref, _ in todo))
+    feeders = list(dict.fromkeys(ref.name for _, ref, _ in todo))
     home = {name: names[i % len(names)] for i, name in enumerate(feeders)} if names else {}
     futures = {}
-    for ref, day in todo:
+    for j, ref, day in todo:
+        spec, folder = jobs[j]
         extra: dict[str, Any] = {}
         if ref.name in home:
             extra = {"workers": [home[ref.name]], "allow_other_workers": True}
@@ -280,18 +327,18 @@ def _dask_run(
             spec,
             ref,
             day,
-            folder,
+            str(folder),
             key=f"backtest-{ref.name}-{day.isoformat()}-{_spec_key(spec)}",
             pure=False,
             **extra,
         )
-        futures[future] = (ref, day)
+        futures[future] = (j, ref, day)
     for future in as_completed(list(futures)):
-        ref, day = futures.pop(future)
+        j, ref, day = futures.pop(future)
         try:
-            yield future.result()
+            yield j, future.result()
         except Exception as exc:  # the task's worker died or the task was lost
-            yield TaskOutcome(ref.name, day, "failed", f"{type(exc).__name__}: {exc}")
+            yield j, TaskOutcome(ref.name, day, "failed", f"{type(exc).__name__}: {exc}")
         future.release()
 
 
