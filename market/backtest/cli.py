@@ -54,7 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--ev-share", type=float, help="share of homes with an electric car, 0..1")
     p.add_argument("--retail-price", type=int, help="grid import price, base units per kWh")
     p.add_argument("--feed-in-price", type=int, help="grid export price, base units per kWh")
-    p.add_argument("--grid-fee", type=int, help="network fee per locally traded kWh")
+    p.add_argument(
+        "--grid-fee", dest="grid_fee_per_kwh", type=int, help="network fee per locally traded kWh"
+    )
     p.add_argument("--mechanism", help="nodal (default) or uniform")
     p.add_argument("--sensitivities", help="ac (default) or dc linearisation")
     p.add_argument("--interval-s", type=int, help="market interval length, s (default 900)")

@@ -278,6 +278,9 @@ def _client(address: str | None, *, workers: int | None, processes: bool) -> Ite
             yield client
         return
     n = workers or os.cpu_count() or 1
+    if not logger.isEnabledFor(logging.DEBUG):
+        # distributed logs every worker's coming and going at INFO; keep the progress readable
+        logging.getLogger("distributed").setLevel(logging.ERROR)
     # worker processes talk TCP on 127.0.0.1 only; thread workers talk in-process
     network = {"host": "127.0.0.1"} if processes else {}
     with (
@@ -286,6 +289,7 @@ def _client(address: str | None, *, workers: int | None, processes: bool) -> Ite
             threads_per_worker=1,
             processes=processes,
             dashboard_address="127.0.0.1:0",  # the scheduler's HTTP server, local only
+            silence_logs=logging.ERROR,
             **network,
         ) as cluster,
         Client(cluster) as client,
