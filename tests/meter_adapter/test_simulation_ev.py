@@ -51,7 +51,8 @@ def test_charging_starts_in_the_evening_local_time() -> None:
         on = np.flatnonzero(power)
         if len(on):
             starts.append(on[0] / 60 + 2)  # UTC minute → Berlin summer hour
-    assert starts and all(12 <= h <= 24 for h in starts)
+    assert starts
+    assert all(12 <= h <= 24 for h in starts)
 
 
 @pytest.mark.parametrize(

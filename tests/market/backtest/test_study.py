@@ -44,7 +44,8 @@ def test_every_combination_is_a_point_with_its_values() -> None:
     assert {p.spec.retail_price for p in study.points} == {300_000}
     point = study.points[0]
     assert (point.spec.pv_penetration, point.spec.mechanism) == (0.2, "nodal")
-    assert point.spec.days == 2 and point.spec.participants == 4
+    assert point.spec.days == 2
+    assert point.spec.participants == 4
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,8 @@ pv_penetration = [0.0, 1.0]
     ]
     page = write_report(tmp_path, points, title="t", swept=study.swept)
     text = page.read_text(encoding="utf-8")
-    assert "pv_penetration-0.0" in text and "pv_penetration-1.0" in text
+    assert "pv_penetration-0.0" in text
+    assert "pv_penetration-1.0" in text
     for name in ("hosting.png", "spread.png", "self_sufficiency.png", "summary.csv"):
         assert (tmp_path / name).is_file()
     import polars as pl
@@ -138,4 +140,5 @@ pv_penetration = [0.0, 1.0]
     summary = pl.read_csv(tmp_path / "summary.csv")
     by_pv = dict(zip(summary["pv_penetration"], summary["traded_kwh"], strict=True))
     # without PV nobody sells: nothing is traded locally; with PV on every roof, something is
-    assert by_pv[0.0] == 0 and by_pv[1.0] > 0
+    assert by_pv[0.0] == 0
+    assert by_pv[1.0] > 0
