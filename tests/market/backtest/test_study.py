@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
 
 from market.backtest.report import ReportPoint, write_report
 from market.backtest.runner import run_backtests
 from market.backtest.study import load_study, parse_study
 from market.errors import ConfigError
+from tests.strategies import study_sweeps
 
 BASE = {"feeders": ["cigre-lv"], "start": dt.date(2026, 6, 1), "days": 2, "participants": 4}
 
@@ -142,3 +145,15 @@ pv_penetration = [0.0, 1.0]
     # without PV nobody sells: nothing is traded locally; with PV on every roof, something is
     assert by_pv[0.0] == 0
     assert by_pv[1.0] > 0
+
+
+@given(sweep=study_sweeps())
+def test_the_points_are_the_product_of_the_sweep(sweep: dict[str, list[object]]) -> None:
+    study = parse_study({"backtest": BASE, "sweep": sweep})
+    assert len(study.points) == math.prod(len(v) for v in sweep.values())
+    assert len({p.key for p in study.points}) == len(study.points)
+    combos = {tuple(repr(p.values[k]) for k in sweep) for p in study.points}
+    assert len(combos) == len(study.points)
+    for point in study.points:
+        for key, value in point.values.items():
+            assert getattr(point.spec, key) == value
