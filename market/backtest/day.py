@@ -132,8 +132,9 @@ def simulate_day(
         spec: the backtest.
         operator: the operator's account, which takes the grid's side.
 
-    Raises:
-        GridError: the feeder's base case does not converge (nothing clears).
+    An interval whose clearing raises (infeasible, solver failure, a power
+    flow that does not converge) is recorded as ``failed`` with its reason;
+    only a bug escapes as an exception.
     """
     import time
 
