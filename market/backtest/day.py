@@ -42,7 +42,7 @@ import polars as pl
 
 from grid import Feeder, GridError, check_schedule
 from market.backtest.grid import interval_grids
-from market.backtest.homes import BacktestHome, MeterSeries, meter_series
+from market.backtest.homes import BacktestHome, HomeMeter
 from market.backtest.spec import BacktestSpec
 from market.clearing import ClearingOptions, ClearingResult, clear
 from market.config import MarketConfig
@@ -144,7 +144,10 @@ def simulate_day(
     n = spec.intervals_per_day
     i_s = spec.interval_s
     first = int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()) // i_s
-    series = [meter_series(h, day, spec) for h in homes]
+    meters = [HomeMeter(h, day, spec) for h in homes]
+    for meter in meters:  # the day before, for the agents' history
+        for _ in range(n):
+            meter.advance()
     histories = [EnergyHistory(i_s) for _ in homes]
     agents = [
         AgentConfig(
@@ -165,12 +168,9 @@ def simulate_day(
         t = first + i
         # the agent decides at the start of t − 1: readings up to there are in
         while observed <= n + i - 1:
-            for history, s in zip(histories, series, strict=True):
-                history.observe(
-                    (s.start_s + observed * i_s) * 1000,
-                    int(s.import_wh[observed]),
-                    int(s.export_wh[observed]),
-                )
+            for history, m in zip(histories, meters, strict=True):
+                at_ms = (m.start_s + observed * i_s) * 1000
+                history.observe(at_ms, m.import_wh[observed], m.export_wh[observed])
             observed += 1
         orders = []
         for home, history, agent in zip(homes, histories, agents, strict=True):
@@ -210,7 +210,9 @@ def simulate_day(
             logger.info("%s %s interval %d: %s", feeder.name, day, t, reason)
         clear_s += time.perf_counter() - started
         curtailed = _curtailed_wh(grid, orders, participants, market, result)
-        metered = _metered(homes, series, n + i)
+        for meter in meters:
+            meter.advance()
+        metered = [m.interval(n + i) for m in meters]
         settlement = _settle(
             t, result, homes=homes, metered=metered, market=market, operator=operator
         )
@@ -303,20 +305,6 @@ def _curtailed_wh(
         return 0
     nodal = sum(f.filled_wh for f in result.fills if f.side == "sell")
     return max(0, sum(f.filled_wh for f in plate.fills if f.side == "sell") - nodal)
-
-
-def _metered(
-    homes: Sequence[BacktestHome], series: list[MeterSeries], j: int
-) -> list[tuple[int, int, int]]:
-    """(import, export, production) Wh of each home in the interval ending at boundary j + 1."""
-    return [
-        (
-            int(s.import_wh[j + 1] - s.import_wh[j]),
-            int(s.export_wh[j + 1] - s.export_wh[j]),
-            int(s.production_wh[j + 1] - s.production_wh[j]),
-        )
-        for s in series
-    ]
 
 
 def _delivered(

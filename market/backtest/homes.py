@@ -9,7 +9,8 @@ own stream, so raising the share keeps every earlier car where it was.
 
 Each home is a :class:`meter_adapter.simulation.SimulatedMeter` (the
 gateway's simulated meter) with the gateway's household, PV and car
-profiles; its cumulative counters are read at every interval boundary.
+profiles (:class:`HomeMeter`); its cumulative counters are read at every
+interval boundary, one interval at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from market.demo.fleet import Home, plan_homes
 if TYPE_CHECKING:
     from meter_adapter.simulation import PowerProfile
 
-__all__ = ["BacktestHome", "MeterSeries", "feeder_seed", "meter_series", "plan_participants"]
+__all__ = ["BacktestHome", "HomeMeter", "feeder_seed", "plan_participants"]
 
 _EV_STREAM = b"ev"
 
@@ -64,55 +65,58 @@ def plan_participants(feeder: Feeder, spec: BacktestSpec) -> list[BacktestHome]:
     return [BacktestHome(h, bool(d < spec.ev_share)) for h, d in zip(homes, draws, strict=True)]
 
 
-@dataclass(frozen=True)
-class MeterSeries:
-    """A home's counters at each interval boundary of the day before and the day itself.
+class HomeMeter:
+    """A home's simulated meter and its counters at every interval boundary read so far.
 
     ``import_wh[j]``, ``export_wh[j]`` and ``production_wh[j]`` are the
-    counters at ``start_s + j·interval_s``, ``j = 0 .. 2·n`` (``n`` intervals
-    a day), with ``start_s`` the previous day's midnight (UTC).
+    counters at ``start_s + j·interval_s``; :meth:`advance` reads the next
+    boundary. The meter starts at the previous day's midnight (UTC), so the
+    agent's history has "same time yesterday" from the first interval on.
     """
 
-    start_s: int
-    interval_s: int
-    import_wh: NDArray[np.int64]
-    export_wh: NDArray[np.int64]
-    production_wh: NDArray[np.int64]
+    def __init__(self, home: BacktestHome, day: dt.date, spec: BacktestSpec) -> None:
+        from meter_adapter.simulation import (
+            EvCharging,
+            HouseholdProfile,
+            PvProfile,
+            PvSystem,
+            SimulatedMeter,
+        )
 
+        h = home.home
+        household = HouseholdProfile(annual_kwh=h.annual_kwh, seed=h.seed)
+        load = _Sum(household, EvCharging(seed=h.seed)) if home.ev else household
+        pv = (
+            PvProfile(PvSystem(kwp=h.kwp), seed=h.seed, cloudiness=spec.cloudiness)
+            if h.kwp > 0
+            else None
+        )
+        self.start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        self.start_s = int(self.start.timestamp())
+        self.interval_s = spec.interval_s
+        self.meter = SimulatedMeter(household=load, pv=pv, start=self.start)
+        self.import_wh = [0]
+        self.export_wh = [0]
+        self.production_wh = [0]
 
-def meter_series(home: BacktestHome, day: dt.date, spec: BacktestSpec) -> MeterSeries:
-    """Run ``home``'s simulated meter over the day before ``day`` and ``day``."""
-    from meter_adapter.simulation import (
-        EvCharging,
-        HouseholdProfile,
-        PvProfile,
-        PvSystem,
-        SimulatedMeter,
-    )
+    def boundary(self, j: int) -> dt.datetime:
+        """The time of boundary ``j``."""
+        return self.start + dt.timedelta(seconds=j * self.interval_s)
 
-    h = home.home
-    household = HouseholdProfile(annual_kwh=h.annual_kwh, seed=h.seed)
-    load = _Sum(household, EvCharging(seed=h.seed)) if home.ev else household
-    pv = (
-        PvProfile(PvSystem(kwp=h.kwp), seed=h.seed, cloudiness=spec.cloudiness)
-        if h.kwp > 0
-        else None
-    )
-    start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
-    meter = SimulatedMeter(household=load, pv=pv, start=start)
-    n = 2 * spec.intervals_per_day
-    counters = np.zeros((3, n + 1), dtype=np.int64)
-    step = dt.timedelta(seconds=spec.interval_s)
-    for j in range(1, n + 1):
-        state = meter.advance_to(start + j * step)
-        counters[:, j] = (state.import_wh, state.export_wh, state.production_wh)
-    return MeterSeries(
-        start_s=int(start.timestamp()),
-        interval_s=spec.interval_s,
-        import_wh=counters[0],
-        export_wh=counters[1],
-        production_wh=counters[2],
-    )
+    def advance(self) -> None:
+        """Integrate to the next interval boundary and record the counters there."""
+        state = self.meter.advance_to(self.boundary(len(self.import_wh)))
+        self.import_wh.append(state.import_wh)
+        self.export_wh.append(state.export_wh)
+        self.production_wh.append(state.production_wh)
+
+    def interval(self, j: int) -> tuple[int, int, int]:
+        """(import, export, production) Wh between boundaries ``j`` and ``j + 1``."""
+        return (
+            self.import_wh[j + 1] - self.import_wh[j],
+            self.export_wh[j + 1] - self.export_wh[j],
+            self.production_wh[j + 1] - self.production_wh[j],
+        )
 
 
 class _Sum:
