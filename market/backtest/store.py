@@ -5,8 +5,9 @@ Layout::
     <folder>/backtest.json                         the spec the files answer
     <folder>/intervals/<feeder>__<YYYY-MM-DD>.parquet   one per finished (feeder, day)
 
-A file is written to a hidden temporary name in the same folder, flushed to
-disk and then renamed into place (``os.replace``, atomic on POSIX and
+A file is written to a hidden temporary name in the same folder (ending in
+``.part``, so no ``*.parquet`` glob sees it), flushed to disk and then
+renamed into place (``os.replace``, atomic on POSIX and
 Windows), so a file under its final name is always complete: a run killed
 at any moment leaves finished days and, at worst, a temporary file that the
 next run removes. A (feeder, day) is done exactly when its file exists,
@@ -30,7 +31,7 @@ from market.backtest.day import SCHEMA
 from market.backtest.spec import BacktestSpec
 from market.errors import ConfigError, InputFileError
 
-__all__ = ["ResultStore", "read_intervals"]
+__all__ = ["ResultStore", "read_intervals", "temporary"]
 
 _TMP_PREFIX = ".tmp-"
 
@@ -90,7 +91,7 @@ class ResultStore:
     def write(self, table: pl.DataFrame, feeder: str, day: dt.date) -> Path:
         """Write the interval table of (``feeder``, ``day``) atomically; return its path."""
         path = self.path(feeder, day)
-        tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+        tmp = temporary(path)
         try:
             table.write_parquet(tmp, compression="zstd", statistics=True)
             with tmp.open("rb") as handle:
@@ -101,8 +102,14 @@ class ResultStore:
         return path
 
 
+def temporary(path: Path) -> Path:
+    """A fresh temporary name for writing ``path``: hidden, in the same folder, never
+    ending in ``.parquet`` (so no glob of the dataset picks up a partial file)."""
+    return path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.name}.part")
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{_TMP_PREFIX}{uuid.uuid4().hex}-{path.name}")
+    tmp = temporary(path)
     try:
         with tmp.open("wb") as handle:
             handle.write(data)

@@ -14,12 +14,25 @@ import pytest
 
 from market.backtest import BacktestSpec, ResultStore, read_intervals, resolve_feeders, run_backtest
 from market.backtest.runner import TaskOutcome
+from market.backtest.store import temporary
 from market.errors import ConfigError
 from tests.market.backtest.conftest import SMALL_FLAGS, write_tiny_feeder
 
 
 def _files(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted((folder / "intervals").glob("*.parquet"))}
+
+
+def test_a_partial_file_is_never_part_of_the_dataset(tmp_path: Path) -> None:
+    import datetime as dt
+
+    store = ResultStore(tmp_path)
+    store.intervals.mkdir(parents=True)
+    written = store.write(pl.DataFrame({"x": [1]}), "f", dt.date(2026, 6, 1))
+    # a temporary file as a writer killed halfway leaves it
+    temporary(store.path("f", dt.date(2026, 6, 2))).write_bytes(b"PAR1 torn")
+    assert [p.name for p in store.intervals.glob("*.parquet")] == [written.name]
+    assert pl.read_parquet(store.intervals / "*.parquet").height == 1
 
 
 def test_local_cluster_gives_the_same_bytes_as_one_process(
