@@ -46,7 +46,11 @@ class AcReport:
 
     Per-element arrays follow ``feeder.lines``, ``feeder.trafos`` and
     ``feeder.buses``. ``losses_mw`` is the active power lost in lines and
-    transformers. ``ok`` is true when nothing is violated.
+    transformers. ``ok`` is true when nothing is violated. ``ext_grid_p_mw``
+    is the active power the external grid injects (positive: the feeder
+    imports). ``branch_p_mw`` is the from-side active flow per branch in
+    ``feeder.branches`` order (a line's from bus, a transformer's HV side),
+    the quantity :class:`grid.Sensitivities` linearises.
     """
 
     max_line_loading_percent: float
@@ -59,6 +63,7 @@ class AcReport:
     trafo_loading_percent: FloatArray
     vm_pu: FloatArray
     violations: tuple[Violation, ...]
+    branch_p_mw: FloatArray
 
     @property
     def ok(self) -> bool:
@@ -94,6 +99,12 @@ def check_schedule(
         vm = np.asarray(net.res_bus.loc[feeder.bus_indices, "vm_pu"], dtype=np.float64)
         losses = float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum())
         ext_p = float(net.res_ext_grid["p_mw"].sum())
+        branch_p = np.concatenate(
+            [
+                np.asarray(net.res_line.loc[line_idx, "p_from_mw"], dtype=np.float64),
+                np.asarray(net.res_trafo.loc[trafo_idx, "p_hv_mw"], dtype=np.float64),
+            ]
+        )
 
     violations: list[Violation] = []
     for branch, loading in zip(feeder.branches, np.r_[line_loading, trafo_loading], strict=True):
@@ -130,4 +141,5 @@ def check_schedule(
         trafo_loading_percent=trafo_loading,
         vm_pu=vm,
         violations=tuple(violations),
+        branch_p_mw=branch_p,
     )

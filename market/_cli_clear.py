@@ -34,8 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--sensitivities", choices=("ac", "dc"), default="ac")
     p.add_argument(
         "--constraints",
-        default="lines,trafos,voltage",
-        help="comma-separated subset of lines,trafos,voltage (default: all)",
+        default=None,
+        help=(
+            "comma-separated subset of lines,trafos,voltage (default: all with ac "
+            "sensitivities, lines,trafos with dc; voltage with dc is an error)"
+        ),
     )
     p.add_argument("--retail-price", type=int, help="import price, base units per kWh")
     p.add_argument("--feed-in-price", type=int, help="export price, base units per kWh")
@@ -47,7 +50,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--interval", type=int, default=0, help="interval id when the file has no interval column"
     )
     p.add_argument("--solver", choices=("fast", "pyomo"), default="fast")
-    p.add_argument("--max-rounds", type=int, default=5, help="most re-linearisation rounds (nodal)")
+    p.add_argument(
+        "--max-rounds", type=int, default=8, help="most linearisation rounds (nodal, ac)"
+    )
     p.add_argument("--no-ac-check", action="store_true", help="skip the AC power-flow check")
     p.set_defaults(func=_clear)
 
@@ -65,21 +70,25 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _clear(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from grid import load_feeder
     from grid.errors import GridError
+    from market import _console
     from market.clearing import ClearingOptions, clear
     from market.clearing.io import read_orders, write_results
     from market.errors import ClearingError, MarketError, OrderValidationError
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = _console.console(stderr=True, soft_wrap=True)
     try:
         config = _config(args)
+        # without --constraints: every constraint the sensitivities can enforce
+        given: dict[str, Any] = {}
+        if args.constraints is not None:
+            given["constraints"] = args.constraints  # comma-separated; ClearingOptions parses it
         options = ClearingOptions(
             sensitivities=args.sensitivities,
-            constraints=args.constraints,
+            **given,
             solver=args.solver,
             max_rounds=args.max_rounds,
             ac_check=not args.no_ac_check,
@@ -113,11 +122,17 @@ def _clear(args: argparse.Namespace) -> int:
             return 1
         if not results[-1].ok:
             status = 1
+            console.print(
+                f"[red]interval {interval} not cleared[/red] ({results[-1].status}): "
+                + "; ".join(results[-1].ac.violations if results[-1].ac else ())
+                + " — no local trades, every participant at its tariff"
+            )
     header = {
         "grid": feeder.name,
         "orders_file": str(args.orders),
         "mechanism": args.mechanism,
         "sensitivities": args.sensitivities if args.mechanism == "nodal" else "none",
+        # only what the LP enforced (the same for every interval)
         "constraints": sorted(options.constraints) if args.mechanism == "nodal" else [],
         "solver": args.solver,
         "retail_price": config.retail_price,
@@ -157,9 +172,7 @@ def _clear(args: argparse.Namespace) -> int:
             str(r.rounds),
             f"{r.stats.total_s:.3f}",
         )
-    out = Console(width=120)
+    out = _console.console()
     out.print(table)
-    Console().print(
-        f"wrote fills.csv, prices.csv, trades.csv, payments.csv, summary.json to {args.out}"
-    )
+    out.print(f"wrote fills.csv, prices.csv, trades.csv, payments.csv, summary.json to {args.out}")
     return status

@@ -8,6 +8,7 @@
     ├── InputFileError           (also ValueError)  — names the row and column
     └── ClearingError            (also RuntimeError)
         ├── InfeasibleClearingError
+        ├── AcInfeasibleClearingError               — the schedule fails the AC power flow
         └── SolverError                             — the solver failed or was not optimal
 
 Exceptions from pyomo and highspy are mapped to these at the solver boundary.
@@ -18,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AcInfeasibleClearingError",
     "ClearingError",
     "ConfigError",
     "InfeasibleClearingError",
@@ -55,6 +57,11 @@ class ClearingError(MarketError, RuntimeError):
 
 class InfeasibleClearingError(ClearingError):
     """The clearing problem has no feasible solution (the base case already breaks a limit)."""
+
+
+class AcInfeasibleClearingError(ClearingError):
+    """The LP solved, but its schedule breaks a limit in the AC power flow (or that
+    power flow diverges) after every round: the interval is not cleared."""
 
 
 class SolverError(ClearingError):
@@ -155,6 +162,7 @@ class SettlementInputError(MarketError, ValueError):
 #       ├── EngineStateError     (also RuntimeError) — not allowed in the engine's state
 #       │   └── IntervalClosedError                 — gate closed or beyond the horizon
 #       ├── NotFoundError        (also LookupError)
+#       ├── OutOfRangeError      (also IndexError)  — a cursor beyond the end (event sequence)
 #       ├── AlreadyExistsError
 #       │   └── DuplicateOrderError                 — same client order id, other content
 #       ├── AuthenticationError                     — bad signature, stale time, reused nonce
@@ -171,6 +179,7 @@ __all__ += [  # appended section: the engine's errors
     "IntervalClosedError",
     "JournalError",
     "NotFoundError",
+    "OutOfRangeError",
     "PermissionDeniedError",
     "RateLimitedError",
     "RequestError",
@@ -195,6 +204,10 @@ class IntervalClosedError(EngineStateError):
 
 class NotFoundError(EngineError, LookupError):
     """No order, participant, meter or clearing result with that key (→ NOT_FOUND)."""
+
+
+class OutOfRangeError(EngineError, IndexError):
+    """A cursor lies beyond the end, e.g. an event sequence past the latest (→ OUT_OF_RANGE)."""
 
 
 class AlreadyExistsError(EngineError):

@@ -15,9 +15,9 @@ from typing import TypeVar
 
 import numpy as np
 
-from grid import Feeder, FloatArray, Sensitivities, linearise
+from grid import AcReport, Feeder, FloatArray, Sensitivities, check_schedule, linearise
 
-__all__ = ["electrical_distance", "zero_point"]
+__all__ = ["base_report", "electrical_distance", "zero_point"]
 
 _T = TypeVar("_T")
 _lock = threading.Lock()
@@ -45,6 +45,15 @@ def zero_point(feeder: Feeder, mode: str) -> Sensitivities:
     return _memo(
         feeder, f"zero-{mode}", lambda: linearise(feeder, mode="ac" if mode == "ac" else "dc")
     )
+
+
+def base_report(feeder: Feeder) -> AcReport:
+    """The AC power flow of the base case (no market injection), memoised.
+
+    Raises:
+        PowerFlowError: the base case's power flow does not converge.
+    """
+    return _memo(feeder, "base-ac", lambda: check_schedule(feeder, np.zeros(feeder.n_bus)))
 
 
 def electrical_distance(feeder: Feeder) -> FloatArray:

@@ -16,7 +16,12 @@ from market.clearing.result import ClearingResult
 from market.clearing.status import Termination
 from market.clearing.uniform import clear_uniform
 from market.config import MarketConfig
-from market.errors import ConfigError, InfeasibleClearingError, SolverError
+from market.errors import (
+    AcInfeasibleClearingError,
+    ConfigError,
+    InfeasibleClearingError,
+    SolverError,
+)
 from market.orders import Order, Participant
 from market.validation import assert_valid_orders
 
@@ -53,13 +58,17 @@ def clear(
             non-optimal solve (with its status) instead of raising.
 
     Returns:
-        The result; its ``status`` is optimal unless ``allow_non_optimal``.
+        The result; its ``status`` is optimal unless ``allow_non_optimal``
+        (a result that is not ``ok`` has no fills: nothing trades locally).
 
     Raises:
         OrderValidationError: an order breaks a rule (every problem listed),
             or the orders are for more than one interval.
         ConfigError: unknown mechanism.
         InfeasibleClearingError: the LP has no feasible solution.
+        AcInfeasibleClearingError: the schedule breaks a limit in the AC
+            power flow, or the power flow does not converge, after every
+            round (:mod:`market.clearing._rounds`): not cleared.
         SolverError: the solver failed or stopped before optimality.
         PowerFlowError: the feeder's base case power flow does not converge.
     """
@@ -110,6 +119,11 @@ def _clear(
         stats=replace(stats, build_s=stats.build_s + prepare_s, total_s=time.perf_counter() - t0),
     )
     if not result.status.ok and not allow_non_optimal:
+        if result.status.ac_failed:
+            raise AcInfeasibleClearingError(
+                f"interval {interval}: the {mechanism} schedule fails the AC power flow "
+                f"({result.status}): {'; '.join(result.ac.violations) if result.ac else ''}"
+            )
         if result.status.termination == Termination.INFEASIBLE:
             raise InfeasibleClearingError(
                 f"interval {interval}: the {mechanism} clearing LP is infeasible ({result.status})"

@@ -7,15 +7,22 @@ bilateral trades, the AC check of the rounded schedule.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from grid import Feeder, FloatArray, PowerFlowError, check_schedule
+from grid import Feeder, FloatArray
 from market.clearing._cache import electrical_distance
-from market.clearing._problem import KIND_VOLTAGE, ClearingProblem, IntArray, OrderBook
+from market.clearing._problem import (
+    KIND_VOLTAGE,
+    ClearingProblem,
+    IntArray,
+    OrderBook,
+    effective_limits,
+)
 from market.clearing._solution import LpSolution
 from market.clearing.attribution import attribute_trades
-from market.clearing.books import losses_wh_of, round_fills, round_prices, settle
+from market.clearing.books import lp_grid_net_wh, round_fills, round_prices, settle
 from market.clearing.result import (
     AcCheck,
     BusPrice,
@@ -25,10 +32,13 @@ from market.clearing.result import (
     SolverStats,
     rounded,
 )
-from market.clearing.status import Status
+from market.clearing.status import SolutionStatus, Status, Termination
 from market.config import MarketConfig
 
-__all__ = ["assemble", "bus_price_parts", "fills_wh", "injection_mw", "run_ac_check"]
+if TYPE_CHECKING:
+    from market.clearing._physics import AcState
+
+__all__ = ["assemble", "bus_price_parts", "fills_wh", "injection_mw"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,48 +70,6 @@ def injection_mw(book: OrderBook, filled_wh: IntArray, n_bus: int, interval_s: i
     return np.asarray(per_bus * (3600.0 / interval_s / 1e6), dtype=np.float64)
 
 
-_CONSTRAINT_OF = {"line": "lines", "trafo": "trafos", "bus": "voltage"}
-
-
-def run_ac_check(
-    feeder: Feeder, injection: FloatArray, tolerance: float
-) -> tuple[AcCheck, frozenset[str]]:
-    """AC power flow of base load plus ``injection`` and its limit check.
-
-    Returns:
-        The check, and which constraint kinds (``lines``, ``trafos``,
-        ``voltage``) it found violated.
-    """
-    try:
-        report = check_schedule(feeder, injection, tolerance=tolerance)
-    except PowerFlowError as exc:
-        logger.warning("AC check: %s", exc)
-        failed = AcCheck(
-            passed=False,
-            converged=False,
-            tolerance=rounded(tolerance),
-            max_line_loading_percent=0.0,
-            max_trafo_loading_percent=0.0,
-            vm_min_pu=0.0,
-            vm_max_pu=0.0,
-            losses_mw=0.0,
-            violations=(f"AC power flow did not converge: {exc}",),
-        )
-        return failed, frozenset()
-    check = AcCheck(
-        passed=report.ok,
-        converged=True,
-        tolerance=rounded(tolerance),
-        max_line_loading_percent=rounded(report.max_line_loading_percent),
-        max_trafo_loading_percent=rounded(report.max_trafo_loading_percent),
-        vm_min_pu=rounded(report.vm_min_pu),
-        vm_max_pu=rounded(report.vm_max_pu),
-        losses_mw=rounded(report.losses_mw),
-        violations=tuple(str(v) for v in report.violations),
-    )
-    return check, frozenset(_CONSTRAINT_OF[v.element] for v in report.violations)
-
-
 def assemble(
     *,
     feeder: Feeder,
@@ -116,25 +84,35 @@ def assemble(
     rounds: int,
     ac: AcCheck | None,
     stats: SolverStats,
+    state: AcState | None = None,
+    failure: Termination | None = None,
 ) -> ClearingResult:
     """The result value of a solved (or, with no solution, an empty) clearing.
+
+    ``state`` is the AC power flow of the final schedule: the books' grid
+    exchange comes from it (:mod:`market.clearing.books`, rule 3). With a
+    ``failure`` (``ac_infeasible``, ``ac_not_converged``) the result is not
+    cleared: no fills, no payments, no grid exchange.
 
     Called inside :func:`market.clearing.clear`, which holds the garbage
     collector for the whole call (:func:`market.clearing._gc.no_gc_pauses`).
     """
     book = problem.book
     status: Status = solution.status
+    if failure is not None:
+        status = Status(failure, SolutionStatus.INFEASIBLE)
     parts = round_prices(*bus_price_parts(problem, solution, feeder.n_bus))
     if not status.has_solution:
         filled_wh = np.zeros(book.n, dtype=np.int64)
+        grid_net_wh = 0.0
+    elif state is not None and state.converged:
+        grid_net_wh = state.grid_net_wh
+    else:
+        grid_net_wh = lp_grid_net_wh(
+            book, solution.x_kwh, filled_wh, solution.g_in_kwh, solution.g_out_kwh
+        )
     books = settle(
-        book,
-        filled_wh,
-        parts.total[book.position],
-        losses_wh=losses_wh_of(book, solution.x_kwh, solution.g_in_kwh, solution.g_out_kwh)
-        if status.has_solution
-        else 0,
-        config=config,
+        book, filled_wh, parts.total[book.position], grid_net_wh=grid_net_wh, config=config
     )
     trades = attribute_trades(
         book,
@@ -175,7 +153,15 @@ def assemble(
         )
         for b in feeder.buses
     )
-    fees = config.grid_fee_per_kwh * float(solution.x_kwh[book.side < 0].sum())
+    limit = effective_limits(
+        book, retail_price=config.retail_price, feed_in_price=config.feed_in_price
+    )
+    value = int(np.dot(-book.side * limit, books.filled_wh))  # base units × 1000
+    welfare = (
+        value
+        - books.grid_import_wh * config.retail_price
+        + books.grid_export_wh * config.feed_in_price
+    ) / 1000.0
     return ClearingResult(
         interval=interval,
         interval_s=config.interval_s,
@@ -194,7 +180,7 @@ def assemble(
         grid_export_amount=books.grid_export_amount,
         grid_rounding_amount=books.grid_rounding_amount,
         operator_surplus=books.operator_surplus,
-        welfare=rounded(solution.welfare + fees, 3),
+        welfare=rounded(welfare, 3),
         rounds=rounds,
         ac=ac,
         stats=stats,

@@ -36,8 +36,10 @@ def define_columns(problem: ClearingProblem) -> tuple[Any, Any, Any]:
     cost = np.concatenate(
         [problem.cost, np.zeros(n_node), [problem.import_cost, problem.export_cost]]
     )
-    lower = np.concatenate([np.zeros(problem.n_order), np.full(n_node, -_INF), [0.0, 0.0]])
-    upper = np.concatenate([problem.quantity_kwh, np.full(n_node + 2, _INF)])
+    node_lo = np.full(n_node, -_INF) if problem.node_lower is None else problem.node_lower
+    node_hi = np.full(n_node, _INF) if problem.node_upper is None else problem.node_upper
+    lower = np.concatenate([np.zeros(problem.n_order), node_lo, [0.0, 0.0]])
+    upper = np.concatenate([problem.quantity_kwh, node_hi, [_INF, _INF]])
     return cost, lower, upper
 
 

@@ -42,7 +42,15 @@ import numpy.typing as npt
 from grid import Feeder, FloatArray
 from market.orders import Order, Participant, Side
 
-__all__ = ["ClearingProblem", "IntArray", "NetworkRows", "OrderBook", "mw_per_kwh"]
+__all__ = [
+    "ClearingProblem",
+    "IntArray",
+    "NetworkRows",
+    "OrderBook",
+    "effective_limits",
+    "mw_per_kwh",
+    "order_costs",
+]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -165,6 +173,9 @@ class ClearingProblem:
         rows: grid constraints.
         price_scale: base units per kWh of one unit of scaled cost.
         fee_per_kwh: grid-usage fee charged to buyers, base units per kWh.
+        node_lower: lower bound of every ``m_j`` (the rounds' trust region;
+            ``None``: free).
+        node_upper: upper bound of every ``m_j`` (``None``: free).
     """
 
     book: OrderBook
@@ -180,6 +191,8 @@ class ClearingProblem:
     rows: NetworkRows
     price_scale: float
     fee_per_kwh: int
+    node_lower: FloatArray | None = None
+    node_upper: FloatArray | None = None
 
     @property
     def n_order(self) -> int:
@@ -202,11 +215,48 @@ class ClearingProblem:
         return self.n_node + 1 + self.rows.n
 
 
+#: Base units per kWh by which an order whose tariff cap binds bids beyond it.
+TIE_BREAK = 0.5
+
+
+def effective_limits(book: OrderBook, *, retail_price: int, feed_in_price: int) -> IntArray:
+    """Each order's limit as the market uses it: capped at the household's tariff.
+
+    A buyer's alternative is to import at ``retail_price`` at its own meter and
+    a seller's to export at ``feed_in_price``, so no buyer is filled above
+    ``min(limit, retail)`` and no seller below ``max(limit, feed_in)``, base
+    units per kWh (the grid fee is on top for a buyer, inside that cap).
+    """
+    return np.where(
+        book.side > 0,
+        np.maximum(book.limit_price, feed_in_price),
+        np.minimum(book.limit_price, retail_price),
+    ).astype(np.int64)
+
+
 def order_costs(
-    book: OrderBook, *, fee_per_kwh: int, price_scale: float
+    book: OrderBook,
+    *,
+    fee_per_kwh: int,
+    price_scale: float,
+    retail_price: int,
+    feed_in_price: int,
 ) -> tuple[FloatArray, FloatArray]:
-    """Upper bounds (kWh) and scaled objective coefficients of the order columns."""
-    bid = np.where(book.side > 0, book.limit_price, book.limit_price - fee_per_kwh)
+    """Upper bounds (kWh) and scaled objective coefficients of the order columns.
+
+    The limits are the tariff-capped ones of :func:`effective_limits`; a buyer
+    bids its capped limit less the grid fee. An order whose cap binds bids
+    :data:`TIE_BREAK` beyond it (a seller at ``feed_in − ½``, a buyer at
+    ``retail + ½``): trading at the tariff is then strictly preferred to not
+    trading, so the LP has no tie there, and the half unit is within the
+    price rounding that the settlement's cap absorbs.
+    """
+    limit = effective_limits(book, retail_price=retail_price, feed_in_price=feed_in_price)
+    capped = np.where(
+        book.side > 0, book.limit_price < feed_in_price, book.limit_price > retail_price
+    )
+    tilt = np.where(capped, -TIE_BREAK * book.side, 0.0)
+    bid = np.where(book.side > 0, limit, limit - fee_per_kwh) + tilt
     cost = (book.side * bid).astype(np.float64) / price_scale
     return book.quantity_wh.astype(np.float64) / 1000.0, cost
 

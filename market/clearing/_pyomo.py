@@ -50,7 +50,15 @@ def define_node_variables(model: Any, problem: ClearingProblem) -> None:
     import pyomo.environ as pe
 
     model.NODES = pe.Set(initialize=range(problem.n_node), ordered=True)
-    model.injection = pe.Var(model.NODES, domain=pe.Reals)
+    lo_n, hi_n = problem.node_lower, problem.node_upper
+    model.injection = pe.Var(
+        model.NODES,
+        domain=pe.Reals,
+        bounds=lambda _m, j: (
+            None if lo_n is None else float(lo_n[j]),
+            None if hi_n is None else float(hi_n[j]),
+        ),
+    )
 
 
 def define_grid_variables(model: Any) -> None:

@@ -14,39 +14,58 @@ The LP works in floating-point kWh and prices; everything that leaves
    (half to even). The energy, congestion and voltage components are rounded
    the same way and the loss component is what makes them add up to the
    total exactly. A buyer pays its bus price plus the grid-usage fee, a
-   seller receives its bus price; a filled order whose rounded price would
-   cross its limit (solver tolerance) is settled at its limit instead.
-3. **Energy balance (Wh).** ``losses_wh = round(1000 · (g_in − g_out − Σ buy x
-   + Σ sell x))`` is the change of network losses the LP attributes to the
-   market (0 with ``dc`` sensitivities and for ``uniform``). The external
-   grid is the slack and balances the rounded books exactly::
+   seller receives its bus price, each capped by its tariff-capped limit
+   (:func:`market.clearing._problem.effective_limits`): no buyer pays above
+   ``min(limit, retail)`` and no seller receives below ``max(limit,
+   feed_in)``. The LP already bids those capped limits, so the cap only
+   absorbs the half unit of price rounding and the solver's tolerance.
+3. **Energy (Wh), from physics.** The market's exchange with the external
+   grid is what the AC power flow of the final integer schedule says: the
+   external grid's injection with the schedule minus the one without any
+   market (the base case), ``Δ = (P_ext(schedule) − P_ext(base)) · interval_s
+   / 3600 · 10⁶`` Wh, and ``grid_net_wh = round(Δ)`` (half to even);
+   ``grid_import_wh = max(grid_net_wh, 0)``, ``grid_export_wh =
+   max(−grid_net_wh, 0)``. Network losses caused by the market are the
+   residual that balances the books to the Wh::
 
-       Σ sell filled_wh + grid_import_wh = Σ buy filled_wh + grid_export_wh + losses_wh
+       losses_wh = grid_net_wh − Σ buy filled_wh + Σ sell filled_wh
 
-   with ``grid_import_wh − grid_export_wh = Σ buy − Σ sell + losses_wh`` and
-   at most one of the two non-zero. Losses are thus booked as grid import
-   (or as less export), paid by the operator out of the loss component of the
-   prices.
+   Because power balance gives ``ΔP_ext = ΔP_losses − Σ market injection``
+   and the market injection is the integer fills exactly, ``losses_wh`` is
+   also the AC power flow's change of losses rounded half to even: both
+   ``|grid_net_wh − Δ|`` and ``|losses_wh − Δlosses|`` are at most 0.5 Wh
+   (plus the power flow's convergence tolerance, 10⁻⁸ MVA ≈ 0.003 Wh per
+   15 min). Only when the AC check is switched off (``ac_check=False``) are
+   the LP's slack and loss figures booked instead.
 4. **Money (base units).** Each counterparty's rounding is in its favour,
    so no buyer pays above and no seller receives below its limit, even by a
    fraction of a base unit: a buyer pays ``floor(filled_wh · price / 1000)``,
    a seller receives ``ceil(filled_wh · price / 1000)``; the market pays the
    external grid ``ceil(grid_import_wh · retail / 1000)`` and receives
    ``floor(grid_export_wh · feed_in / 1000)``. The operator is the residual
-   claimant and absorbs that rounding (at most one base unit per order and
-   per grid direction) out of its fees and rents::
+   claimant: it collects the grid fees and the congestion, voltage and loss
+   rents and pays for the physical losses through the grid exchange::
 
        residual = Σ buyers pay − Σ sellers receive − grid import amount
                   + grid export amount
 
-   The operator's surplus is never negative (the settlement contract pays it
-   as a fee): ``operator_surplus = max(residual, 0)``, and a negative residual
-   — rounding dust where no rent covers it, e.g. an uncongested copper
-   plate — is carried by the external grid's account as
-   ``grid_rounding_amount = min(residual, 0)``. So, to the last unit::
+   ``operator_surplus = max(residual, 0)`` (never negative: the settlement
+   contract pays it as a fee); a negative residual is carried by the
+   external grid's account as ``grid_rounding_amount = min(residual, 0)``.
+   So, to the last unit::
 
        Σ buyers pay == Σ sellers receive + grid import amount − grid export amount
                        + grid_rounding_amount + operator_surplus
+
+   **Rounding bound.** Against the same sums in exact arithmetic with the
+   unrounded bus prices ``lmp`` (buyers at ``lmp + fee``), the booked
+   residual differs by at most ``Σ_filled (1 + filled_wh / 1000) + 2`` base
+   units: one unit of floor/ceil per filled order, at most one base unit per
+   kWh of price rounding (half a unit, plus the cap's solver tolerance) and
+   one unit per grid direction. The residual itself, in exact arithmetic, is
+   the LP's merchandising surplus less the value of any mismatch between the
+   LP's and the power flow's losses; it is not a rounding quantity and its
+   sign is not guaranteed where marginal losses are negative.
 """
 
 from __future__ import annotations
@@ -57,10 +76,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from grid import FloatArray
-from market.clearing._problem import IntArray, OrderBook
+from market.clearing._problem import IntArray, OrderBook, effective_limits
 from market.config import MarketConfig
 
-__all__ = ["Books", "PriceParts", "round_fills", "round_prices", "settle"]
+__all__ = [
+    "Books",
+    "PriceParts",
+    "lp_grid_net_wh",
+    "physical_grid_net_wh",
+    "round_fills",
+    "round_prices",
+    "settle",
+]
 
 _SAFE = 2**62
 
@@ -169,10 +196,20 @@ class Books:
     payments: Mapping[str, int]
 
 
-def losses_wh_of(book: OrderBook, x_kwh: FloatArray, g_in_kwh: float, g_out_kwh: float) -> int:
-    """Network losses the LP attributes to the market, rounded to Wh (rule 3)."""
-    loss_kwh = g_in_kwh - g_out_kwh + float(np.dot(book.side, x_kwh))
-    return int(np.rint(loss_kwh * 1000.0))
+def lp_grid_net_wh(
+    book: OrderBook, x_kwh: FloatArray, filled_wh: IntArray, g_in_kwh: float, g_out_kwh: float
+) -> float:
+    """The LP's net import for the integer fills, Wh (used only without an AC check; rule 3).
+
+    The integer fills' net purchase plus the LP's own losses, rounded to Wh.
+    """
+    lp_loss_wh = round((g_in_kwh - g_out_kwh + float(np.dot(book.side, x_kwh))) * 1000.0)
+    return float(int(np.dot(-book.side, filled_wh)) + lp_loss_wh)
+
+
+def physical_grid_net_wh(ext_p_mw: float, base_ext_p_mw: float, interval_s: int) -> float:
+    """The external grid's energy change caused by the market, Wh (rule 3, unrounded)."""
+    return (ext_p_mw - base_ext_p_mw) * interval_s / 3600.0 * 1e6
 
 
 def settle(
@@ -180,22 +217,35 @@ def settle(
     filled_wh: IntArray,
     bus_price: IntArray,
     *,
-    losses_wh: int,
+    grid_net_wh: float,
     config: MarketConfig,
 ) -> Books:
-    """Apply rules 2-4 to integer fills and per-order bus prices (base units per kWh)."""
+    """Apply rules 2-4 to integer fills, per-order bus prices and the grid exchange.
+
+    Args:
+        book: the orders.
+        filled_wh: integer fill per order.
+        bus_price: the rounded price of each order's bus, base units per kWh.
+        grid_net_wh: the market's net import from the external grid, Wh
+            (rule 3; rounded half to even here).
+        config: tariffs and fee.
+    """
     is_buy = book.side < 0
+    cap = effective_limits(
+        book, retail_price=config.retail_price, feed_in_price=config.feed_in_price
+    )
     price = np.where(is_buy, bus_price + config.grid_fee_per_kwh, bus_price)
     filled = filled_wh > 0
-    price = np.where(filled & is_buy & (price > book.limit_price), book.limit_price, price)
-    price = np.where(filled & ~is_buy & (price < book.limit_price), book.limit_price, price)
+    price = np.where(filled & is_buy & (price > cap), cap, price)
+    price = np.where(filled & ~is_buy & (price < cap), cap, price)
     bound = int(np.abs(price).max(initial=0)) * int(filled_wh.max(initial=0))
     value = _exact(filled_wh, bound) * _exact(price, bound)
     # buyers round down (floor), sellers up (ceil): each in its own favour
     amount = np.where(is_buy, value // 1000, -((-value) // 1000))
     buyers_pay = int(amount[is_buy].sum())
     sellers_receive = int(amount[~is_buy].sum())
-    net_import = int(filled_wh[is_buy].sum()) - int(filled_wh[~is_buy].sum()) + losses_wh
+    net_import = round(grid_net_wh)  # Python's round: half to even
+    losses_wh = net_import - int(filled_wh[is_buy].sum()) + int(filled_wh[~is_buy].sum())
     import_wh, export_wh = max(net_import, 0), max(-net_import, 0)
     import_amount = -((-import_wh * config.retail_price) // 1000)
     export_amount = (export_wh * config.feed_in_price) // 1000

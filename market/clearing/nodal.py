@@ -24,25 +24,24 @@ of the feeder's own load. Rows that no combination of order fills could
 push past their bounds are left out (this changes nothing in the solution
 and its prices: their duals would be zero).
 
-Rounds: after each solve the rounded schedule is checked with an AC power
-flow; where a limit is missed by more than ``ac_tolerance`` and rounds are
-left, the grid is re-linearised at the new point (``ac`` only — the ``dc``
-model is the same at every point) and the LP solved again. Only violations
-of limits the LP enforces count here: a line overload with ``lines`` off is
-reported by the check but is no reason for another round.
+Rounds: the LP is solved again at new linearisation points until its
+prediction agrees with the AC power flow of its rounded schedule, and rows
+that the power flow shows missed are tightened; a schedule that still breaks
+a limit is not cleared (:mod:`market.clearing._rounds`). A limit counts
+against the market only beyond ``max(limit, base value)``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from grid import Feeder, FloatArray, Sensitivities, linearise
+from grid import Feeder, FloatArray, Sensitivities
 from market.clearing._cache import zero_point
-from market.clearing._extract import assemble, fills_wh, injection_mw, run_ac_check
+from market.clearing._extract import assemble
 from market.clearing._problem import (
     KIND_LINE,
     KIND_TRAFO,
@@ -55,15 +54,33 @@ from market.clearing._problem import (
     order_costs,
     price_scale_of,
 )
-from market.clearing._solution import LpSolution
-from market.clearing._solvers import solve
 from market.clearing.options import ClearingOptions
-from market.clearing.result import AcCheck, ClearingResult, SolverStats
+from market.clearing.result import ClearingResult, SolverStats
 from market.config import MarketConfig
 
-__all__ = ["clear_nodal", "define_network_rows", "define_nodal_problem"]
+__all__ = ["Tightening", "clear_nodal", "define_network_rows", "define_nodal_problem"]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Tightening:
+    """How far each limit is moved inwards after the AC power flow missed it.
+
+    Attributes:
+        branch_mw: per branch (``feeder.branches``), MW off its active-power limit.
+        vmax_pu: per bus, p.u. off its upper voltage limit.
+        vmin_pu: per bus, p.u. onto its lower voltage limit.
+    """
+
+    branch_mw: FloatArray
+    vmax_pu: FloatArray
+    vmin_pu: FloatArray
+
+    @classmethod
+    def none(cls, feeder: Feeder) -> Tightening:
+        """No tightening."""
+        return cls(np.zeros(len(feeder.branches)), np.zeros(feeder.n_bus), np.zeros(feeder.n_bus))
 
 
 def _node_box(book: OrderBook, node: IntArray, n_node: int) -> tuple[FloatArray, FloatArray]:
@@ -84,16 +101,22 @@ def define_network_rows(
     node_lo: FloatArray,
     node_hi: FloatArray,
     interval_s: int,
+    tighten: Tightening | None = None,
 ) -> NetworkRows:
-    """Flow and voltage rows over node injections (see the module docstring)."""
+    """Flow and voltage rows over node injections (see the module docstring).
+
+    ``tighten`` moves limits inwards by the errors observed in earlier AC
+    power flows (:class:`Tightening`).
+    """
     c = mw_per_kwh(interval_s)
+    t = tighten or Tightening.none(feeder)
     p0 = sens.injection_mw
     kinds = np.array([KIND_LINE if b.kind == "line" else KIND_TRAFO for b in feeder.branches])
     limited = np.array([b.limited for b in feeder.branches], dtype=bool)
     wanted = np.isin(kinds, [k for n, k in (("lines", 0), ("trafos", 1)) if n in constraints])
     br = np.flatnonzero(limited & wanted)
     d = sens.dflow_dp[br]
-    limit = sens.flow_limit_mw[br]
+    limit = np.maximum(sens.flow_limit_mw[br] - t.branch_mw[br], 0.0)
     f_base = base.flow_mw[br]
     shift = sens.flow_mw[br] - d @ p0
     blocks = [
@@ -106,8 +129,8 @@ def define_network_rows(
         )
     ]
     if "voltage" in constraints and sens.mode == "ac":
-        vmin = np.array([b.vm_min_pu for b in feeder.buses])
-        vmax = np.array([b.vm_max_pu for b in feeder.buses])
+        vmin = np.array([b.vm_min_pu for b in feeder.buses]) + t.vmin_pu
+        vmax = np.array([b.vm_max_pu for b in feeder.buses]) - t.vmax_pu
         s_all = sens.dvm_dp
         bus = np.flatnonzero(np.isfinite(sens.vm_pu) & np.isfinite(base.vm_pu) & s_all.any(axis=1))
         s = s_all[bus]
@@ -148,11 +171,18 @@ def define_nodal_problem(
     sens: Sensitivities,
     base: Sensitivities,
     constraints: frozenset[str],
+    tighten: Tightening | None = None,
 ) -> ClearingProblem:
     """The nodal LP at the operating point of ``sens`` (``base``: the zero-injection point)."""
     c = mw_per_kwh(config.interval_s)
     scale = price_scale_of(config.retail_price)
-    qty, cost = order_costs(book, fee_per_kwh=config.grid_fee_per_kwh, price_scale=scale)
+    qty, cost = order_costs(
+        book,
+        fee_per_kwh=config.grid_fee_per_kwh,
+        price_scale=scale,
+        retail_price=config.retail_price,
+        feed_in_price=config.feed_in_price,
+    )
     unique_pos, inverse = np.unique(book.position, return_inverse=True)
     node_position = unique_pos.astype(np.int64)
     node = inverse.astype(np.int64)
@@ -168,6 +198,7 @@ def define_nodal_problem(
         node_lo=node_lo,
         node_hi=node_hi,
         interval_s=config.interval_s,
+        tighten=tighten,
     )
     return ClearingProblem(
         book=book,
@@ -201,49 +232,18 @@ def clear_nodal(
             did not converge.
         SolverError: the solver failed.
     """
+    from market.clearing._rounds import run_rounds
+
     t_start = time.perf_counter()
     mode = options.sensitivities
     base = zero_point(feeder, mode)
-    sens = base
     timing = dict.fromkeys(
         ("linearise_s", "build_s", "solve_s", "solver_s", "extract_s", "ac_check_s"), 0.0
     )
     timing["linearise_s"] = time.perf_counter() - t_start
-    ac: AcCheck | None = None
-    rounds = 0
-    iterations = 0
-    while True:
-        rounds += 1
-        t0 = time.perf_counter()
-        problem = define_nodal_problem(
-            feeder, book, config, sens=sens, base=base, constraints=options.constraints
-        )
-        solution: LpSolution = solve(
-            problem, solver=options.solver, time_limit_s=options.time_limit_s
-        )
-        t1 = time.perf_counter()
-        timing["build_s"] += (t1 - t0) - solution.solve_s
-        timing["solve_s"] += solution.solve_s
-        timing["solver_s"] += solution.solver_s
-        iterations += solution.iterations
-        filled = fills_wh(problem, solution)
-        t2 = time.perf_counter()
-        timing["extract_s"] += t2 - t1
-        if not (options.ac_check and solution.status.has_solution):
-            break
-        inj = injection_mw(book, filled, feeder.n_bus, config.interval_s)
-        ac, violated = run_ac_check(feeder, inj, options.ac_tolerance)
-        t3 = time.perf_counter()
-        timing["ac_check_s"] += t3 - t2
-        # re-linearising helps only where the LP enforces the missed limit
-        fixable = violated & options.constraints
-        if not fixable or mode == "dc" or rounds >= options.max_rounds or not ac.converged:
-            break
-        logger.info(
-            "round %d: AC check found %d violation(s); re-linearising", rounds, len(ac.violations)
-        )
-        sens = linearise(feeder, inj, mode="ac")
-        timing["linearise_s"] += time.perf_counter() - t3
+    out = run_rounds(feeder, book, config, options=options, base=base, timing=timing)
+    problem, solution, filled = out.problem, out.solution, out.filled_wh
+    rounds, iterations, ac = out.rounds, out.iterations, out.check
     t4 = time.perf_counter()
     stats = SolverStats(
         solver=options.solver,
@@ -266,6 +266,8 @@ def clear_nodal(
         rounds=rounds,
         ac=ac,
         stats=stats,
+        state=out.state,
+        failure=out.failure,
     )
     t5 = time.perf_counter()
     return replace(

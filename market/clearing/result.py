@@ -40,7 +40,7 @@ __all__ = [
 #: Counterparty name of the external grid in :class:`Trade`.
 GRID = "grid"
 #: Version of the serialised layout; bump on any change to the bytes.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 def rounded(value: float, digits: int = 6) -> float:
@@ -138,7 +138,21 @@ class AcCheck:
         vm_min_pu: lowest bus voltage.
         vm_max_pu: highest bus voltage.
         losses_mw: network losses, MW.
-        violations: one line per violated limit.
+        violations: one line per violated limit (the market's: a limit the
+            base case already breaks counts only where the schedule makes
+            it worse).
+        ext_grid_change_wh: the external grid's energy with the schedule
+            minus without any market, Wh, unrounded (positive: more import);
+            the books' ``grid_import_wh − grid_export_wh`` is its rounding.
+        losses_change_wh: the network losses' change, Wh, unrounded.
+        agreed: whether the LP's linear prediction of the schedule's flows,
+            voltages and external-grid energy agreed with this power flow
+            within the options' tolerances (``None``: not compared, as for
+            ``uniform`` and ``dc``).
+        flow_mismatch: largest |predicted − AC| branch flow over the
+            enforced branches, as a fraction of the branch's limit.
+        vm_mismatch_pu: largest |predicted − AC| voltage over the enforced buses, p.u.
+        slack_mismatch_wh: |predicted − AC| external-grid energy, Wh.
     """
 
     passed: bool
@@ -150,6 +164,12 @@ class AcCheck:
     vm_max_pu: float
     losses_mw: float
     violations: tuple[str, ...]
+    ext_grid_change_wh: float = 0.0
+    losses_change_wh: float = 0.0
+    agreed: bool | None = None
+    flow_mismatch: float = 0.0
+    vm_mismatch_pu: float = 0.0
+    slack_mismatch_wh: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +215,9 @@ class ClearingResult:
         mechanism: ``"uniform"`` or ``"nodal"``.
         sensitivities: grid linearisation used (``"none"`` for ``uniform``).
         constraints: grid constraints enforced (empty for ``uniform``).
-        status: termination and solution status of the final LP.
+        status: termination and solution status of the final LP, or
+            ``ac_infeasible`` / ``ac_not_converged`` when its schedule failed
+            the AC power flow (then nothing is filled).
         fills: one per order, in book order.
         prices: one per feeder bus, in feeder order.
         trades: bilateral attribution (see :mod:`market.clearing.attribution`).
@@ -209,8 +231,9 @@ class ClearingResult:
             cover, carried by the external grid's account (≤ 0).
         operator_surplus: fees, congestion and loss rents less rounding (≥ 0).
         welfare: Σ buy limit·fill − Σ sell limit·fill − retail·import +
-            feed-in·export from the LP, base units (fees included).
-        rounds: LP solves (``nodal``: one per linearisation).
+            feed-in·export of the integer books, base units (fees included),
+            with the tariff-capped limits and the power flow's import and export.
+        rounds: LP solves (``nodal``: linearisation and tightening rounds).
         ac: the AC check of the final schedule, or None when it was off.
         stats: solver statistics and timings.
     """
@@ -239,7 +262,11 @@ class ClearingResult:
 
     @property
     def ok(self) -> bool:
-        """Whether the LP was solved to optimality."""
+        """Whether the interval cleared: the LP optimal and its schedule AC-feasible.
+
+        A result that is not ``ok`` carries no fills: nothing trades locally
+        and every participant is settled at its tariff.
+        """
         return self.status.ok
 
     @property

@@ -23,6 +23,11 @@ class Termination(StrEnum):
     ITERATION_LIMIT = "iteration_limit"
     ERROR = "error"
     UNKNOWN = "unknown"
+    #: the LP solved, but the AC power flow of its schedule breaks a limit
+    #: even after the tightening rounds: not cleared
+    AC_INFEASIBLE = "ac_infeasible"
+    #: the LP solved, but the AC power flow of its schedule does not converge
+    AC_NOT_CONVERGED = "ac_not_converged"
 
 
 class SolutionStatus(StrEnum):
@@ -45,6 +50,11 @@ class Status:
     def ok(self) -> bool:
         """Whether the clearing found an optimal solution."""
         return self.termination == Termination.OPTIMAL and self.solution == SolutionStatus.OPTIMAL
+
+    @property
+    def ac_failed(self) -> bool:
+        """Whether the LP solved but its schedule failed the AC power flow (not cleared)."""
+        return self.termination in (Termination.AC_INFEASIBLE, Termination.AC_NOT_CONVERGED)
 
     @property
     def has_solution(self) -> bool:

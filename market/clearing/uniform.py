@@ -4,8 +4,10 @@ Every order meets at one node and the grid's limits are ignored: the
 reference the ``nodal`` mechanism is measured against. The external grid is
 an unlimited seller at the retail price and an unlimited buyer at the
 feed-in price, so the one clearing price λ lies between them; every bus gets
-λ. With ``ac_check`` on, the AC power flow still reports what the schedule
-would do to the feeder (this mechanism never re-solves).
+λ. With ``ac_check`` on, the AC power flow of the schedule is run: its books
+are physical (:mod:`market.clearing.books`, rule 3) and a schedule that
+breaks a grid limit is not cleared (``ac_infeasible``: this mechanism never
+re-solves). Switch ``ac_check`` off for a copper-plate counterfactual.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import replace
 import numpy as np
 
 from grid import Feeder
-from market.clearing._extract import assemble, fills_wh, injection_mw, run_ac_check
+from market.clearing._extract import assemble, fills_wh, injection_mw
+from market.clearing._physics import AcState, ac_check_of, evaluate
 from market.clearing._problem import (
     ClearingProblem,
     NetworkRows,
@@ -27,6 +30,7 @@ from market.clearing._problem import (
 from market.clearing._solvers import solve
 from market.clearing.options import ClearingOptions
 from market.clearing.result import ClearingResult, SolverStats
+from market.clearing.status import Termination
 from market.config import MarketConfig
 
 __all__ = ["clear_uniform", "define_uniform_problem"]
@@ -37,7 +41,13 @@ def define_uniform_problem(
 ) -> ClearingProblem:
     """The copper-plate LP: one node, the balance row, no network rows."""
     scale = price_scale_of(config.retail_price)
-    qty, cost = order_costs(book, fee_per_kwh=config.grid_fee_per_kwh, price_scale=scale)
+    qty, cost = order_costs(
+        book,
+        fee_per_kwh=config.grid_fee_per_kwh,
+        price_scale=scale,
+        retail_price=config.retail_price,
+        feed_in_price=config.feed_in_price,
+    )
     return ClearingProblem(
         book=book,
         quantity_kwh=qty,
@@ -70,10 +80,17 @@ def clear_uniform(
     t1 = time.perf_counter()
     filled = fills_wh(problem, solution)
     ac = None
+    state: AcState | None = None
+    failure: Termination | None = None
     t2 = time.perf_counter()
     if options.ac_check and solution.status.has_solution:
         inj = injection_mw(book, filled, feeder.n_bus, config.interval_s)
-        ac, _ = run_ac_check(feeder, inj, options.ac_tolerance)
+        state = evaluate(feeder, inj, tolerance=options.ac_tolerance, interval_s=config.interval_s)
+        ac = ac_check_of(state, tolerance=options.ac_tolerance)
+        if not state.converged:
+            failure = Termination.AC_NOT_CONVERGED
+        elif not state.feasible:
+            failure = Termination.AC_INFEASIBLE
     t3 = time.perf_counter()
     stats = SolverStats(
         solver=options.solver,
@@ -99,6 +116,8 @@ def clear_uniform(
         rounds=1,
         ac=ac,
         stats=stats,
+        state=state,
+        failure=failure,
     )
     t4 = time.perf_counter()
     return replace(

@@ -3,7 +3,11 @@
 Every interval is checked from the journal, independently of the engine's
 own bookkeeping:
 
-* the clearing's energy balances to the Wh and its money to the base unit;
+* the clearing, by :func:`market.clearing.audit.audit`: its grid exchange
+  and losses equal the AC power flow of its schedule (to half a Wh), every
+  amount is its fill's energy × price, no buyer pays above retail and no
+  seller gets below feed-in, the operator's surplus is the residual, and the
+  rounding stays within its stated bound;
 * the settlement posted equals the one recomputed from the clearing result
   and the metered energy at the tariffs (imbalance included), carries the
   hash of that clearing result, and its balance changes sum to zero with
@@ -16,7 +20,9 @@ own bookkeeping:
 
 from __future__ import annotations
 
+from grid import Feeder
 from market.clearing import ClearingResult
+from market.clearing.audit import audit
 from market.demo.chain import DemoChain
 from market.report import ReportData
 from market.report.journal import JournalRun
@@ -25,34 +31,14 @@ from market.settlement import settle_interval
 __all__ = ["check_books"]
 
 
-def _clearing_problems(interval: int, r: ClearingResult) -> list[str]:
-    out = []
-    sold = sum(f.filled_wh for f in r.fills if f.side == "sell")
-    bought = sum(f.filled_wh for f in r.fills if f.side == "buy")
-    if sold + r.grid_import_wh != bought + r.grid_export_wh + r.losses_wh:
-        out.append(
-            f"interval {interval}: energy does not balance: sold {sold} + import "
-            f"{r.grid_import_wh} != bought {bought} + export {r.grid_export_wh} + "
-            f"losses {r.losses_wh} Wh"
-        )
-    paid = sum(f.amount for f in r.fills if f.side == "buy")
-    received = sum(f.amount for f in r.fills if f.side == "sell")
-    rhs = (
-        received
-        + r.grid_import_amount
-        - r.grid_export_amount
-        + r.grid_rounding_amount
-        + r.operator_surplus
-    )
-    if paid != rhs:
-        out.append(
-            f"interval {interval}: buyers pay {paid} but sellers, grid and operator get {rhs}"
-        )
-    return out
+def check_books(
+    data: ReportData, chain: DemoChain, run: JournalRun, *, feeder: Feeder | None = None
+) -> list[str]:
+    """Every disagreement found (an empty list: the books balance to the last unit).
 
-
-def check_books(data: ReportData, chain: DemoChain, run: JournalRun) -> list[str]:
-    """Every disagreement found (an empty list: the books balance to the last unit)."""
+    ``feeder`` (the one the engine cleared on) enables the power-flow check
+    of every interval's energy.
+    """
     state = run.state
     problems: list[str] = []
     totals: dict[str, int] = {}
@@ -62,7 +48,7 @@ def check_books(data: ReportData, chain: DemoChain, run: JournalRun) -> list[str
         if s.clearing is None or not s.clearing.ok:
             continue
         result = ClearingResult.from_json(s.clearing.result_json)
-        problems.extend(_clearing_problems(interval, result))
+        problems.extend(audit(result, feeder, run.market))
         if s.settlement is None:
             continue
         metered: dict[str, int] = {}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from grid import Feeder
 from market.clearing import GRID, ClearingResult
+from market.clearing.audit import audit
 from market.config import MarketConfig
 from market.orders import Order, Side
 
@@ -12,9 +14,19 @@ from market.orders import Order, Side
 MONEY_MARGIN = 1.0
 
 
-def check_books(result: ClearingResult, orders: list[Order], config: MarketConfig) -> None:
-    """Fills within quantities and limits; exact energy and money books; trades add up."""
+def check_books(
+    result: ClearingResult,
+    orders: list[Order],
+    config: MarketConfig,
+    feeder: Feeder | None = None,
+) -> None:
+    """Fills within quantities and limits; exact energy and money books; trades add up.
+
+    With ``feeder``, the energy is also checked against the AC power flow
+    (:func:`market.clearing.audit.audit`).
+    """
     assert result.ok
+    assert audit(result, feeder, config) == []
     assert len(result.fills) == len(orders)
     for fill, order in zip(result.fills, orders, strict=True):
         assert fill.order_id == order.order_id
@@ -77,7 +89,12 @@ def check_merit_consistency(result: ClearingResult, config: MarketConfig) -> Non
     lmp = {p.bus: p.lmp for p in result.prices}
     for f in result.fills:
         price = lmp[f.bus]
-        bid = f.limit_price - config.grid_fee_per_kwh if f.side == "buy" else f.limit_price
+        # the market bids the tariff-capped limits (a buyer never above retail,
+        # a seller never below feed-in)
+        if f.side == "buy":
+            bid = min(f.limit_price, config.retail_price) - config.grid_fee_per_kwh
+        else:
+            bid = max(f.limit_price, config.feed_in_price)
         surplus = bid - price if f.side == "buy" else price - bid
         if surplus > MONEY_MARGIN:
             assert f.filled_wh == f.quantity_wh, f

@@ -77,7 +77,8 @@ def test_rounded_books_balance(
     filled = round_fills(book, book.position, x)
     assert np.all((filled >= 0) & (filled <= book.quantity_wh))
     config = MarketConfig(retail_price=300_000, feed_in_price=80_000, grid_fee_per_kwh=fee)
-    books = settle(book, filled, np.full(book.n, price), losses_wh=losses, config=config)
+    net = int(filled[book.side < 0].sum()) - int(filled[book.side > 0].sum()) + losses
+    books = settle(book, filled, np.full(book.n, price), grid_net_wh=net, config=config)
     buy = book.side < 0
     assert books.buyers_pay == (
         books.sellers_receive
@@ -102,8 +103,8 @@ def test_rounded_books_balance(
 def test_rounding_dust_without_rent_goes_to_the_grid_account() -> None:
     """1 Wh at 999 per kWh: the buyer pays floor(0.999) = 0, the seller gets ceil = 1."""
     book = _book([(-1, 0, 1, 999), (1, 0, 1, 999)])
-    config = MarketConfig(retail_price=300_000, feed_in_price=80_000)
-    books = settle(book, np.array([1, 1]), np.array([999, 999]), losses_wh=0, config=config)
+    config = MarketConfig(retail_price=1_000, feed_in_price=0)
+    books = settle(book, np.array([1, 1]), np.array([999, 999]), grid_net_wh=0, config=config)
     assert books.amount.tolist() == [0, 1]
     assert books.operator_surplus == 0
     assert books.grid_rounding_amount == -1

@@ -60,9 +60,9 @@ def _fake_solution(status: Status) -> Any:
 def test_non_optimal_raises_unless_allowed(
     monkeypatch: pytest.MonkeyPatch, status: Status, error: type[Exception], mechanism: str
 ) -> None:
-    from market.clearing import nodal, uniform
+    from market.clearing import _rounds, uniform
 
-    monkeypatch.setattr(nodal, "solve", _fake_solution(status))
+    monkeypatch.setattr(_rounds, "solve", _fake_solution(status))
     monkeypatch.setattr(uniform, "solve", _fake_solution(status))
     orders, parts = book([(3, "sell", 5, 100_000), (1, "buy", 4, 250_000)])
     with pytest.raises(error):

@@ -103,7 +103,7 @@ CASES = {
     "meshed-congested-spur": ("meshed", [(5, "sell", 60, 100_000), (2, "buy", 80, 250_000)], True),
     "meshed-congested-ring": (
         "meshed",
-        [(2, "sell", 120, 70_000), (4, "buy", 150, 280_000), (3, "buy", 10, 200_000)],
+        [(2, "sell", 120, 85_000), (4, "buy", 150, 280_000), (3, "buy", 10, 200_000)],
         True,
     ),
 }

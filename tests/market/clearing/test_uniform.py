@@ -31,12 +31,21 @@ def merit_order(orders: list[Order], config: MarketConfig) -> Crossing:
     """Sort bids down and asks up (the grid at both ends) and walk to the crossing."""
     fee = config.grid_fee_per_kwh
     bids = sorted(
-        [(o.limit_price - fee, o.quantity_wh) for o in orders if o.side == Side.BUY]
+        # the market bids tariff-capped limits: no buyer above retail, no seller below feed-in
+        [
+            (min(o.limit_price, config.retail_price) - fee, o.quantity_wh)
+            for o in orders
+            if o.side == Side.BUY
+        ]
         + [(config.feed_in_price, UNLIMITED)],
         key=lambda b: -b[0],
     )
     asks = sorted(
-        [(o.limit_price, o.quantity_wh) for o in orders if o.side == Side.SELL]
+        [
+            (max(o.limit_price, config.feed_in_price), o.quantity_wh)
+            for o in orders
+            if o.side == Side.SELL
+        ]
         + [(config.retail_price, UNLIMITED)]
     )
     bid_left = [q for _, q in bids]
@@ -84,10 +93,17 @@ def test_uniform_matches_merit_order(
     # the result's welfare includes the fees the buyers pay; the crossing is net of them
     bought_kwh = sum(f.filled_wh for f in result.fills if f.side == "buy") / 1000
     fees = config.grid_fee_per_kwh * bought_kwh
-    tolerance = 1e-6 * max(float(ref.welfare), 1.0) + config.grid_fee_per_kwh * len(orders) / 1000
+    # welfare is of the integer books: up to one Wh per order at up to the
+    # largest price, and the ½-unit tie-break of capped orders per kWh
+    top = max([config.retail_price, *(o.limit_price for o in orders)])
+    tolerance = (
+        1e-6 * max(float(ref.welfare), 1.0)
+        + (config.grid_fee_per_kwh + top) * len(orders) / 1000
+        + 0.5 * sum(o.quantity_wh for o in orders) / 1000
+    )
     assert abs(result.welfare - fees - float(ref.welfare)) <= tolerance + 1e-3
     price = result.prices[0].lmp
-    assert float(ref.price_low) - 1e-6 <= price <= float(ref.price_high) + 1e-6
+    assert float(ref.price_low) - 0.5 - 1e-6 <= price <= float(ref.price_high) + 0.5 + 1e-6
 
 
 def test_textbook_crossing() -> None:

@@ -76,3 +76,35 @@ def test_negative_sim_start_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
                  "--sim-start-ms", "-5"])  # fmt: skip
     assert code == 2
     assert "--sim-start-ms: must be >= 0" in capsys.readouterr().err
+
+
+def test_a_port_in_use_fails_before_any_work_and_leaves_no_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    db = tmp_path / "engine.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--grid", "no-such-feeder", "--db", str(db), "--port", str(port)])
+    assert code == 2
+    err = capsys.readouterr().err
+    # the port is checked first: the unknown feeder was never loaded
+    assert err.strip() == f"error: --port {port}: 127.0.0.1:{port} is already in use " + (
+        "(another gridex serve?)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_start_removes_the_journal_it_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "engine.db"
+    port_file = tmp_path / "missing-dir" / "port"
+    args = ["--db", str(db), "--port", "0", "--port-file", str(port_file)]
+    code = main(["serve", "--grid", "cigre-lv", *args])
+    assert code == 2
+    assert "--port-file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
