@@ -24,6 +24,7 @@ def _registrations() -> list[Register]:
     from market import _cli_clear as clear_cli
     from market import _cli_ops as ops_cli
     from market import _cli_verify as verify_cli
+    from market.backtest import cli as backtest_cli
     from market.demo import cli as demo_cli
     from market.engine import cli as engine_cli
 
@@ -35,6 +36,7 @@ def _registrations() -> list[Register]:
         chain_cli.register,
         verify_cli.register,
         ops_cli.register,
+        backtest_cli.register,
     ]
 
 

@@ -211,3 +211,27 @@ def forecast_tables(
         )
     )
     return first, keys, rows
+
+
+# ---------------------------------------------------------------------------
+# market.backtest.study
+# ---------------------------------------------------------------------------
+
+__all__ += ["study_sweeps"]
+
+
+@st.composite
+def study_sweeps(draw: st.DrawFn) -> dict[str, list[object]]:
+    """Valid [sweep] tables: a few keys, each with a few distinct valid values."""
+    choices: dict[str, st.SearchStrategy[object]] = {
+        "pv_penetration": st.floats(0.0, 1.0, allow_nan=False),
+        "ev_share": st.floats(0.0, 1.0, allow_nan=False),
+        "participants": st.integers(1, 500),
+        "mechanism": st.sampled_from(["nodal", "uniform"]),
+        "seed": st.integers(0, 2**31),
+        "grid_fee_per_kwh": st.integers(0, 100_000),
+    }
+    keys = draw(st.lists(st.sampled_from(sorted(choices)), min_size=0, max_size=3, unique=True))
+    return {
+        key: draw(st.lists(choices[key], min_size=1, max_size=3, unique_by=repr)) for key in keys
+    }

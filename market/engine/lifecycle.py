@@ -35,7 +35,7 @@ from market.engine.clearing import ClearingBackend
 from market.engine.settler import Settler
 from market.engine.settling import Settling
 from market.engine.state import ClearingRecord, IntervalState
-from market.errors import ClearingError, EngineStateError, RequestError
+from market.errors import ClearingError, EngineStateError, MarketError, RequestError
 from market.orders import Order, Participant
 
 if TYPE_CHECKING:

@@ -9,7 +9,13 @@
 
 from __future__ import annotations
 
-from meter_adapter.agent.agent import AgentConfig, AgentOrder, ProsumerAgent, client_order_id
+from meter_adapter.agent.agent import (
+    AgentConfig,
+    AgentOrder,
+    ProsumerAgent,
+    client_order_id,
+    decide_order,
+)
 from meter_adapter.agent.forecast import EnergyHistory, IntervalEnergy, forecast_net_wh
 from meter_adapter.agent.market import MarketClient, MarketEvents
 
@@ -22,5 +28,6 @@ __all__ = [
     "MarketEvents",
     "ProsumerAgent",
     "client_order_id",
+    "decide_order",
     "forecast_net_wh",
 ]

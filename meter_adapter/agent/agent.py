@@ -47,7 +47,7 @@ from meter_adapter.clock import Clock
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.uplink.buffer import BufferedReading, ReadingBuffer
 
-__all__ = ["AgentConfig", "AgentOrder", "ProsumerAgent", "client_order_id"]
+__all__ = ["AgentConfig", "AgentOrder", "ProsumerAgent", "client_order_id", "decide_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,33 @@ def client_order_id(meter_id: str, interval: int) -> str:
     """The agent's order id for ``interval``: stable, at most 64 characters, one per meter."""
     digest = hashlib.sha256(meter_id.encode()).hexdigest()[:10]
     return f"agent-{interval}-{digest}"
+
+
+def decide_order(
+    config: AgentConfig, meter_id: str, interval: int, forecast_wh: float
+) -> AgentOrder:
+    """The order (or none) ``config``'s rules give for ``forecast_wh`` in ``interval``.
+
+    A pure function, so in-process users (the backtest) apply the same rules
+    as the gateway without a channel.
+    """
+    quantity = int(abs(forecast_wh) * config.quantity_fraction)
+    side: Literal["sell", "buy"] | None = None
+    price = 0
+    if quantity >= config.min_order_wh:
+        if forecast_wh > 0 and config.sell_min_price is not None:
+            side, price = "sell", config.sell_min_price
+        elif forecast_wh < 0 and config.buy_max_price is not None:
+            side, price = "buy", config.buy_max_price
+    return AgentOrder(
+        interval,
+        client_order_id(meter_id, interval),
+        side,
+        quantity if side else 0,
+        price,
+        forecast_wh,
+        "planned" if side else "none",
+    )
 
 
 class ProsumerAgent:
@@ -303,24 +330,7 @@ class ProsumerAgent:
 
     def decide(self, interval: int, forecast_wh: float) -> AgentOrder:
         """The order (or none) the rules give for ``forecast_wh`` in ``interval``."""
-        cfg = self.config
-        quantity = int(abs(forecast_wh) * cfg.quantity_fraction)
-        side: Literal["sell", "buy"] | None = None
-        price = 0
-        if quantity >= cfg.min_order_wh:
-            if forecast_wh > 0 and cfg.sell_min_price is not None:
-                side, price = "sell", cfg.sell_min_price
-            elif forecast_wh < 0 and cfg.buy_max_price is not None:
-                side, price = "buy", cfg.buy_max_price
-        return AgentOrder(
-            interval,
-            client_order_id(self.meter_id, interval),
-            side,
-            quantity if side else 0,
-            price,
-            forecast_wh,
-            "planned" if side else "none",
-        )
+        return decide_order(self.config, self.meter_id, interval, forecast_wh)
 
     async def trade_once(self) -> AgentOrder | None:
         """Make sure the open interval has its order; return the decision (None: too early).
