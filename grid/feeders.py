@@ -43,6 +43,20 @@ def _kerber_dorfnetz() -> Any:
         random.setstate(state)
 
 
+def _kerber_extrem_dorfnetz() -> Any:
+    import random
+
+    import pandapower.networks as pn
+
+    # seeded like the Dorfnetz: the branch-out cable types come from `random`
+    state = random.getstate()
+    try:
+        random.seed(2016)
+        return pn.kb_extrem_dorfnetz()
+    finally:
+        random.setstate(state)
+
+
 def _case33bw() -> Any:
     import pandapower.networks as pn
 
@@ -61,6 +75,10 @@ BUILTIN_FEEDERS: dict[str, tuple[str, Callable[[], Any]]] = {
     "cigre-lv": ("CIGRE European LV benchmark (0.4 kV, 44 buses, meshed by switches)", _cigre_lv),
     "cigre-mv": ("CIGRE European MV benchmark (20 kV, 15 buses)", _cigre_mv),
     "kerber-dorfnetz": ("Kerber village LV feeder (0.4 kV, 116 buses, radial)", _kerber_dorfnetz),
+    "kerber-extrem-dorfnetz": (
+        "Kerber's extreme village LV feeder (0.4 kV, 118 buses, long radial cables)",
+        _kerber_extrem_dorfnetz,
+    ),
     "case33bw": ("Baran & Wu 33-bus MV feeder (12.66 kV, radial)", _case33bw),
     "mv-oberrhein": ("Oberrhein MV feeder, one substation (20 kV, 109 buses)", _mv_oberrhein),
 }

@@ -130,6 +130,13 @@ class Feeder:
     passed to :mod:`grid`) are ordered like :attr:`buses`, i.e. by
     ``Bus.position``. ``base_p_mw`` is the net active injection of the grid's
     own loads, generators and storage, which the market does not control.
+
+    :meth:`with_base` gives a *view* of the same feeder with another base
+    (one interval's forecast of the grid's own load and generation): it
+    shares the topology, the working network and its lock, and every power
+    flow on the view runs at the view's base. A view is a distinct object, so
+    anything memoised per feeder object (the clearing's zero-injection
+    linearisation) is memoised per base.
     """
 
     name: str
@@ -143,6 +150,10 @@ class Feeder:
     _work: Any = field(repr=False, compare=False)
     _positions: dict[int, int] = field(repr=False, compare=False, default_factory=dict)
     _lock: threading.Lock = field(repr=False, compare=False, default_factory=threading.Lock)
+    #: base minus the network file's own base (zero unless this is a with_base view)
+    _shift_p_mw: FloatArray | None = field(repr=False, compare=False, default=None)
+    _shift_q_mvar: FloatArray | None = field(repr=False, compare=False, default=None)
+    base_label: str = field(compare=False, default="")
 
     @property
     def n_bus(self) -> int:
@@ -196,14 +207,67 @@ class Feeder:
             raise InjectionShapeError("injection_mw: every value must be finite")
         return vec
 
+    def with_base(
+        self, base_p_mw: npt.ArrayLike, base_q_mvar: npt.ArrayLike, *, label: str = ""
+    ) -> Feeder:
+        """A view of this feeder whose base injection is ``base_p_mw``/``base_q_mvar``.
+
+        Args:
+            base_p_mw: net active injection of the grid's own elements per bus
+                position, MW (generation positive, load negative).
+            base_q_mvar: net reactive injection per bus position, Mvar.
+            label: names the base (e.g. the forecast and interval), for logs
+                and results; empty for the network file's own base.
+
+        The view's power flows carry the difference to the network file's
+        base on the per-bus market-injection generators of the shared working
+        network, so the network's own loads (and their voltage dependence)
+        stay as they are and only their total per bus changes.
+
+        Raises:
+            InjectionShapeError: a vector has the wrong length or a non-finite value.
+        """
+        p = _bus_vector(self.n_bus, "base_p_mw", base_p_mw)
+        q = _bus_vector(self.n_bus, "base_q_mvar", base_q_mvar)
+        own_p, own_q = self._own_base()
+        return Feeder(
+            name=self.name,
+            buses=self.buses,
+            lines=self.lines,
+            trafos=self.trafos,
+            ext_grid=self.ext_grid,
+            base_p_mw=p,
+            base_q_mvar=q,
+            net=self.net,
+            _work=self._work,
+            _positions=self._positions,
+            _lock=self._lock,
+            _shift_p_mw=p - own_p,
+            _shift_q_mvar=q - own_q,
+            base_label=label,
+        )
+
+    def _own_base(self) -> tuple[FloatArray, FloatArray]:
+        """The network file's own base injection (what :meth:`from_net` computed)."""
+        p = self.base_p_mw if self._shift_p_mw is None else self.base_p_mw - self._shift_p_mw
+        q = (
+            self.base_q_mvar
+            if self._shift_q_mvar is None
+            else self.base_q_mvar - self._shift_q_mvar
+        )
+        return p, q
+
     def working_net(self, injection_mw: FloatArray) -> Any:
-        """The private working network with the market injection set.
+        """The private working network with the market injection (and base shift) set.
 
         Callers must hold :meth:`lock` while they use the returned network.
         """
         sgen = self._work.sgen
         mask = sgen["name"] == _MARKET_SGEN
-        sgen.loc[mask, "p_mw"] = injection_mw
+        shift_p = 0.0 if self._shift_p_mw is None else self._shift_p_mw
+        shift_q = 0.0 if self._shift_q_mvar is None else self._shift_q_mvar
+        sgen.loc[mask, "p_mw"] = injection_mw + shift_p
+        sgen.loc[mask, "q_mvar"] = np.zeros(self.n_bus) + shift_q
         return self._work
 
     def lock(self) -> threading.Lock:
@@ -250,6 +314,17 @@ class Feeder:
             _work=work,
             _positions=positions,
         )
+
+
+def _bus_vector(n_bus: int, name: str, values: npt.ArrayLike) -> FloatArray:
+    vec = np.array(values, dtype=np.float64)
+    if vec.shape != (n_bus,):
+        raise InjectionShapeError(
+            f"{name}: expected a vector of {n_bus} bus values, got shape {vec.shape}"
+        )
+    if not np.all(np.isfinite(vec)):
+        raise InjectionShapeError(f"{name}: every value must be finite")
+    return vec
 
 
 def _column(frame: Any, name: str, default: float) -> npt.NDArray[np.float64]:

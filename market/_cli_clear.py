@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--max-rounds", type=int, default=8, help="most linearisation rounds (nodal, ac)"
     )
     p.add_argument("--no-ac-check", action="store_true", help="skip the AC power-flow check")
+    from market.engine.cli import _add_base_forecast_flags
+
+    _add_base_forecast_flags(p)
     p.set_defaults(func=_clear)
 
 
@@ -67,6 +70,29 @@ def _config(args: argparse.Namespace) -> Any:
         "interval_s": args.interval_s,
     }
     return MarketConfig(**{k: v for k, v in given.items() if v is not None})
+
+
+def _views(args: argparse.Namespace, feeder: Any, interval_s: int, intervals: list[int]) -> Any:
+    """The per-interval feeder views of --base-forecast (None: static base).
+
+    Raises:
+        ForecastError: the forecast misses one of ``intervals``.
+        InputFileError: the forecast file is invalid.
+    """
+    from market.engine.cli import open_base_forecast
+    from market.errors import ForecastError
+    from market.forecast import ViewCache, first_gap
+
+    forecast = open_base_forecast(args, feeder, interval_s)
+    if forecast is None:
+        return None
+    gap = first_gap(forecast, intervals)
+    if gap is not None:
+        raise ForecastError(
+            f"--base-forecast {args.base_forecast}: no values for interval {gap} of the orders "
+            "file; give a forecast that covers every interval (or --base-forecast static)"
+        )
+    return ViewCache(feeder, forecast)
 
 
 def _clear(args: argparse.Namespace) -> int:
@@ -95,6 +121,7 @@ def _clear(args: argparse.Namespace) -> int:
         )
         feeder = load_feeder(args.grid)
         book = read_orders(args.orders, default_interval=args.interval)
+        views = _views(args, feeder, config.interval_s, list(book.intervals))
     except (MarketError, GridError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
@@ -104,7 +131,7 @@ def _clear(args: argparse.Namespace) -> int:
         try:
             results.append(
                 clear(
-                    feeder,
+                    feeder if views is None else views.at(interval)[0],
                     orders,
                     book.participants,
                     config,
@@ -139,6 +166,7 @@ def _clear(args: argparse.Namespace) -> int:
         "feed_in_price": config.feed_in_price,
         "grid_fee_per_kwh": config.grid_fee_per_kwh,
         "interval_s": config.interval_s,
+        "base_forecast": "static" if views is None else views.label,
     }
     try:
         write_results(args.out, results, header=header)

@@ -226,3 +226,7 @@ class RateLimitedError(EngineError):
 
 class JournalError(EngineError, RuntimeError):
     """The journal cannot be written or read, or it does not replay to the same state."""
+
+
+class ForecastError(MarketError, ValueError):
+    """A base-load forecast is unusable: it misses an interval or names no element of the feeder."""

@@ -21,8 +21,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "clears every interval under grid limits, settles on chain and writes a report."
         ),
     )
-    demo.add_argument("--feeder", default="cigre-lv", help="built-in name or pandapower JSON")
-    demo.add_argument("--participants", type=int, default=36, help="homes on the feeder")
+    demo.add_argument(
+        "--scenario",
+        choices=("sunny-congested", "mild"),
+        default="sunny-congested",
+        help="the day: sunny-congested (default: high PV and evening EVs on the Kerber "
+        "village feeder, where copper-plate trading breaks limits) or mild (CIGRE LV, "
+        "nothing binds)",
+    )
+    demo.add_argument("--feeder", help="built-in name or pandapower JSON (default: the scenario's)")
+    demo.add_argument(
+        "--participants", type=int, help="homes on the feeder (default: the scenario's)"
+    )
     demo.add_argument(
         "--modbus-devices", type=int, default=4, help="homes read over real Modbus TCP"
     )
@@ -65,6 +75,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     try:
         options = DemoOptions(
+            scenario=args.scenario,
             feeder=args.feeder,
             participants=args.participants,
             modbus_devices=args.modbus_devices,
@@ -97,6 +108,7 @@ def _report(args: argparse.Namespace) -> int:
     try:
         feeder = load_feeder(args.grid) if args.grid else None
         data, run = report_from_journal(args.db, feeder=feeder)
+        feeder = feeder if feeder is not None else load_feeder(run.feeder)
         summary = write_report(
             data,
             args.out,
@@ -104,6 +116,8 @@ def _report(args: argparse.Namespace) -> int:
             retail_price=run.market.retail_price,
             feed_in_price=run.market.feed_in_price,
             token_decimals=run.market.token_decimals,
+            feeder=feeder,
+            interval_s=run.market.interval_s,
         )
     except (MarketError, GridError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -15,12 +15,15 @@ from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from eth_account import Account
 
 from grid import Feeder
+
+if TYPE_CHECKING:
+    from market.demo.scenario import Scenario
 
 __all__ = ["Home", "build_gateways", "plan_homes"]
 
@@ -40,6 +43,9 @@ class Home:
         buy_max_price: most paid per kWh when buying, base units.
         modbus: read over Modbus TCP from a simulated SunSpec device.
         seed: seeds the home's load and cloud profiles.
+        ev: charges an 11 kW car in the evening.
+        heat_pump: runs a 3 kW hot-water heat pump in the evening.
+        cloudiness: mean cloud cover of the day at the home, 0..1.
     """
 
     key: str
@@ -52,6 +58,19 @@ class Home:
     buy_max_price: int
     modbus: bool
     seed: int
+    ev: bool = False
+    heat_pump: bool = False
+    cloudiness: float = 0.3
+
+
+def _buses(feeder: Feeder, day: Scenario, rng: np.random.Generator) -> list[int]:
+    """Connectable buses in placement order: load buses first when the scenario asks."""
+    buses = [b.index for b in feeder.connectable_buses]
+    order = [buses[int(i)] for i in rng.permutation(len(buses))]
+    if not day.at_loads:
+        return order
+    loads = {int(b) for b in feeder.net.load.loc[feeder.net.load.in_service, "bus"]}
+    return [b for b in order if b in loads] + [b for b in order if b not in loads]
 
 
 def plan_homes(
@@ -63,30 +82,56 @@ def plan_homes(
     pv_share: float,
     feed_in_price: int,
     retail_price: int,
+    day: Scenario | None = None,
+    price_min: int = 0,
+    price_max: int = 1_000_000,
 ) -> list[Home]:
-    """Place ``count`` homes at the feeder's connectable buses, deterministically for ``seed``."""
+    """Place ``count`` homes at the feeder's connectable buses, deterministically for ``seed``.
+
+    Sizes are drawn from the scenario (``day``, default ``mild``): PV on a
+    ``pv_share`` of homes, household consumption, and cars and heat pumps.
+    With ``day.whole`` every seller offers its whole surplus at any price
+    (``price_min``: the PV is there anyway) and every buyer bids for its
+    whole deficit at any price (``price_max``); the household's tariff caps
+    both (docs/clearing.md, price rules), so a seller is never paid below
+    feed-in and a buyer never pays above retail, and an unsold surplus is
+    one the grid could not take. Otherwise asks and bids are spread around
+    the tariffs.
+    """
+    from market.demo.scenario import SCENARIOS
+
+    day = day if day is not None else SCENARIOS["mild"]
     rng = np.random.default_rng(seed)
-    buses = [b.index for b in feeder.connectable_buses]
-    order = rng.permutation(len(buses))
+    buses = _buses(feeder, day, rng)
     homes = []
     spread = retail_price - feed_in_price
     for i in range(count):
         key = "0x" + rng.bytes(32).hex()
         has_pv = rng.random() < pv_share
+        kwp = round(float(rng.uniform(*day.kwp)), 1) if has_pv else 0.0
+        annual = round(float(rng.uniform(*day.annual_kwh)))
+        # sellers ask at least a little above feed-in; buyers pay up to
+        # around retail (some a premium for local power, so some import)
+        ask = feed_in_price + int(rng.uniform(0.0, 0.3) * spread)
+        bid = retail_price + int(rng.uniform(-0.15, 0.1) * spread)
+        home_seed = int(rng.integers(0, 2**31))
+        ev = bool(day.ev_share > 0 and rng.random() < day.ev_share)
+        heat_pump = bool(day.heat_pump_share > 0 and rng.random() < day.heat_pump_share)
         homes.append(
             Home(
                 key=key,
                 address=Account.from_key(key).address.lower(),
-                bus=buses[int(order[i % len(buses)])],
+                bus=buses[i % len(buses)],
                 meter_id=f"meter-{i:03d}",
-                kwp=round(float(rng.uniform(4.0, 12.0)), 1) if has_pv else 0.0,
-                annual_kwh=round(float(rng.uniform(2500.0, 5500.0))),
-                # sellers ask at least a little above feed-in; buyers pay up to
-                # around retail (some a premium for local power, so some import)
-                sell_min_price=feed_in_price + int(rng.uniform(0.0, 0.3) * spread),
-                buy_max_price=retail_price + int(rng.uniform(-0.15, 0.1) * spread),
+                kwp=kwp,
+                annual_kwh=annual,
+                sell_min_price=price_min if day.whole else ask,
+                buy_max_price=price_max if day.whole else bid,
                 modbus=i < modbus,
-                seed=int(rng.integers(0, 2**31)),
+                seed=home_seed,
+                ev=ev,
+                heat_pump=heat_pump,
+                cloudiness=day.cloudiness,
             )
         )
     return homes
@@ -102,10 +147,15 @@ async def build_gateways(
     buffer_dir: Path,
     interval_s: int,
     gate_closure_s: int,
-) -> list[Any]:
-    """Start a simulated home and a gateway (uplink + agent) per home; return the gateways.
+    planned_forecast: bool = False,
+) -> tuple[list[Any], list[Any]]:
+    """Start a simulated home and a gateway (uplink + agent) per home.
 
-    Everything started is registered on ``stack`` and stops with it.
+    Returns the gateways and the simulated meters, in the order of ``homes``.
+    With ``planned_forecast`` each agent trades the home energy manager's
+    own forecast (:meth:`SimulatedMeter.planned_net_wh`) instead of a
+    persistence forecast of its readings. Everything started is registered
+    on ``stack`` and stops with it.
     """
     from meter_adapter.agent import AgentConfig
     from meter_adapter.modbus_client import ReadOnlyModbusClient
@@ -118,22 +168,35 @@ async def build_gateways(
         SunSpecSimulator,
         start_simulator_server,
     )
+    from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
     from meter_adapter.uplink import SimulatedSource, clock_from_ms
     from meter_adapter.uplink.gateway import Gateway
 
     clock = clock_from_ms(now_ms)
     gateways = []
+    meters = []
     for home in homes:
         pv = (
-            PvProfile(PvSystem(kwp=home.kwp), seed=home.seed, cloudiness=0.3)
+            PvProfile(PvSystem(kwp=home.kwp), seed=home.seed, cloudiness=home.cloudiness)
             if home.kwp > 0
+            else None
+        )
+        flexible = (
+            FlexibleLoads(
+                ev=EvCharging() if home.ev else None,
+                heat_pump=HeatPump() if home.heat_pump else None,
+                seed=home.seed,
+            )
+            if home.ev or home.heat_pump
             else None
         )
         meter = SimulatedMeter(
             household=HouseholdProfile(annual_kwh=home.annual_kwh, seed=home.seed),
             pv=pv,
             start=start,
+            flexible=flexible,
         )
+        meters.append(meter)
         source: Any
         if home.modbus:
             server = await start_simulator_server(SunSpecSimulator(meter, clock))
@@ -158,7 +221,18 @@ async def build_gateways(
             agent=agent,
             clock=clock,
             synchronous="NORMAL",
+            forecaster=_planner(meter, interval_s) if planned_forecast else None,
         )
         stack.push_async_callback(gateway.close)
         gateways.append(gateway)
-    return gateways
+    return gateways, meters
+
+
+def _planner(meter: Any, interval_s: int) -> Callable[[int], float | None]:
+    """The home energy manager's forecast of interval ``k``'s net energy, Wh."""
+
+    def forecast(k: int) -> float | None:
+        begin = dt.datetime.fromtimestamp(k * interval_s, tz=dt.UTC)
+        return float(meter.planned_net_wh(begin, begin + dt.timedelta(seconds=interval_s)))
+
+    return forecast

@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from market.errors import ConfigError
+
+if TYPE_CHECKING:
+    from market.demo.scenario import Scenario
 
 __all__ = ["DemoOptions"]
 
@@ -16,8 +20,11 @@ class DemoOptions:
     """One demo run.
 
     Attributes:
-        feeder: built-in feeder name or pandapower JSON path.
-        participants: prosumers and consumers placed on the feeder.
+        scenario: the day (:mod:`market.demo.scenario`): ``sunny-congested``
+            or ``mild``; it sets the defaults of ``feeder``, ``participants``
+            and ``pv_share``.
+        feeder: built-in feeder name or pandapower JSON path (None: the scenario's).
+        participants: prosumers and consumers placed on the feeder (None: the scenario's).
         modbus_devices: how many of them are read over real Modbus TCP from
             simulated SunSpec devices (the rest are simulated in-process).
         days: simulated days.
@@ -31,11 +38,12 @@ class DemoOptions:
         key_file: the operator's private key for ``rpc_url``.
         mechanism: clearing mechanism of the engine.
         step_s: simulated seconds between two meter polls.
-        pv_share: share of participants with PV, 0..1.
+        pv_share: share of participants with PV, 0..1 (None: the scenario's).
     """
 
-    feeder: str = "cigre-lv"
-    participants: int = 36
+    scenario: str = "sunny-congested"
+    feeder: str | None = None
+    participants: int | None = None
     modbus_devices: int = 4
     days: int = 1
     start_hour: int = 0
@@ -47,9 +55,49 @@ class DemoOptions:
     key_file: Path | None = None
     mechanism: str = "nodal"
     step_s: int = 300
-    pv_share: float = 0.6
+    pv_share: float | None = None
 
     def __post_init__(self) -> None:
+        from market.demo.scenario import SCENARIOS
+
+        if self.scenario not in SCENARIOS:
+            raise ConfigError(
+                f"scenario: expected one of {', '.join(SCENARIOS)}, got {self.scenario!r}"
+            )
+        day = SCENARIOS[self.scenario]
+        for name in ("feeder", "participants", "pv_share"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(day, name))
+        self._check()
+
+    @property
+    def day(self) -> Scenario:
+        """The scenario's settings."""
+        from market.demo.scenario import SCENARIOS
+
+        return SCENARIOS[self.scenario]
+
+    @property
+    def feeder_name(self) -> str:
+        """The feeder, resolved."""
+        assert self.feeder is not None
+        return self.feeder
+
+    @property
+    def participant_count(self) -> int:
+        """The number of homes, resolved."""
+        assert self.participants is not None
+        return self.participants
+
+    @property
+    def pv_fraction(self) -> float:
+        """The PV share, resolved."""
+        assert self.pv_share is not None
+        return self.pv_share
+
+    def _check(self) -> None:
+        assert self.participants is not None
+        assert self.pv_share is not None
         problems = []
         if not 1 <= self.participants <= 500:
             problems.append(f"participants: must be 1..500, got {self.participants}")

@@ -103,21 +103,24 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
 
     console = Console(quiet=not show_progress)
     started = time.perf_counter()
-    feeder = load_feeder(o.feeder)
+    feeder = load_feeder(o.feeder_name)
     market = MARKET
     homes = plan_homes(
         feeder,
-        count=o.participants,
+        count=o.participant_count,
         modbus=o.modbus_devices,
         seed=o.seed,
-        pv_share=o.pv_share,
+        pv_share=o.pv_fraction,
         feed_in_price=market.feed_in_price,
         retail_price=market.retail_price,
+        day=o.day,
+        price_min=market.price_min,
+        price_max=market.price_max,
     )
     journal = _fresh_journal(o.report_dir)
     operator_key = "0x" + _seeded_key(o.seed)
     console.print(
-        f"[bold]gridex demo[/bold]: {len(homes)} participants on {feeder.name} "
+        f"[bold]gridex demo[/bold] ({o.scenario}): {len(homes)} participants on {feeder.name} "
         f"({o.modbus_devices} over Modbus TCP), {(o.end_ms - o.start_ms) // INTERVAL_MS} "
         f"intervals from {o.start} {o.start_hour:02d}:00 UTC, "
         f"{'embedded EVM' if o.rpc_url is None else o.rpc_url}"
@@ -151,6 +154,8 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
         feed_in_price=market.feed_in_price,
         wall_s=wall_s,
         token_decimals=market.token_decimals,
+        feeder=feeder,
+        interval_s=market.interval_s,
     )
     _print_summary(console, summary, problems, o.report_dir, market.token_decimals)
     return DemoOutcome(o.report_dir, journal, summary, data, tuple(problems), wall_s)
@@ -175,10 +180,20 @@ async def _trade(
 ) -> None:
     from market.client import OperatorClient
     from market.engine import Engine, EngineConfig, ServerThread, SimClock
+    from market.forecast import ProfileForecast
     from meter_adapter.uplink import engine_channel
 
     config = EngineConfig(
         mechanism=o.mechanism, synchronous="NORMAL", operator_account=chain.operator
+    )
+    day = o.day
+    # the grid's own households follow the H0 profile; participants take the
+    # place of the network's load at their bus when the scenario says so
+    forecast = ProfileForecast(
+        feeder,
+        interval_s=market.interval_s,
+        annual_kwh=day.base_annual_kwh,
+        exclude_buses={h.bus for h in homes} if day.replace_loads else (),
     )
     first_ms = o.start_ms - INTERVAL_MS  # the day's first interval is the first open one
     end_ms = o.end_ms
@@ -190,6 +205,7 @@ async def _trade(
         clock=SimClock(first_ms),
         settler=chain.settler,
         operators=[chain.operator],
+        base_forecast=forecast,
     )
     engine.start()
     try:
@@ -202,7 +218,7 @@ async def _trade(
             async with AsyncExitStack() as stack:
                 channel = engine_channel(target)
                 stack.push_async_callback(channel.close, None)
-                gateways = await build_gateways(
+                gateways, meters = await build_gateways(
                     homes,
                     stack=stack,
                     channel=channel,
@@ -211,11 +227,14 @@ async def _trade(
                     buffer_dir=buffers,
                     interval_s=market.interval_s,
                     gate_closure_s=config.gate_closure_s,
+                    planned_forecast=day.dispatch,
                 )
+                dispatch = _Dispatch(homes, meters) if day.dispatch else None
                 await _clock_loop(
                     o,
                     engine=engine,
                     gateways=gateways,
+                    dispatch=dispatch,
                     first_ms=first_ms,
                     end_ms=end_ms,
                     console=console,
@@ -224,8 +243,53 @@ async def _trade(
         engine.close()
 
 
+class _Dispatch:
+    """Sends every home its cleared schedule for an interval (export and import it may use).
+
+    A home that sold may export what it sold; a home that bought may import
+    what it bought; a home without an order is not limited. On a real
+    gateway this is the set-point the energy manager gives the inverter and
+    the wallbox; here the simulated meter follows it.
+    """
+
+    def __init__(self, homes: list[Home], meters: list[Any]) -> None:
+        self._meters = {h.address: m for h, m in zip(homes, meters, strict=True)}
+        self._done: set[int] = set()
+
+    def apply(self, engine: Any, interval: int) -> None:
+        if interval in self._done:
+            return
+        self._done.add(interval)
+        s = engine.state.intervals.get(interval)
+        record = None if s is None else s.clearing
+        if record is None or record.summary is None:
+            return
+        sold: dict[str, int] = {}
+        bought: dict[str, int] = {}
+        for f in record.summary.fills:
+            book = sold if f.side == "sell" else bought
+            book[f.participant] = book.get(f.participant, 0) + f.filled_wh
+        begin = dt.datetime.fromtimestamp(interval * INTERVAL_MS / 1000, tz=dt.UTC)
+        end = begin + dt.timedelta(milliseconds=INTERVAL_MS)
+        for address, meter in self._meters.items():
+            if address in sold or address in bought:
+                meter.dispatch(
+                    begin,
+                    end,
+                    export_wh=sold.get(address) if address in sold else None,
+                    import_wh=bought.get(address) if address in bought else None,
+                )
+
+
 async def _clock_loop(
-    o: DemoOptions, *, engine: Any, gateways: list[Any], first_ms: int, end_ms: int, console: Any
+    o: DemoOptions,
+    *,
+    engine: Any,
+    gateways: list[Any],
+    dispatch: _Dispatch | None,
+    first_ms: int,
+    end_ms: int,
+    console: Any,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -245,6 +309,11 @@ async def _clock_loop(
         # run until the last interval is metered and settled
         for t in range(first_ms + step_ms, end_ms + 2 * step_ms + 1, step_ms):
             await asyncio.to_thread(engine.advance_to, t)
+            if dispatch is not None:
+                # gates close before delivery: send each cleared interval's schedule
+                for k in range(t // INTERVAL_MS, t // INTERVAL_MS + 2):
+                    if _cleared(engine, k):
+                        dispatch.apply(engine, k)
             await asyncio.gather(*(g.poll_once() for g in gateways))
             if t % INTERVAL_MS:
                 continue
@@ -262,15 +331,33 @@ def _cleared(engine: Any, interval: int) -> bool:
 
 
 def _status(engine: Any, interval: int) -> str:
+    """``HH:MM traded kWh, price range, binding limit`` of a cleared interval."""
     record = engine.state.intervals[interval].clearing
     when = dt.datetime.fromtimestamp(interval * INTERVAL_MS / 1000, tz=dt.UTC).strftime("%H:%M")
     if not record.ok or record.summary is None:
-        return f"{when} clearing failed"
+        return f"{when} clearing failed: {record.error[:60]}"
     summary = record.summary
     traded = sum(f.filled_wh for f in summary.fills if f.side == "buy")
+    scale = 10**MARKET.token_decimals
     prices = [p.price for p in summary.prices]
-    mean = sum(prices) / len(prices) / 10**MARKET.token_decimals if prices else 0.0
-    return f"{when} cleared {traded / 1000:6.2f} kWh at {mean:.4f} tokens/kWh"
+    lo, hi = (min(prices) / scale, max(prices) / scale) if prices else (0.0, 0.0)
+    return (
+        f"{when} {traded / 1000:6.2f} kWh, price {lo:.3f}..{hi:.3f}, binding: {_binding(summary)}"
+    )
+
+
+def _binding(summary: Any) -> str:
+    """The limit the clearing ran into, read from its AC check and price parts."""
+    parts = []
+    if summary.vm_max_pu is not None and summary.vm_max_pu >= 1.095:
+        parts.append(f"voltage {summary.vm_max_pu:.3f} p.u.")
+    if summary.vm_min_pu is not None and summary.vm_min_pu <= 0.905:
+        parts.append(f"voltage {summary.vm_min_pu:.3f} p.u.")
+    if summary.max_loading_percent is not None and summary.max_loading_percent >= 97.0:
+        parts.append(f"loading {summary.max_loading_percent:.0f} %")
+    if not parts and any(p.congestion_part or p.voltage_part for p in summary.prices):
+        parts.append("grid (price parts)")
+    return ", ".join(parts) or "none"
 
 
 def _print_summary(
@@ -286,6 +373,9 @@ def _print_summary(
     books = "balanced to the last unit" if not problems else f"{len(problems)} problem(s)"
     table.add_row("books (metered, traded, settled, on chain)", books)
     console.print(table)
+    from market.report.summary import story
+
+    console.print(story(summary, token_decimals=token_decimals))
     for problem in problems:
         console.print(f"[red]books:[/red] {problem}")
     console.print(f"report: {(folder / 'index.html').resolve()}")

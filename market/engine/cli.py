@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from market.config import MarketConfig
 from market.engine.settler import Settler
@@ -187,7 +188,52 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--deployment", type=Path, help="deployment file written by `gridex chain deploy --out`"
     )
+    _add_base_forecast_flags(p)
     p.set_defaults(func=_serve)
+
+
+#: How an operator feeds the grid's own load and generation (shared by serve and clear).
+BASE_FORECAST_HELP = (
+    "the grid's own load and generation per interval, the base every interval is cleared "
+    "against: 'profiles' (default: standard load profiles BDEW H0 household, G0 commercial "
+    "or CIGRE industrial per load, scaled to its peak or --base-annual-kwh, and pvlib "
+    "clear-sky PV for the network's PV generators), 'static' (the network file's values "
+    "in every interval) or a CSV/parquet file with columns interval, bus or element "
+    "(table:index, e.g. load:3), p_mw, q_mvar covering every interval cleared "
+    "(docs/forecasts.md); the engine refuses to start when the forecast misses one"
+)
+
+
+def _add_base_forecast_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--base-forecast",
+        default="profiles",
+        metavar="profiles|static|FILE",
+        help=BASE_FORECAST_HELP,
+    )
+    p.add_argument(
+        "--base-annual-kwh",
+        type=float,
+        metavar="KWH",
+        help="with --base-forecast profiles: scale every load to this annual energy "
+        "(default: to its p_mw as the yearly peak)",
+    )
+
+
+def open_base_forecast(args: argparse.Namespace, feeder: Any, interval_s: int) -> Any:
+    """The forecast --base-forecast asks for (None for 'static').
+
+    Raises:
+        InputFileError: the file is missing or invalid.
+        ConfigError: a profile parameter is out of range.
+    """
+    if args.base_forecast == "static":
+        return None
+    from market.forecast import open_forecast
+
+    return open_forecast(
+        args.base_forecast, feeder, interval_s=interval_s, annual_kwh=args.base_annual_kwh
+    )
 
 
 def _settler(args: argparse.Namespace) -> Settler | None:
@@ -280,6 +326,7 @@ def _serve(args: argparse.Namespace) -> int:
             clock=clock,
             operators=args.operator,
             settler=settler,
+            base_forecast=open_base_forecast(args, feeder, market.interval_s),
         )
         engine.start()
     except (GridError, MarketError, ChainError, OSError, ValueError) as exc:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from gridex.v1 import types_pb2 as pb
 
@@ -41,6 +41,7 @@ from market.engine.state import ClearingRecord, MarketState, OrderRecord
 from market.errors import (
     ConfigError,
     DuplicateOrderError,
+    ForecastError,
     IntervalClosedError,
     JournalError,
     MarketError,
@@ -49,6 +50,9 @@ from market.errors import (
 )
 from market.orders import Order, normalise_address
 from market.validation import validate_order
+
+if TYPE_CHECKING:
+    from market.forecast import BaseForecast, ViewCache
 
 __all__ = ["Accepted", "Engine", "EngineConfig"]
 
@@ -100,6 +104,10 @@ class Engine:
         clearing: clearing backend (default :class:`MarketClearing`).
         settler: where settlements go (default :class:`RecordingSettler`).
         operators: addresses allowed to call OperatorService.
+        base_forecast: the grid's own load and generation per interval
+            (:mod:`market.forecast`); None: every interval is cleared against
+            the network file's static base. :meth:`start` refuses a forecast
+            that misses an interval the engine would clear.
 
     Raises:
         ConfigError: ``config`` breaks a rule or an operator address is malformed.
@@ -116,8 +124,10 @@ class Engine:
         clearing: ClearingBackend | None = None,
         settler: Settler | None = None,
         operators: Sequence[str] = (),
+        base_forecast: BaseForecast | None = None,
     ) -> None:
         self.feeder = feeder
+        self.base_forecast = base_forecast
         self.market = market if market is not None else MarketConfig()
         self.config = config if config is not None else EngineConfig()
         problems = self.config.problems()
@@ -173,6 +183,7 @@ class Engine:
         Raises:
             JournalError: the journal is unreadable or does not replay.
         """
+        views = self._base_views()
         journal = Journal(self.journal_path, synchronous=self.config.synchronous)
         core = Core(self._state, journal, self.clock, self.market.interval_s)
         journal._on_durable = core.hub.on_durable  # wired before any append
@@ -185,6 +196,7 @@ class Engine:
             clearing=self.clearing,
             settler=self.settler,
             operator_account=self.operator_account,
+            base=views,
         )
         self._replay()
         core.hub.publish_all()
@@ -200,6 +212,31 @@ class Engine:
         if self.clock.kind == "wall":
             self._ticker = threading.Thread(target=self._tick, name="gridex-clock", daemon=True)
             self._ticker.start()
+
+    def _base_views(self) -> ViewCache | None:
+        """The forecast's view cache, after checking it covers what the engine will clear.
+
+        Raises:
+            ForecastError: the forecast misses the first interval whose gate
+                is still open, or (a bounded forecast) any interval from there
+                to its last one.
+        """
+        if self.base_forecast is None:
+            return None
+        from market.forecast import ViewCache, first_gap
+
+        fc = self.base_forecast
+        interval_ms = self.market.interval_s * 1000
+        first = (self.clock.now_ms() + self.config.gate_closure_s * 1000) // interval_ms + 1
+        last = getattr(fc, "last", first + self.config.horizon_intervals)
+        gap = first_gap(fc, range(first, max(first, last) + 1))
+        if gap is not None:
+            raise ForecastError(
+                f"base forecast {fc.name}: no values for interval {gap}; the engine would "
+                f"clear from interval {first} on — give a forecast that covers it "
+                "(refusing to clear against the static base instead)"
+            )
+        return ViewCache(self.feeder, fc)
 
     def _start_body(self, first_interval: int) -> dict[str, object]:
         """The journal's first entry: enough to read the journal without the engine's flags."""
@@ -218,6 +255,11 @@ class Engine:
             },
             "mechanism": self.config.mechanism,
             "operator_account": self.operator_account,
+            "base_forecast": (
+                ""
+                if self.base_forecast is None
+                else f"{self.base_forecast.name}@{self.base_forecast.digest}"
+            ),
         }
 
     def _replay(self) -> None:
@@ -241,8 +283,15 @@ class Engine:
     def _verify_clearing(self, interval: int, mechanism: str) -> None:
         s = self._state.interval(interval)
         orders = tuple(r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED)
-        ok, error, blob = self.lifecycle.run_clearing(
-            interval, orders, dict(self._state.participants), mechanism
+        from market.forecast import BaseInterval
+
+        journaled_base = s.clearing.base if s.clearing is not None else None
+        ok, error, blob, _ = self.lifecycle.run_clearing(
+            interval,
+            orders,
+            dict(self._state.participants),
+            mechanism,
+            base=None if journaled_base is None else BaseInterval.from_json(journaled_base),
         )
         journaled = s.clearing.result_json if s.clearing is not None else b""
         if not ok or blob != journaled:

@@ -22,6 +22,7 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gridex.v1 import types_pb2 as pb
 
@@ -34,6 +35,9 @@ from market.engine.state import ClearingRecord, IntervalState
 from market.errors import ClearingError, EngineStateError, MarketError, RequestError
 from market.orders import Order, Participant
 from market.settlement import IntervalSettlement, settle_interval
+
+if TYPE_CHECKING:
+    from market.forecast import BaseInterval, ViewCache
 
 __all__ = ["Lifecycle"]
 
@@ -65,9 +69,11 @@ class Lifecycle:
         clearing: ClearingBackend,
         settler: Settler,
         operator_account: str,
+        base: ViewCache | None = None,
     ) -> None:
         self._core = core
         self._feeder = feeder
+        self._base = base
         self._market = market
         self._config = config
         self._clearing = clearing
@@ -223,12 +229,25 @@ class Lifecycle:
         orders: tuple[Order, ...],
         participants: dict[str, Participant],
         mechanism: str,
-    ) -> tuple[bool, str, bytes]:
-        """Clear one book; return (ok, error, result JSON). Never raises."""
+        *,
+        base: BaseInterval | None = None,
+    ) -> tuple[bool, str, bytes, BaseInterval | None]:
+        """Clear one book; return (ok, error, result JSON, base cleared against). Never raises.
+
+        With a base forecast the book is cleared on the feeder's view at the
+        forecast of ``interval`` (or at ``base``, a journaled base, when
+        given); an interval the forecast does not cover fails to clear
+        rather than being cleared against another base.
+        """
         k = interval
+        feeder = self._feeder
         try:
+            if base is not None:
+                feeder = base.view(self._feeder)
+            elif self._base is not None:
+                feeder, base = self._base.at(k)
             blob = self._clearing.clear(
-                self._feeder,
+                feeder,
                 orders,
                 participants,
                 self._market,
@@ -237,14 +256,17 @@ class Lifecycle:
             )
         except ClearingError as exc:
             logger.warning("interval %d: clearing failed: %s", k, exc)
-            return False, str(exc), b""
+            return False, str(exc), b"", base
+        except MarketError as exc:  # the base forecast does not cover the interval
+            logger.warning("interval %d: not cleared: %s", k, exc)
+            return False, str(exc), b"", base
         except Exception as exc:  # a clearing bug must not stop the market
             logger.exception("interval %d: clearing raised", k)
-            return False, f"internal clearing error: {type(exc).__name__}: {exc}", b""
-        return True, "", blob
+            return False, f"internal clearing error: {type(exc).__name__}: {exc}", b"", base
+        return True, "", blob, base
 
     def _clear(self, job: _ClearingJob) -> object:
-        ok, error, blob = self.run_clearing(
+        ok, error, blob, base = self.run_clearing(
             job.interval, job.orders, job.participants, job.mechanism
         )
         core = self._core
@@ -252,7 +274,14 @@ class Lifecycle:
             phase = core.state.phase(job.interval)
             if phase not in (pb.INTERVAL_PHASE_GATE_CLOSED, pb.INTERVAL_PHASE_CLEARED):
                 raise EngineStateError(f"interval: {job.interval} moved on while clearing")
-            body = {"interval": job.interval, "mechanism": job.mechanism, "ok": ok, "error": error}
+            body: dict[str, object] = {
+                "interval": job.interval,
+                "mechanism": job.mechanism,
+                "ok": ok,
+                "error": error,
+            }
+            if base is not None:
+                body["base"] = base.to_json()
             core.record("cleared", core.clock.now_ms(), body, blob=blob or None)
             record: ClearingRecord | None = core.state.interval(job.interval).clearing
         self._after_work()

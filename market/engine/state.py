@@ -90,6 +90,8 @@ class ClearingRecord:
     result_hash: bytes
     summary: ClearingSummary | None
     cleared_at_ms: int
+    #: the journaled base the interval was cleared against (BaseInterval.to_json), if any
+    base: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +339,7 @@ class MarketState:
             result_hash=keccak(result_json),
             summary=summary,
             cleared_at_ms=at_ms,
+            base=body.get("base"),
         )
         state.clearing = record
         state.phase = pb.INTERVAL_PHASE_CLEARED

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grid import Feeder
 from market.report.data import SCHEMAS, ReportData
 from market.report.page import write_page
 from market.report.plots import PLOTS, write_plots
+from market.report.plots_grid import write_grid_plots
 from market.report.summary import Summary, summarise
 
 __all__ = ["PLOTS", "SCHEMAS", "ReportData", "Summary", "summarise", "write_report"]
@@ -23,8 +25,14 @@ def write_report(
     vm_min_pu: float = 0.9,
     vm_max_pu: float = 1.1,
     token_decimals: int = 6,
+    feeder: Feeder | None = None,
+    interval_s: int = 900,
 ) -> Summary:
-    """Write the whole report into ``folder`` (tables, plots, page); return its summary."""
+    """Write the whole report into ``folder`` (tables, plots, page); return its summary.
+
+    With ``feeder`` the page also draws the feeder as a network (noon and
+    evening peak, both mechanisms).
+    """
     data.write(folder)
     write_plots(
         data,
@@ -35,6 +43,15 @@ def write_report(
         vm_max_pu=vm_max_pu,
         token_decimals=token_decimals,
     )
+    grid_plots = write_grid_plots(
+        data, folder, feeder=feeder, unit=10**token_decimals, interval_s=interval_s
+    )
     summary = summarise(data, retail_price=retail_price, feed_in_price=feed_in_price, wall_s=wall_s)
-    write_page(folder, summary, title=title, token_decimals=token_decimals)
+    write_page(
+        folder,
+        summary,
+        title=title,
+        token_decimals=token_decimals,
+        extra_plots=[p.name for p in grid_plots],
+    )
     return summary

@@ -37,12 +37,31 @@ settlements     interval, account, delta, fee, tx_hash
 balances        interval, account, balance (the account's escrow change
                 summed over the settled intervals so far: deposits and
                 withdrawals are not in the journal)
+counterfactual  interval, then per mechanism m in (uniform, nodal): m_sold_wh,
+                m_bought_wh, m_local_wh, m_price_min, m_price_max,
+                m_converged, m_buses_over, m_lines_over, m_trafos_over,
+                m_vm_min_pu, m_vm_max_pu, m_max_line_loading_percent,
+                m_max_trafo_loading_percent, m_worst_voltage_pu (how far the
+                worst bus is outside its band, 0 if none),
+                m_worst_overload_percent (loading above the limit, 0 if none);
+                and curtailed_wh (sell energy uniform fills and nodal does
+                not), deferred_wh (the same for buy energy),
+                congestion_rent, voltage_rent (Σ over nodal fills of the
+                price part times the energy withdrawn, base units)
+grid_state      interval, mechanism, kind (bus, line, trafo), element
+                (pandapower index), value (vm_pu of a bus, loading_percent
+                of a branch), price (a bus's price, 0 for a branch): the AC
+                power flow of each mechanism's schedule
 ==============  ==============================================================
+
+The ``counterfactual`` and ``grid_state`` tables clear every interval's book
+again with ``uniform`` (copper plate) and run both schedules through an AC
+power flow at the interval's journaled base.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import polars as pl
@@ -134,6 +153,42 @@ SCHEMAS: dict[str, dict[str, pl.DataType]] = {
         "tx_hash": _S(),
     },
     "balances": {"interval": _I(), "account": _S(), "balance": _I()},
+    "counterfactual": {
+        "interval": _I(),
+        **{
+            f"{m}_{name}": kind
+            for m in ("uniform", "nodal")
+            for name, kind in (
+                ("sold_wh", _I()),
+                ("bought_wh", _I()),
+                ("local_wh", _I()),
+                ("price_min", _I()),
+                ("price_max", _I()),
+                ("converged", _B()),
+                ("buses_over", _I()),
+                ("lines_over", _I()),
+                ("trafos_over", _I()),
+                ("vm_min_pu", _F()),
+                ("vm_max_pu", _F()),
+                ("max_line_loading_percent", _F()),
+                ("max_trafo_loading_percent", _F()),
+                ("worst_voltage_pu", _F()),
+                ("worst_overload_percent", _F()),
+            )
+        },
+        "curtailed_wh": _I(),
+        "deferred_wh": _I(),
+        "congestion_rent": _I(),
+        "voltage_rent": _I(),
+    },
+    "grid_state": {
+        "interval": _I(),
+        "mechanism": _S(),
+        "kind": _S(),
+        "element": _I(),
+        "value": _F(),
+        "price": _I(),
+    },
 }
 
 
@@ -157,6 +212,8 @@ class ReportData:
     metered: pl.DataFrame
     settlements: pl.DataFrame
     balances: pl.DataFrame
+    counterfactual: pl.DataFrame = field(default_factory=lambda: _empty("counterfactual"))
+    grid_state: pl.DataFrame = field(default_factory=lambda: _empty("grid_state"))
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -198,4 +255,11 @@ class ReportData:
     @classmethod
     def read(cls, folder: Path) -> ReportData:
         """Read the tables written by :meth:`write`."""
-        return cls(**{name: pl.read_parquet(folder / f"{name}.parquet") for name in SCHEMAS})
+        return cls(
+            **{
+                name: pl.read_parquet(folder / f"{name}.parquet")
+                for name in SCHEMAS
+                if (folder / f"{name}.parquet").exists()
+                or name not in ("counterfactual", "grid_state")
+            }
+        )

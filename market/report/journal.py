@@ -6,10 +6,12 @@ everything a report shows: the books are replayed into a
 on restart; clearing results are decoded from their canonical bytes; raw
 reading batches are decoded for the inverters' production counters.
 
-One figure is computed afresh: ``uniform_violations``, the grid limits that
-copper-plate (``uniform``) clearing of the same book would have broken, by
-an AC power flow of that counterfactual schedule. It is what the operator
-means by "congestion or voltage events avoided".
+Computed afresh: the ``counterfactual`` and ``grid_state`` tables
+(:mod:`market.report.counterfactual`): the same book cleared ``uniform``
+(copper plate) and both schedules run through an AC power flow at the
+interval's journaled base; ``uniform_violations`` counts the limits the
+copper plate would have broken, what the operator means by "congestion or
+voltage events avoided".
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ from typing import Any
 import polars as pl
 
 from grid import Feeder, GridError, check_schedule, load_feeder
-from market.clearing import GRID, ClearingOptions, ClearingResult, clear, net_injection_mw
+from market.clearing import GRID, ClearingResult
 from market.config import MarketConfig
 from market.errors import InputFileError, MarketError
+from market.report.counterfactual import counterfactual_rows, violations_of
 from market.report.data import ReportData
 
 __all__ = ["JournalRun", "read_journal", "report_from_journal"]
@@ -126,27 +129,6 @@ def read_journal(path: Path) -> JournalRun:
         state=state,
         batches=tuple(batches),
     )
-
-
-def _uniform_violations(
-    feeder: Feeder, run: JournalRun, interval: int, orders: tuple[Any, ...]
-) -> int:
-    if not orders:
-        return 0
-    try:
-        result = clear(
-            feeder,
-            orders,
-            run.state.participants,
-            run.market,
-            mechanism="uniform",
-            options=ClearingOptions(ac_check=False, validate=False),
-        )
-        report = check_schedule(feeder, net_injection_mw(result, feeder))
-    except (MarketError, GridError):
-        logger.info("interval %d: counterfactual uniform schedule does not solve", interval)
-        return 1  # a schedule whose power flow fails is a grid event in itself
-    return len(report.violations)
 
 
 def _production(run: JournalRun) -> dict[tuple[int, str], int]:
@@ -248,11 +230,23 @@ def report_from_journal(
         metered=data.metered,
         settlements=data.settlements,
         balances=data.balances,
+        counterfactual=data.counterfactual,
+        grid_state=data.grid_state,
     )
     return data, run
 
 
-_TABLES = ("intervals", "orders", "fills", "prices", "metered", "settlements", "balances")
+_TABLES = (
+    "intervals",
+    "orders",
+    "fills",
+    "prices",
+    "metered",
+    "settlements",
+    "balances",
+    "counterfactual",
+    "grid_state",
+)
 
 
 def _interval_rows(
@@ -266,6 +260,11 @@ def _interval_rows(
 
     s = run.state.intervals[interval]
     record = s.clearing
+    if record.base is not None:
+        from market.forecast import BaseInterval
+
+        # the interval's grid as the engine cleared it: its journaled base
+        feeder = BaseInterval.from_json(record.base).view(feeder)
     for r in s.orders:
         o = r.order
         rows["orders"].append(
@@ -326,6 +325,11 @@ def _interval_rows(
             rows["balances"].append({"interval": interval, "account": account, "balance": balance})
     ac = result.ac
     orders = tuple(r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED)
+    cf_row, state_rows = counterfactual_rows(
+        feeder, orders, run.state.participants, run.market, interval=interval, nodal=result
+    )
+    rows["counterfactual"].append(cf_row)
+    rows["grid_state"].extend(state_rows)
     rows["intervals"].append(
         {
             "interval": interval,
@@ -343,7 +347,7 @@ def _interval_rows(
             "vm_max_pu": ac.vm_max_pu if ac else 1.0,
             "rounds": result.rounds,
             "ac_passed": ac.passed if ac else True,
-            "uniform_violations": _uniform_violations(feeder, run, interval, orders),
+            "uniform_violations": violations_of(cf_row) if orders else 0,
             "operator_surplus": result.operator_surplus,
             "settled_volume": sum(d for d in settlement.deltas.values() if d > 0)
             + max(settlement.fee, 0)

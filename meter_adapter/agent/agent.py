@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -179,6 +180,11 @@ class ProsumerAgent:
         clock: The gateway's clock (the engine's clock in-process).
         events: The engine's market events (needed unless ``config.gate_closure_s``
             is set; created on demand).
+        forecaster: The home energy manager's own forecast of an interval's
+            net energy (interval id → Wh, positive = surplus; None: unknown),
+            used instead of the persistence forecast of the meter's history
+            (which, once the home follows a curtailing dispatch, would only
+            see the curtailed export).
 
     Raises:
         MeterConfigError: ``config`` breaks a rule.
@@ -194,10 +200,12 @@ class ProsumerAgent:
         store: ReadingBuffer,
         clock: Clock,
         events: MarketEvents | None = None,
+        forecaster: Callable[[int], float | None] | None = None,
     ) -> None:
         if problems := config.problems():
             raise MeterConfigError("agent: " + "; ".join(problems))
         self.config = config
+        self._forecaster = forecaster
         self.meter_id = meter_id
         self._client = MarketClient(channel, signer, timeout_s=config.request_timeout_s)
         if events is None and config.gate_closure_s is None:
@@ -256,6 +264,8 @@ class ProsumerAgent:
 
     def forecast_wh(self, interval: int) -> float | None:
         """Forecast net energy of ``interval``, Wh, positive = surplus (None: no data yet)."""
+        if self._forecaster is not None:
+            return self._forecaster(interval)
         return forecast_net_wh(
             self.history, interval, now_ms=self._now_ms(), blend=self.config.blend
         )

@@ -8,10 +8,19 @@ time was reached: in one jump of a year or in a million small steps.
 
 The meter never reads a clock; it moves when :meth:`SimulatedMeter.advance_to`
 is called with a time.
+
+A home may also follow a dispatch (:meth:`SimulatedMeter.dispatch`): for one
+market interval, the energy it may export (what it sold) and import (what it
+bought). A home energy manager then curtails PV and holds back the deferrable
+loads (EV, heat pump) minute by minute so that the interval's export and
+import stay within those amounts, spreading what is left of each budget
+evenly over the minutes left. The household's own load is never held back,
+so import can exceed its budget when that load alone does.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -80,6 +89,7 @@ class SimulatedMeter:
         initial_import_wh: Import counter at ``start``, Wh.
         initial_export_wh: Export counter at ``start``, Wh.
         initial_production_wh: Production counter at ``start``, Wh.
+        flexible: Deferrable consumption (EV, heat pump), or ``None``.
     """
 
     def __init__(
@@ -91,11 +101,17 @@ class SimulatedMeter:
         initial_import_wh: int = 0,
         initial_export_wh: int = 0,
         initial_production_wh: int = 0,
+        flexible: PowerProfile | None = None,
     ) -> None:
         if min(initial_import_wh, initial_export_wh, initial_production_wh) < 0:
             raise MeterConfigError("initial counters must be non-negative")
         self.household = household
         self.pv = pv
+        self.flexible = flexible
+        # per UTC day: Unix minute offsets held back by a dispatch → (production, flexible) W
+        self._held: dict[int, dict[int, tuple[int, int]]] = {}
+        self._raw_index: int | None = None
+        self._raw: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None = None
         self._now_us = _to_us(start)
         # energy in W·µs on top of the initial counters, exact integers
         self._import = initial_import_wh * _US_PER_WH
@@ -104,20 +120,97 @@ class SimulatedMeter:
         self._day_index: int | None = None
         self._day: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
 
-    def _power_day(self, day_index: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Production and consumption for each minute of UTC day ``day_index``."""
-        if self._day_index != day_index or self._day is None:
+    def _raw_day(
+        self, day_index: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """Production, household and deferrable load for each minute of UTC day ``day_index``."""
+        if self._raw_index != day_index or self._raw is None:
             minutes = np.arange(
                 day_index * _MINUTES_PER_DAY, (day_index + 1) * _MINUTES_PER_DAY, dtype=np.int64
             )
-            consumption = np.clip(self.household.power_w(minutes), 0, None).astype(np.int64)
+            household = np.clip(self.household.power_w(minutes), 0, None).astype(np.int64)
             production = (
-                np.zeros_like(consumption)
+                np.zeros_like(household)
                 if self.pv is None
                 else np.clip(self.pv.power_w(minutes), 0, None).astype(np.int64)
             )
-            self._day_index, self._day = day_index, (production, consumption)
+            flexible = (
+                np.zeros_like(household)
+                if self.flexible is None
+                else np.clip(self.flexible.power_w(minutes), 0, None).astype(np.int64)
+            )
+            self._raw_index, self._raw = day_index, (production, household, flexible)
+        return self._raw
+
+    def _power_day(self, day_index: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+        """Production and consumption per minute of UTC day ``day_index``, dispatch applied."""
+        if self._day_index != day_index or self._day is None:
+            production, household, flexible = self._raw_day(day_index)
+            held = self._held.get(day_index)
+            if held:
+                production, flexible = production.copy(), flexible.copy()
+                for offset, (p, f) in held.items():
+                    production[offset], flexible[offset] = p, f
+            self._day_index, self._day = day_index, (production, household + flexible)
         return self._day
+
+    def planned_net_wh(self, start: datetime, end: datetime) -> float:
+        """Net energy the home would exchange in ``[start, end)`` without a dispatch, Wh.
+
+        Positive for a surplus (export), negative for a deficit; what the
+        home's energy manager knows of its PV, its household load and its
+        deferrable loads.
+        """
+        total = 0.0
+        for day_index, offsets in _minutes_by_day(_to_us(start), _to_us(end)):
+            production, household, flexible = self._raw_day(day_index)
+            total += float((production - household - flexible)[offsets].sum()) / 60.0
+        return total
+
+    def dispatch(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        export_wh: int | None,
+        import_wh: int | None,
+    ) -> None:
+        """Hold export and import in ``[start, end)`` to these energies (None: no limit).
+
+        Minutes the meter has already integrated are left as they were.
+
+        Raises:
+            MeterConfigError: a negative energy, or a window not within one UTC day.
+        """
+        if (export_wh is not None and export_wh < 0) or (import_wh is not None and import_wh < 0):
+            raise MeterConfigError("dispatch: export_wh and import_wh must be >= 0")
+        days = _minutes_by_day(_to_us(start), _to_us(end))
+        if len(days) != 1:
+            raise MeterConfigError("dispatch: the window must lie within one UTC day")
+        day_index, offsets = days[0]
+        production, household, flexible = self._raw_day(day_index)
+        first_open = -(-(self._now_us - day_index * _US_PER_DAY) // _US_PER_MINUTE)
+        rem_ex = None if export_wh is None else float(export_wh)
+        rem_im = None if import_wh is None else float(import_wh)
+        held = self._held.setdefault(day_index, {})
+        n = len(offsets)
+        for i, m in enumerate(int(o) for o in offsets):
+            p, h, f = int(production[m]), int(household[m]), int(flexible[m])
+            left = n - i
+            if rem_im is not None:
+                cap = max(rem_im, 0.0) * 60.0 / left
+                f = min(f, max(0, math.floor(cap + p - h)))
+            if rem_ex is not None:
+                cap = max(rem_ex, 0.0) * 60.0 / left
+                p = min(p, max(0, math.floor(h + f + cap)))
+            net = p - h - f
+            if rem_ex is not None and net > 0:
+                rem_ex -= net / 60.0
+            if rem_im is not None and net < 0:
+                rem_im += net / 60.0
+            if m >= first_open:
+                held[m] = (p, f)
+        self._day_index, self._day = None, None
 
     def advance_to(self, when: datetime) -> MeterState:
         """Integrate up to ``when`` and return the state there.
@@ -142,6 +235,12 @@ class SimulatedMeter:
             self._now_us = end
         return self.state
 
+    def forget_before(self, when: datetime) -> None:
+        """Drop dispatch records of UTC days before ``when`` (memory of a long run)."""
+        day = _to_us(when) // _US_PER_DAY
+        for d in [d for d in self._held if d < day]:
+            del self._held[d]
+
     @property
     def state(self) -> MeterState:
         """The state at the meter's current time (no integration)."""
@@ -156,3 +255,15 @@ class SimulatedMeter:
             export_wh=self._export // _US_PER_WH,
             production_wh=self._production // _US_PER_WH,
         )
+
+
+def _minutes_by_day(start_us: int, end_us: int) -> list[tuple[int, NDArray[np.int64]]]:
+    """The whole Unix minutes in ``[start_us, end_us)``, grouped by UTC day as minute offsets."""
+    first = -(-start_us // _US_PER_MINUTE)
+    last = end_us // _US_PER_MINUTE
+    minutes = np.arange(first, last, dtype=np.int64)
+    out = []
+    for day in np.unique(minutes // _MINUTES_PER_DAY):
+        sel = minutes[minutes // _MINUTES_PER_DAY == day]
+        out.append((int(day), sel - int(day) * _MINUTES_PER_DAY))
+    return out

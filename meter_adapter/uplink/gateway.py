@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -82,6 +83,8 @@ class Gateway:
             wall clock in Unix ms, see :mod:`~meter_adapter.uplink.buffer`).
         events: A market-event follower to share (default: the agent makes its
             own when it needs one).
+        forecaster: The agent's forecast of an interval's net energy, Wh
+            (see :class:`~meter_adapter.agent.agent.ProsumerAgent`).
 
     Raises:
         MeterConfigError: A setting breaks a rule or the buffer belongs to another meter.
@@ -101,6 +104,7 @@ class Gateway:
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         first_seq: int | None = None,
         events: MarketEvents | None = None,
+        forecaster: Callable[[int], float | None] | None = None,
     ) -> None:
         try:
             signer = key if isinstance(key, Signer) else Signer(key)
@@ -132,6 +136,7 @@ class Gateway:
                     store=self.buffer,
                     clock=clock,
                     events=events,
+                    forecaster=forecaster,
                 )
             )
         except BaseException:

@@ -159,10 +159,11 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     orders_path = _csv(tmp_path / "orders.csv", HEADER, ROWS)
     out = tmp_path / "out"
     args = ["clear", "--grid", str(grid_file), "--orders", str(orders_path), "--out", str(out)]
-    assert main([*args, "--sensitivities", "dc"]) == 0
+    assert main([*args, "--sensitivities", "dc", "--base-forecast", "static"]) == 0
     book = read_orders(orders_path)
+    feeder = load_feeder(grid_file)
     result = clear(
-        load_feeder(grid_file),
+        feeder,
         book.intervals[0],
         book.participants,
         MarketConfig(),
@@ -170,3 +171,21 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["intervals"][0]["result_sha256"] == hashlib.sha256(result.to_json()).hexdigest()
+    assert summary["base_forecast"] == "static"
+    # by default each interval is cleared against the profile forecast's view of the feeder
+    assert main([*args, "--sensitivities", "dc"]) == 0
+    from market.forecast import ProfileForecast, ViewCache
+
+    views = ViewCache(feeder, ProfileForecast(feeder))
+    profiled = clear(
+        views.at(0)[0],
+        book.intervals[0],
+        book.participants,
+        MarketConfig(),
+        options=ClearingOptions(sensitivities="dc"),
+    )
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["base_forecast"] == views.label
+    profiled_sha = hashlib.sha256(profiled.to_json()).hexdigest()
+    assert summary["intervals"][0]["result_sha256"] == profiled_sha
+    assert profiled.to_json() != result.to_json()
