@@ -1,0 +1,472 @@
+"""Rolling-horizon clearing: ordinary orders per interval, flexibility across them.
+
+At each gate closure :func:`clear_horizon` clears the coming intervals in
+one LP (:mod:`market.clearing._horizon_lp`): every interval is the ``nodal``
+LP of :mod:`market.clearing.nodal` at that interval's own feeder view (its
+forecast base load, :meth:`grid.Feeder.with_base`) and linearisation, and
+flexibility orders (:mod:`market.flex`) move energy between intervals. Only
+the first interval is *firm*; the rest are *indicative*.
+
+Rounds, as in :mod:`market.clearing._rounds` but for every interval: after
+each solve the integer schedule of every interval is run through the AC
+power flow (:func:`market.clearing._physics.evaluate`); an interval whose
+linear model disagrees with its power flow is re-linearised at its schedule
+(``ac`` sensitivities, up to ``max_rounds``), then an interval that still
+breaks a limit has the missed rows tightened (up to ``tighten_rounds``). An
+interval that still breaks a limit is *not cleared* (``ac_infeasible`` /
+``ac_not_converged``), as a single-interval clearing would be. (The
+single-interval trust region is not used here: the coupled intervals are
+damped by the tightening instead.)
+
+Integer fills: ordinary orders by the group pro-rata rule of
+:mod:`market.clearing.books`; a flexibility order's fill is its LP value
+rounded to the Wh, then, walking the intervals in order, cut back where the
+integer rule of :func:`market.flex.soc_after` would take the state of charge
+outside its bounds (or an energy window beyond its need). The published
+state of charge is that rule applied to the published fills, so the next
+roll starts exactly where the firm interval left the battery.
+
+Welfare: minus the LP objective, base units: buyers' bids less sellers'
+asks of ordinary orders, less the grid's net cost, less cycling costs and
+the value of unmet energy, net of the grid fee.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from grid import Feeder, Sensitivities, linearise
+from market.clearing._cache import zero_point
+from market.clearing._extract import assemble, injection_mw
+from market.clearing._horizon_lp import HorizonLp, HorizonSolution, StorageCols, WindowCols, solve_horizon
+from market.clearing._physics import AcState, ac_check_of, evaluate
+from market.clearing._problem import ClearingProblem, IntArray, OrderBook, price_scale_of
+from market.clearing._rounds import _fixable, _tightened, mismatch_of
+from market.clearing.books import round_fills
+from market.clearing.nodal import Tightening, define_nodal_problem
+from market.clearing.options import ClearingOptions
+from market.clearing.result import AcCheck, ClearingResult, SolverStats
+from market.clearing.status import Termination
+from market.config import MarketConfig
+from market.errors import ConfigError
+from market.flex import (
+    EvOrder,
+    FlexOrder,
+    ShiftableLoadOrder,
+    StorageOrder,
+    drawn_wh,
+    energy_windows,
+    max_energy_wh,
+    soc_after,
+    stored_wh,
+    assert_valid_flex_orders,
+)
+from market.orders import Order, Participant, Side
+from market.validation import assert_valid_orders
+
+__all__ = ["FlexSchedule", "HorizonResult", "clear_horizon", "inflexible_profile"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FlexSchedule:
+    """A flexibility order's integer schedule over the horizon.
+
+    Attributes:
+        order_id: the order.
+        participant: lower-case address.
+        kind: ``storage``, ``ev`` or ``shiftable``.
+        charge_wh: metered energy taken per interval, Wh (charging or consumption).
+        discharge_wh: metered energy delivered per interval, Wh (storage only).
+        soc_wh: storage: state of charge after each interval
+            (:func:`market.flex.soc_after`); otherwise energy delivered so far.
+        unmet_wh: energy of its windows the horizon leaves undelivered, Wh.
+    """
+
+    order_id: str
+    participant: str
+    kind: str
+    charge_wh: tuple[int, ...]
+    discharge_wh: tuple[int, ...]
+    soc_wh: tuple[int, ...]
+    unmet_wh: int
+
+    def to_json(self) -> dict[str, object]:
+        """Canonical form."""
+        return {
+            "order_id": self.order_id,
+            "participant": self.participant,
+            "kind": self.kind,
+            "charge_wh": list(self.charge_wh),
+            "discharge_wh": list(self.discharge_wh),
+            "soc_wh": list(self.soc_wh),
+            "unmet_wh": self.unmet_wh,
+        }
+
+
+@dataclass(frozen=True)
+class HorizonResult:
+    """One roll: firm first interval, indicative rest.
+
+    Attributes:
+        first_interval: the firm interval's id.
+        results: one clearing result per interval (``results[0]`` firm),
+            with prices per bus, fills of ordinary and flex orders, AC check.
+        schedules: one per flexibility order, in input order.
+        welfare: the horizon LP's welfare, base units.
+        rounds: LP solves.
+        rows, columns, nonzeros: size of the (last) horizon LP.
+        total_s: wall clock of the roll.
+    """
+
+    first_interval: int
+    results: tuple[ClearingResult, ...]
+    schedules: tuple[FlexSchedule, ...]
+    welfare: float
+    rounds: int
+    rows: int
+    columns: int
+    nonzeros: int
+    total_s: float
+
+    @property
+    def firm(self) -> ClearingResult:
+        """The first interval: the only one that trades."""
+        return self.results[0]
+
+    def to_json(self) -> dict[str, object]:
+        """Canonical form (no timings), for the journal and the event stream."""
+        return {
+            "first_interval": self.first_interval,
+            "welfare": round(self.welfare, 3),
+            "rounds": self.rounds,
+            "results": [r.to_json() for r in self.results],
+            "schedules": [s.to_json() for s in self.schedules],
+        }
+
+
+def _kind(order: FlexOrder) -> str:
+    if isinstance(order, StorageOrder):
+        return "storage"
+    return "ev" if isinstance(order, EvOrder) else "shiftable"
+
+
+def _power_w(order: FlexOrder) -> tuple[int, int]:
+    if isinstance(order, StorageOrder):
+        return order.max_charge_w, order.max_discharge_w
+    return order.max_power_w, 0
+
+
+def _active(order: FlexOrder, interval: int) -> bool:
+    if isinstance(order, StorageOrder):
+        return True
+    return any(w.start_interval <= interval < w.end_interval for w in energy_windows(order))
+
+
+def inflexible_profile(order: FlexOrder, intervals: Sequence[int], interval_s: int) -> list[tuple[int, int]]:
+    """What the order does without a market across time, (charge, discharge) Wh per interval.
+
+    Storage idles (or charges at full power until its end SoC), an EV or a
+    load runs at full power from the start of each window until its need is
+    met. The single-interval baseline of the welfare comparison.
+    """
+    out: list[tuple[int, int]] = []
+    if isinstance(order, StorageOrder):
+        soc = order.soc_wh
+        for _ in intervals:
+            c = 0
+            if soc < order.end_soc_wh:
+                c = min(max_energy_wh(order.max_charge_w, interval_s),
+                        int((order.end_soc_wh - soc) / order.charge_efficiency) + 1)
+                while c > 0 and soc_after(order, soc, c, 0) > order.max_soc_wh:
+                    c -= 1
+            soc = soc_after(order, soc, c, 0)
+            out.append((c, 0))
+        return out
+    cap = max_energy_wh(order.max_power_w, interval_s)
+    left = {i: w.energy_wh for i, w in enumerate(energy_windows(order))}
+    for t in intervals:
+        c = 0
+        for i, w in enumerate(energy_windows(order)):
+            if w.start_interval <= t < w.end_interval:
+                c = min(cap, left[i])
+                left[i] -= c
+        out.append((c, 0))
+    return out
+
+
+@dataclass(frozen=True)
+class _Layout:
+    books: tuple[OrderBook, ...]
+    n_ordinary: tuple[int, ...]
+    charge: IntArray  # (n_flex, T) index in the interval book, -1 none
+    discharge: IntArray
+
+
+def _layout(
+    orders: Sequence[Sequence[Order]],
+    flex: Sequence[FlexOrder],
+    participants: Mapping[str, Participant],
+    feeders: Sequence[Feeder],
+    intervals: Sequence[int],
+    config: MarketConfig,
+) -> _Layout:
+    n_t = len(intervals)
+    charge = np.full((len(flex), n_t), -1, dtype=np.int64)
+    discharge = np.full((len(flex), n_t), -1, dtype=np.int64)
+    books: list[OrderBook] = []
+    n_ord: list[int] = []
+    for t, iv in enumerate(intervals):
+        book = list(orders[t])
+        n_ord.append(len(book))
+        for d, f in enumerate(flex):
+            if not _active(f, iv):
+                continue
+            p_in, p_out = _power_w(f)
+            q_in, q_out = max_energy_wh(p_in, config.interval_s), max_energy_wh(p_out, config.interval_s)
+            who = f.participant.lower()
+            if q_in > 0:
+                charge[d, t] = len(book)
+                book.append(Order(f"{f.order_id}/in", who, Side.BUY, iv, q_in, config.retail_price))
+            if q_out > 0:
+                discharge[d, t] = len(book)
+                book.append(Order(f"{f.order_id}/out", who, Side.SELL, iv, q_out, config.feed_in_price))
+        books.append(OrderBook.build(book, participants, feeders[t]))
+    return _Layout(tuple(books), tuple(n_ord), charge, discharge)
+
+
+def _flex_costs(problem: ClearingProblem, layout: _Layout, t: int, flex: Sequence[FlexOrder],
+                config: MarketConfig, fixed: Sequence[list[tuple[int, int]]] | None) -> ClearingProblem:
+    cost = problem.cost.copy()
+    qty = problem.quantity_kwh.copy()
+    scale = problem.price_scale
+    for d, f in enumerate(flex):
+        ci, di = int(layout.charge[d, t]), int(layout.discharge[d, t])
+        if ci >= 0:
+            cost[ci] = config.grid_fee_per_kwh / scale
+        if di >= 0:
+            cost[di] = (f.cycling_price if isinstance(f, StorageOrder) else 0) / scale
+        if fixed is not None:
+            for idx, wh in ((ci, fixed[d][t][0]), (di, fixed[d][t][1])):
+                if idx >= 0:
+                    qty[idx] = wh / 1000.0
+    return replace(problem, cost=cost, quantity_kwh=qty)
+
+
+def _coupling(flex: Sequence[FlexOrder], layout: _Layout, intervals: Sequence[int],
+              config: MarketConfig, fixed: bool) -> tuple[tuple[StorageCols, ...], tuple[WindowCols, ...]]:
+    scale = price_scale_of(config.retail_price)
+    storage: list[StorageCols] = []
+    windows: list[WindowCols] = []
+    last = intervals[-1] if intervals else 0
+    for d, f in enumerate(flex):
+        if isinstance(f, StorageOrder):
+            reach = f.soc_wh + stored_wh(f, max_energy_wh(f.max_charge_w, config.interval_s)) * len(intervals)
+            storage.append(StorageCols(
+                layout.charge[d], layout.discharge[d], float(f.charge_efficiency),
+                float(f.discharge_efficiency), f.soc_wh / 1000.0, f.min_soc_wh / 1000.0,
+                f.max_soc_wh / 1000.0, 0.0 if fixed else min(f.end_soc_wh, reach) / 1000.0,
+            ))  # fmt: skip
+            continue
+        cap = max_energy_wh(f.max_power_w, config.interval_s)
+        for w in energy_windows(f):
+            ts = [t for t, iv in enumerate(intervals) if w.start_interval <= iv < w.end_interval]
+            if not ts:
+                continue
+            beyond = max(0, w.end_interval - max(last + 1, w.start_interval))
+            need_h = max(0, w.energy_wh - cap * beyond)
+            windows.append(WindowCols(
+                np.array(ts, dtype=np.int64), layout.charge[d, ts].astype(np.int64),
+                w.energy_wh / 1000.0, need_h / 1000.0, f.value_per_kwh / scale,
+            ))  # fmt: skip
+    return tuple(storage), tuple(windows)
+
+
+def _integer_flex(flex: Sequence[FlexOrder], layout: _Layout, sol: HorizonSolution,
+                  intervals: Sequence[int], books: Sequence[OrderBook]) -> tuple[IntArray, IntArray, list[FlexSchedule]]:
+    n_t = len(intervals)
+    cin = np.zeros((len(flex), n_t), dtype=np.int64)
+    cout = np.zeros((len(flex), n_t), dtype=np.int64)
+    schedules: list[FlexSchedule] = []
+    for d, f in enumerate(flex):
+        for t in range(n_t):
+            for idx, arr in ((layout.charge[d, t], cin), (layout.discharge[d, t], cout)):
+                if idx >= 0:
+                    q = int(books[t].quantity_wh[idx])
+                    arr[d, t] = min(q, max(0, int(np.rint(sol.intervals[t].x_kwh[idx] * 1000.0))))
+        path: list[int] = []
+        if isinstance(f, StorageOrder):
+            soc = f.soc_wh
+            for t in range(n_t):
+                c, x = int(cin[d, t]), int(cout[d, t])
+                while c > 0 and soc_after(f, soc, c, x) > f.max_soc_wh:
+                    c -= 1
+                while x > 0 and soc_after(f, soc, c, x) < f.min_soc_wh:
+                    x -= 1
+                cin[d, t], cout[d, t] = c, x
+                soc = soc_after(f, soc, c, x)
+                path.append(soc)
+            unmet = 0
+        else:
+            left = {i: w.energy_wh for i, w in enumerate(energy_windows(f))}
+            done = 0
+            for t, iv in enumerate(intervals):
+                c = int(cin[d, t])
+                for i, w in enumerate(energy_windows(f)):
+                    if w.start_interval <= iv < w.end_interval:
+                        c = min(c, left[i])
+                        left[i] -= c
+                cin[d, t] = c
+                done += c
+                path.append(done)
+            first, end = intervals[0], intervals[-1] + 1
+            unmet = sum(left[i] for i, w in enumerate(energy_windows(f))
+                        if w.start_interval < end and w.end_interval <= end and w.end_interval > first)
+        schedules.append(FlexSchedule(
+            f.order_id, f.participant.lower(), _kind(f), tuple(cin[d].tolist()),
+            tuple(cout[d].tolist()), tuple(path), int(unmet),
+        ))  # fmt: skip
+    return cin, cout, schedules
+
+
+def clear_horizon(
+    feeders: Sequence[Feeder],
+    orders: Sequence[Sequence[Order]],
+    flex: Sequence[FlexOrder],
+    participants: Mapping[str, Participant],
+    config: MarketConfig,
+    *,
+    first_interval: int,
+    options: ClearingOptions | None = None,
+    myopic: bool = False,
+) -> HorizonResult:
+    """Clear intervals ``first_interval, first_interval + 1, …`` jointly.
+
+    Args:
+        feeders: one feeder view per interval (its forecast base load).
+        orders: the ordinary orders of each interval.
+        flex: flexibility orders (their state now).
+        participants: registered participants by address.
+        config: prices, fee and interval length.
+        first_interval: the firm interval's id.
+        options: as for :func:`market.clearing.clear` (``nodal`` mechanism).
+        myopic: clear each interval on its own, flexibility fixed at
+            :func:`inflexible_profile` (the baseline of the welfare comparison).
+
+    Raises:
+        OrderValidationError: an order or flexibility order breaks a rule.
+        ConfigError: ``feeders`` and ``orders`` differ in length, or are empty.
+        SolverError: the solver failed, or the LP is infeasible.
+        PowerFlowError: an interval's base case does not converge.
+    """
+    t_start = time.perf_counter()
+    opts = options or ClearingOptions()
+    n_t = len(feeders)
+    if n_t == 0 or len(orders) != n_t:
+        raise ConfigError(f"horizon: need one feeder and one order list per interval, got {n_t} and {len(orders)}")
+    intervals = [first_interval + t for t in range(n_t)]
+    lower = {a.lower(): p for a, p in participants.items()}
+    if opts.validate:
+        for t, iv in enumerate(intervals):
+            assert_valid_orders(orders[t], config=config, participants=lower, feeder=feeders[t], interval=iv)
+        assert_valid_flex_orders(flex, config=config, participants=lower, feeder=feeders[0])
+    layout = _layout(orders, flex, lower, feeders, intervals, config)
+    fixed = [inflexible_profile(f, intervals, config.interval_s) for f in flex] if myopic else None
+    storage, windows = _coupling(flex, layout, intervals, config, fixed=myopic)
+    mode = opts.sensitivities
+    bases = [zero_point(f, mode) for f in feeders]
+    sens: list[Sensitivities] = list(bases)
+    tight = [Tightening.none(f) for f in feeders]
+    rounds = tightened = 0
+    states: list[AcState | None] = [None] * n_t
+    checks: list[AcCheck | None] = [None] * n_t
+    failure: list[Termination | None] = [None] * n_t
+    while True:
+        rounds += 1
+        problems = tuple(
+            _flex_costs(
+                define_nodal_problem(feeders[t], layout.books[t], config, sens=sens[t], base=bases[t],
+                                     constraints=opts.constraints, tighten=tight[t]),
+                layout, t, flex, config, fixed,
+            )
+            for t in range(n_t)
+        )  # fmt: skip
+        lp = HorizonLp(problems, storage, windows)
+        sol = solve_horizon(lp, solver=opts.solver, time_limit_s=opts.time_limit_s)
+        if not sol.status.has_solution:
+            from market.errors import SolverError
+
+            raise SolverError(f"horizon from interval {first_interval}: the LP ended {sol.status}")
+        cin, cout, schedules = _integer_flex(flex, layout, sol, intervals, layout.books)
+        filled: list[IntArray] = []
+        for t in range(n_t):
+            n_o = layout.n_ordinary[t]
+            book, p = layout.books[t], problems[t]
+            sub = OrderBook(book.orders[:n_o], book.address[:n_o], book.side[:n_o], book.bus[:n_o],
+                            book.position[:n_o], book.quantity_wh[:n_o], book.limit_price[:n_o])
+            f_t = np.zeros(book.n, dtype=np.int64)
+            f_t[:n_o] = round_fills(sub, p.node[:n_o], sol.intervals[t].x_kwh[:n_o])
+            for d in range(len(flex)):
+                if layout.charge[d, t] >= 0:
+                    f_t[layout.charge[d, t]] = cin[d, t]
+                if layout.discharge[d, t] >= 0:
+                    f_t[layout.discharge[d, t]] = cout[d, t]
+            filled.append(f_t)
+        if not opts.ac_check:
+            break
+        relin: list[int] = []
+        missed: list[int] = []
+        for t in range(n_t):
+            inj = injection_mw(layout.books[t], filled[t], feeders[t].n_bus, config.interval_s)
+            state = evaluate(feeders[t], inj, tolerance=opts.ac_tolerance, interval_s=config.interval_s)
+            mis = None
+            if state.converged and mode == "ac":
+                mis = mismatch_of(feeders[t], sens[t], inj, state, opts, interval_s=config.interval_s,
+                                  traded_wh=int(np.abs(filled[t]).sum()))
+            states[t] = state
+            checks[t] = ac_check_of(
+                state, tolerance=opts.ac_tolerance, agreed=None if mis is None else mis.agreed,
+                flow_mismatch=0.0 if mis is None else mis.flow,
+                vm_mismatch_pu=0.0 if mis is None else mis.vm_pu,
+                slack_mismatch_wh=0.0 if mis is None else mis.slack_wh,
+            )
+            if state.converged and mis is not None and not mis.agreed:
+                relin.append(t)
+                sens[t] = linearise(feeders[t], inj, mode="ac")
+            if not state.feasible:
+                missed.append(t)
+        if relin and rounds < opts.max_rounds and tightened == 0:
+            continue
+        fixable = [t for t in missed if states[t] is not None and states[t].converged  # type: ignore[union-attr]
+                   and _fixable(states[t].misses, opts)]  # type: ignore[union-attr]
+        if fixable and tightened < opts.tighten_rounds:
+            tightened += 1
+            for t in fixable:
+                tight[t] = _tightened(tight[t], states[t].misses, sens[t])  # type: ignore[union-attr]
+            continue
+        for t in missed:
+            st = states[t]
+            failure[t] = Termination.AC_NOT_CONVERGED if st is None or not st.converged else Termination.AC_INFEASIBLE
+        break
+    results = tuple(
+        assemble(
+            feeder=feeders[t], config=config, problem=problems[t], solution=sol.intervals[t],
+            filled_wh=filled[t], interval=intervals[t], mechanism="nodal", sensitivities=mode,
+            constraints=tuple(sorted(opts.constraints)), rounds=rounds, ac=checks[t],
+            stats=SolverStats(solver=opts.solver, rows=sol.rows, columns=sol.columns,
+                              nonzeros=sol.nonzeros, iterations=sol.iterations),
+            state=states[t], failure=failure[t],
+        )
+        for t in range(n_t)
+    )  # fmt: skip
+    total = time.perf_counter() - t_start
+    logger.info("horizon from %d: %d intervals, %d rounds, welfare %.1f, %.2f s",
+                first_interval, n_t, rounds, sol.welfare, total)
+    return HorizonResult(first_interval, results, tuple(schedules), sol.welfare, rounds,
+                         sol.rows, sol.columns, sol.nonzeros, total)  # fmt: skip
