@@ -201,6 +201,16 @@ def inflexible_profile(order: FlexOrder, intervals: Sequence[int], interval_s: i
     return out
 
 
+def _end_kwh(order: StorageOrder, profile: list[tuple[int, int]] | None, reach: int) -> float:
+    """The SoC the horizon must end with, kWh: the order's (capped by reach), or its profile's."""
+    if profile is None:
+        return min(order.end_soc_wh, reach) / 1000.0
+    soc = float(order.soc_wh)
+    for c, d in profile:  # the LP's continuous SoC of the profile (a hair of slack for round-off)
+        soc += c * order.charge_efficiency - d / order.discharge_efficiency
+    return soc / 1000.0 - 1e-9
+
+
 @dataclass(frozen=True)
 class _Layout:
     books: tuple[OrderBook, ...]
@@ -260,7 +270,9 @@ def _flex_costs(problem: ClearingProblem, layout: _Layout, t: int, flex: Sequenc
 
 
 def _coupling(flex: Sequence[FlexOrder], layout: _Layout, intervals: Sequence[int],
-              config: MarketConfig, fixed: bool) -> tuple[tuple[StorageCols, ...], tuple[WindowCols, ...]]:
+              config: MarketConfig, fixed: Sequence[list[tuple[int, int]]] | None,
+              ) -> tuple[tuple[StorageCols, ...], tuple[WindowCols, ...]]:
+    """Storage and window coupling; with ``fixed`` profiles a battery must end where its profile does."""
     scale = price_scale_of(config.retail_price)
     storage: list[StorageCols] = []
     windows: list[WindowCols] = []
@@ -271,7 +283,7 @@ def _coupling(flex: Sequence[FlexOrder], layout: _Layout, intervals: Sequence[in
             storage.append(StorageCols(
                 layout.charge[d], layout.discharge[d], float(f.charge_efficiency),
                 float(f.discharge_efficiency), f.soc_wh / 1000.0, f.min_soc_wh / 1000.0,
-                f.max_soc_wh / 1000.0, 0.0 if fixed else min(f.end_soc_wh, reach) / 1000.0,
+                f.max_soc_wh / 1000.0, _end_kwh(f, fixed[d] if fixed else None, reach),
             ))  # fmt: skip
             continue
         cap = max_energy_wh(f.max_power_w, config.interval_s)
@@ -378,7 +390,7 @@ def clear_horizon(
         assert_valid_flex_orders(flex, config=config, participants=lower, feeder=feeders[0])
     layout = _layout(orders, flex, lower, feeders, intervals, config)
     fixed = [inflexible_profile(f, intervals, config.interval_s) for f in flex] if myopic else None
-    storage, windows = _coupling(flex, layout, intervals, config, fixed=myopic)
+    storage, windows = _coupling(flex, layout, intervals, config, fixed=fixed)
     mode = opts.sensitivities
     bases = [zero_point(f, mode) for f in feeders]
     sens: list[Sensitivities] = list(bases)
