@@ -49,12 +49,12 @@ def day_start(interval_s: int) -> int:
 
 def participants(f: Feeder, n: int, rng: np.random.Generator) -> dict[str, Participant]:
     buses = [b.index for b in f.connectable_buses]
-    return {f"0x{i + 1:040x}": Participant(f"0x{i + 1:040x}", int(rng.choice(buses))) for i in range(n)}
+    return {
+        f"0x{i + 1:040x}": Participant(f"0x{i + 1:040x}", int(rng.choice(buses))) for i in range(n)
+    }
 
 
-def orders_for(
-    t: int, iv: int, addrs: list[str], rng: np.random.Generator, n: int
-) -> list[Order]:
+def orders_for(t: int, iv: int, addrs: list[str], rng: np.random.Generator, n: int) -> list[Order]:
     hour = (t * CONFIG.interval_s / 3600.0) % 24
     sun = max(0.0, np.sin((hour - 6.0) / 12.0 * np.pi))
     evening = 1.0 + 0.6 * np.exp(-(((hour - 19.0) / 2.0) ** 2))
@@ -77,27 +77,53 @@ def flex_fleet(addrs: list[str], first: int, rng: np.random.Generator) -> list[F
     fleet: list[FlexOrder] = []
     for i in range(20):
         cap = int(rng.choice([5_000, 10_000, 13_500]))
-        fleet.append(StorageOrder(
-            f"bat{i}", addrs[i], cap, cap // 2, cap // 10, cap, int(rng.choice([3_000, 5_000])),
-            int(rng.choice([3_000, 5_000])), 0.95, 0.95, cap // 2, 20_000,
-        ))  # fmt: skip
+        fleet.append(
+            StorageOrder(
+                f"bat{i}",
+                addrs[i],
+                cap,
+                cap // 2,
+                cap // 10,
+                cap,
+                int(rng.choice([3_000, 5_000])),
+                int(rng.choice([3_000, 5_000])),
+                0.95,
+                0.95,
+                cap // 2,
+                20_000,
+            )
+        )
     for i in range(10):
         arrive = first + int(per_day * 17.5 / 24) + int(rng.integers(0, 8))
         leave = first + per_day + int(per_day * 7 / 24)
-        fleet.append(EvOrder(
-            f"ev{i}", addrs[20 + i], int(rng.integers(8_000, 30_000)), 11_000, arrive, leave, 400_000
-        ))  # fmt: skip
+        fleet.append(
+            EvOrder(
+                f"ev{i}",
+                addrs[20 + i],
+                int(rng.integers(8_000, 30_000)),
+                11_000,
+                arrive,
+                leave,
+                400_000,
+            )
+        )
     for i in range(10):
         windows = tuple(
-            EnergyWindow(first + a * per_day // 24, first + b * per_day // 24, int(rng.integers(2_000, 5_000)))
+            EnergyWindow(
+                first + a * per_day // 24,
+                first + b * per_day // 24,
+                int(rng.integers(2_000, 5_000)),
+            )
             for a, b in ((0, 8), (8, 16), (16, 24))
-        )  # fmt: skip
+        )
         fleet.append(ShiftableLoadOrder(f"hp{i}", addrs[30 + i], windows, 3_000, 350_000))
     return fleet
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--feeder", default="kerber-dorfnetz")
     ap.add_argument("--intervals", type=int, default=96)
     ap.add_argument("--rolls", type=int, default=3)
@@ -108,14 +134,18 @@ def main() -> None:
     f = load_feeder(args.feeder)
     parts = participants(f, 140, rng)
     addrs = sorted(parts)
-    views = ViewCache(f, ProfileForecast(f, annual_kwh=3500.0), keep=args.intervals + args.rolls + 1)
+    views = ViewCache(
+        f, ProfileForecast(f, annual_kwh=3500.0), keep=args.intervals + args.rolls + 1
+    )
     first = day_start(CONFIG.interval_s)
     n_total = args.intervals + args.rolls
     book = [orders_for(t, first + t, addrs[40:], rng, args.orders) for t in range(n_total)]
     fleet = flex_fleet(addrs, first, rng)
     opts = ClearingOptions(sensitivities=args.sensitivities)
-    print(f"{args.feeder}: {f.n_bus} buses, horizon {args.intervals} × {CONFIG.interval_s} s, "
-          f"{len(fleet)} flexibility orders, {args.orders} orders per interval, {args.sensitivities}")  # fmt: skip
+    print(
+        f"{args.feeder}: {f.n_bus} buses, horizon {args.intervals} × {CONFIG.interval_s} s, "
+        f"{len(fleet)} flexibility orders, {args.orders} orders per interval, {args.sensitivities}"
+    )
     t0 = time.perf_counter()
     feeders = [views.at(first + t)[0] for t in range(n_total)]
     print(f"feeder views: {time.perf_counter() - t0:.2f} s (once)")
@@ -128,15 +158,22 @@ def main() -> None:
         )
         t2 = time.perf_counter()
         alone = clear_horizon(
-            feeders[window], book[window], fleet, parts, CONFIG, first_interval=iv, options=opts,
+            feeders[window],
+            book[window],
+            fleet,
+            parts,
+            CONFIG,
+            first_interval=iv,
+            options=opts,
             myopic=True,
-        )  # fmt: skip
+        )
         ok = sum(r.status.ok for r in joint.results)
         print(
             f"roll {roll}: LP {joint.rows} rows × {joint.columns} cols, {joint.nonzeros} nnz; "
             f"{joint.rounds} rounds; {t2 - t1:.2f} s per re-clear (AC check of every interval); "
             f"{ok}/{len(joint.results)} intervals cleared; welfare joint {joint.welfare:,.0f} vs "
-            f"single-interval {alone.welfare:,.0f} (+{joint.welfare - alone.welfare:,.0f} base units)"
+            f"single-interval {alone.welfare:,.0f} "
+            f"(+{joint.welfare - alone.welfare:,.0f} base units)"
         )
         nxt: list[FlexOrder] = []
         for o, s in zip(fleet, joint.schedules, strict=True):

@@ -183,9 +183,7 @@ def max_energy_wh(power_w: int, interval_s: int) -> int:
     return power_w * interval_s // 3600
 
 
-def advance(
-    order: FlexOrder, interval: int, charge_wh: int, discharge_wh: int
-) -> FlexOrder | None:
+def advance(order: FlexOrder, interval: int, charge_wh: int, discharge_wh: int) -> FlexOrder | None:
     """The order as it stands after ``interval`` was delivered with these firm fills.
 
     A storage order carries its new state of charge (:func:`soc_after`); an
@@ -205,9 +203,7 @@ def advance(
         return None
     if isinstance(order, EvOrder):
         w = left[0]
-        return replace(
-            order, energy_wh=w.energy_wh, arrival_interval=w.start_interval
-        )
+        return replace(order, energy_wh=w.energy_wh, arrival_interval=w.start_interval)
     return replace(order, windows=tuple(left))
 
 
@@ -224,7 +220,9 @@ def _participant_problems(
     except KeyError:
         return [("participant", f"is registered at bus {p.bus}, which the feeder does not have")]
     if not connectable:
-        return [("participant", f"is registered at bus {p.bus}, where participants may not connect")]
+        return [
+            ("participant", f"is registered at bus {p.bus}, where participants may not connect")
+        ]
     return []
 
 
@@ -232,7 +230,7 @@ def _int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _storage_problems(o: StorageOrder, config: MarketConfig) -> list[tuple[str, str]]:
+def _storage_problems(o: StorageOrder, config: MarketConfig) -> list[tuple[str, str]]:  # noqa: PLR0912 - one branch per rule, in field order
     out: list[tuple[str, str]] = []
     for name in ("capacity_wh", "soc_wh", "min_soc_wh", "max_soc_wh", "end_soc_wh"):
         v = getattr(o, name)
@@ -246,9 +244,7 @@ def _storage_problems(o: StorageOrder, config: MarketConfig) -> list[tuple[str, 
     if not 0 < o.capacity_wh <= MAX_QUANTITY_WH:
         out.append(("capacity_wh", f"must be in (0, {MAX_QUANTITY_WH}], got {o.capacity_wh}"))
     if not 0 <= o.min_soc_wh <= o.max_soc_wh:
-        out.append(
-            ("min_soc_wh", f"must be in [0, max_soc_wh={o.max_soc_wh}], got {o.min_soc_wh}")
-        )
+        out.append(("min_soc_wh", f"must be in [0, max_soc_wh={o.max_soc_wh}], got {o.min_soc_wh}"))
     if o.max_soc_wh > o.capacity_wh:
         out.append(
             ("max_soc_wh", f"must be at most capacity_wh={o.capacity_wh}, got {o.max_soc_wh}")
@@ -256,8 +252,13 @@ def _storage_problems(o: StorageOrder, config: MarketConfig) -> list[tuple[str, 
     for name in ("soc_wh", "end_soc_wh"):
         v = getattr(o, name)
         if not o.min_soc_wh <= v <= o.max_soc_wh:
-            out.append((name, f"must be in [min_soc_wh, max_soc_wh]=[{o.min_soc_wh}, "
-                        f"{o.max_soc_wh}], got {v}"))
+            out.append(
+                (
+                    name,
+                    f"must be in [min_soc_wh, max_soc_wh]=[{o.min_soc_wh}, "
+                    f"{o.max_soc_wh}], got {v}",
+                )
+            )
     for name in ("max_charge_w", "max_discharge_w"):
         v = getattr(o, name)
         if not 0 <= v <= MAX_POWER_W:
@@ -294,8 +295,11 @@ def _window_problems(
             most = max_energy_wh(power_w, config.interval_s) * (w.end_interval - w.start_interval)
             if w.energy_wh > most:
                 out.append(
-                    (energy_f, f"must be deliverable at the power limit within the window "
-                     f"(at most {most}), got {w.energy_wh}")
+                    (
+                        energy_f,
+                        f"must be deliverable at the power limit within the window "
+                        f"(at most {most}), got {w.energy_wh}",
+                    )
                 )
         if last_end is not None and w.start_interval < last_end:
             out.append((start_f, f"must not overlap the previous window (ends {last_end})"))
@@ -320,10 +324,15 @@ def validate_flex_order(
         found += _storage_problems(order, config)
     else:
         if not _int(order.max_power_w) or not 0 < order.max_power_w <= MAX_POWER_W:
-            found.append(("max_power_w", f"must be in (0, {MAX_POWER_W}] W, got {order.max_power_w!r}"))
+            found.append(
+                ("max_power_w", f"must be in (0, {MAX_POWER_W}] W, got {order.max_power_w!r}")
+            )
         if not _int(order.value_per_kwh) or not 0 <= order.value_per_kwh <= config.price_max:
             found.append(
-                ("value_per_kwh", f"must be in [0, {config.price_max}], got {order.value_per_kwh!r}")
+                (
+                    "value_per_kwh",
+                    f"must be in [0, {config.price_max}], got {order.value_per_kwh!r}",
+                )
             )
         if isinstance(order, ShiftableLoadOrder) and not order.windows:
             found.append(("windows", "must hold at least one window"))
@@ -363,8 +372,6 @@ def assert_valid_flex_orders(
     Raises:
         OrderValidationError: at least one rule is broken (all are listed).
     """
-    problems = validate_flex_orders(
-        orders, config=config, participants=participants, feeder=feeder
-    )
+    problems = validate_flex_orders(orders, config=config, participants=participants, feeder=feeder)
     if problems:
         raise OrderValidationError(problems)

@@ -193,8 +193,14 @@ def _assemble(lp: HorizonLp) -> tuple[Any, Any, Any, Any, Any, sp.csc_matrix]:
 
 
 def _split(
-    lp: HorizonLp, col: FloatArray, row_dual: FloatArray, status: Status, objective: float,
-    *, dims: tuple[int, int, int, int], solve_s: float,
+    lp: HorizonLp,
+    col: FloatArray,
+    row_dual: FloatArray,
+    status: Status,
+    objective: float,
+    *,
+    dims: tuple[int, int, int, int],
+    solve_s: float,
 ) -> HorizonSolution:
     col0, row0 = lp.offsets()
     out: list[LpSolution] = []
@@ -230,7 +236,9 @@ def _split(
     )
 
 
-def _empty(lp: HorizonLp, status: Status, dims: tuple[int, int, int, int], s: float) -> HorizonSolution:
+def _empty(
+    lp: HorizonLp, status: Status, dims: tuple[int, int, int, int], s: float
+) -> HorizonSolution:
     rows, cols, _, _ = dims
     return _split(lp, np.zeros(cols), np.zeros(rows), status, 0.0, dims=dims, solve_s=s)
 
@@ -252,11 +260,22 @@ def solve_fast_horizon(lp: HorizonLp, *, time_limit_s: float | None = None) -> H
         if time_limit_s is not None:
             h.setOptionValue("time_limit", float(time_limit_s))
         status = h.passModel(
-            a.shape[1], a.shape[0], int(a.nnz), int(highspy.MatrixFormat.kColwise),
-            int(highspy.ObjSense.kMinimize), 0.0, cost, lo, hi, rlo, rhi,
-            a.indptr.astype(np.int32), a.indices.astype(np.int32), a.data,
+            a.shape[1],
+            a.shape[0],
+            int(a.nnz),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            0.0,
+            cost,
+            lo,
+            hi,
+            rlo,
+            rhi,
+            a.indptr.astype(np.int32),
+            a.indices.astype(np.int32),
+            a.data,
             np.zeros(a.shape[1], dtype=np.int32),
-        )  # fmt: skip
+        )
         if status == highspy.HighsStatus.kError:
             raise SolverError(f"HiGHS rejected the horizon model ({status})")
         h.run()
@@ -370,7 +389,9 @@ def solve_pyomo_horizon(lp: HorizonLp, *, time_limit_s: float | None = None) -> 
     dims = (n_row, n_col, 0, 0)
     if name != "optimal":
         term = Termination.INFEASIBLE if "nfeasible" in name else Termination.UNKNOWN
-        sol_status = SolutionStatus.INFEASIBLE if term == Termination.INFEASIBLE else SolutionStatus.NONE
+        sol_status = (
+            SolutionStatus.INFEASIBLE if term == Termination.INFEASIBLE else SolutionStatus.NONE
+        )
         return _empty(lp, Status(term, sol_status), dims, time.perf_counter() - t0)
     opt.load_vars()
     try:

@@ -40,10 +40,16 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from grid import Feeder, Sensitivities, linearise
+from grid import Feeder, FloatArray, Sensitivities, linearise
 from market.clearing._cache import zero_point
 from market.clearing._extract import assemble, injection_mw
-from market.clearing._horizon_lp import HorizonLp, HorizonSolution, StorageCols, WindowCols, solve_horizon
+from market.clearing._horizon_lp import (
+    HorizonLp,
+    HorizonSolution,
+    StorageCols,
+    WindowCols,
+    solve_horizon,
+)
 from market.clearing._physics import AcState, ac_check_of, evaluate
 from market.clearing._problem import ClearingProblem, IntArray, OrderBook, price_scale_of
 from market.clearing._rounds import _fixable, _tightened, mismatch_of
@@ -53,18 +59,16 @@ from market.clearing.options import ClearingOptions
 from market.clearing.result import AcCheck, ClearingResult, SolverStats
 from market.clearing.status import Termination
 from market.config import MarketConfig
-from market.errors import ConfigError
+from market.errors import ConfigError, SolverError
 from market.flex import (
     EvOrder,
     FlexOrder,
-    ShiftableLoadOrder,
     StorageOrder,
-    drawn_wh,
+    assert_valid_flex_orders,
     energy_windows,
     max_energy_wh,
     soc_after,
     stored_wh,
-    assert_valid_flex_orders,
 )
 from market.orders import Order, Participant, Side
 from market.validation import assert_valid_orders
@@ -169,7 +173,9 @@ def _active(order: FlexOrder, interval: int) -> bool:
     return any(w.start_interval <= interval < w.end_interval for w in energy_windows(order))
 
 
-def inflexible_profile(order: FlexOrder, intervals: Sequence[int], interval_s: int) -> list[tuple[int, int]]:
+def inflexible_profile(
+    order: FlexOrder, intervals: Sequence[int], interval_s: int
+) -> list[tuple[int, int]]:
     """What the order does without a market across time, (charge, discharge) Wh per interval.
 
     Storage idles (or charges at full power until its end SoC), an EV or a
@@ -182,8 +188,10 @@ def inflexible_profile(order: FlexOrder, intervals: Sequence[int], interval_s: i
         for _ in intervals:
             c = 0
             if soc < order.end_soc_wh:
-                c = min(max_energy_wh(order.max_charge_w, interval_s),
-                        int((order.end_soc_wh - soc) / order.charge_efficiency) + 1)
+                c = min(
+                    max_energy_wh(order.max_charge_w, interval_s),
+                    int((order.end_soc_wh - soc) / order.charge_efficiency) + 1,
+                )
                 while c > 0 and soc_after(order, soc, c, 0) > order.max_soc_wh:
                     c -= 1
             soc = soc_after(order, soc, c, 0)
@@ -219,7 +227,7 @@ class _Layout:
     discharge: IntArray
 
 
-def _layout(
+def _layout(  # noqa: PLR0917 - private helper called positionally in one place
     orders: Sequence[Sequence[Order]],
     flex: Sequence[FlexOrder],
     participants: Mapping[str, Participant],
@@ -239,20 +247,31 @@ def _layout(
             if not _active(f, iv):
                 continue
             p_in, p_out = _power_w(f)
-            q_in, q_out = max_energy_wh(p_in, config.interval_s), max_energy_wh(p_out, config.interval_s)
+            q_in, q_out = (
+                max_energy_wh(p_in, config.interval_s),
+                max_energy_wh(p_out, config.interval_s),
+            )
             who = f.participant.lower()
             if q_in > 0:
                 charge[d, t] = len(book)
                 book.append(Order(f"{f.order_id}/in", who, Side.BUY, iv, q_in, config.retail_price))
             if q_out > 0:
                 discharge[d, t] = len(book)
-                book.append(Order(f"{f.order_id}/out", who, Side.SELL, iv, q_out, config.feed_in_price))
+                book.append(
+                    Order(f"{f.order_id}/out", who, Side.SELL, iv, q_out, config.feed_in_price)
+                )
         books.append(OrderBook.build(book, participants, feeders[t]))
     return _Layout(tuple(books), tuple(n_ord), charge, discharge)
 
 
-def _flex_costs(problem: ClearingProblem, layout: _Layout, t: int, flex: Sequence[FlexOrder],
-                config: MarketConfig, fixed: Sequence[list[tuple[int, int]]] | None) -> ClearingProblem:
+def _flex_costs(  # noqa: PLR0917 - private helper called positionally in one place
+    problem: ClearingProblem,
+    layout: _Layout,
+    t: int,
+    flex: Sequence[FlexOrder],
+    config: MarketConfig,
+    fixed: Sequence[list[tuple[int, int]]] | None,
+) -> ClearingProblem:
     cost = problem.cost.copy()
     qty = problem.quantity_kwh.copy()
     scale = problem.price_scale
@@ -269,22 +288,35 @@ def _flex_costs(problem: ClearingProblem, layout: _Layout, t: int, flex: Sequenc
     return replace(problem, cost=cost, quantity_kwh=qty)
 
 
-def _coupling(flex: Sequence[FlexOrder], layout: _Layout, intervals: Sequence[int],
-              config: MarketConfig, fixed: Sequence[list[tuple[int, int]]] | None,
-              ) -> tuple[tuple[StorageCols, ...], tuple[WindowCols, ...]]:
-    """Storage and window coupling; with ``fixed`` profiles a battery must end where its profile does."""
+def _coupling(
+    flex: Sequence[FlexOrder],
+    layout: _Layout,
+    intervals: Sequence[int],
+    config: MarketConfig,
+    fixed: Sequence[list[tuple[int, int]]] | None,
+) -> tuple[tuple[StorageCols, ...], tuple[WindowCols, ...]]:
+    """Storage and window coupling (with ``fixed`` profiles, a battery ends as its profile does)."""
     scale = price_scale_of(config.retail_price)
     storage: list[StorageCols] = []
     windows: list[WindowCols] = []
     last = intervals[-1] if intervals else 0
     for d, f in enumerate(flex):
         if isinstance(f, StorageOrder):
-            reach = f.soc_wh + stored_wh(f, max_energy_wh(f.max_charge_w, config.interval_s)) * len(intervals)
-            storage.append(StorageCols(
-                layout.charge[d], layout.discharge[d], float(f.charge_efficiency),
-                float(f.discharge_efficiency), f.soc_wh / 1000.0, f.min_soc_wh / 1000.0,
-                f.max_soc_wh / 1000.0, _end_kwh(f, fixed[d] if fixed else None, reach),
-            ))  # fmt: skip
+            reach = f.soc_wh + stored_wh(f, max_energy_wh(f.max_charge_w, config.interval_s)) * len(
+                intervals
+            )
+            storage.append(
+                StorageCols(
+                    layout.charge[d],
+                    layout.discharge[d],
+                    float(f.charge_efficiency),
+                    float(f.discharge_efficiency),
+                    f.soc_wh / 1000.0,
+                    f.min_soc_wh / 1000.0,
+                    f.max_soc_wh / 1000.0,
+                    _end_kwh(f, fixed[d] if fixed else None, reach),
+                )
+            )
             continue
         cap = max_energy_wh(f.max_power_w, config.interval_s)
         for w in energy_windows(f):
@@ -293,15 +325,25 @@ def _coupling(flex: Sequence[FlexOrder], layout: _Layout, intervals: Sequence[in
                 continue
             beyond = max(0, w.end_interval - max(last + 1, w.start_interval))
             need_h = max(0, w.energy_wh - cap * beyond)
-            windows.append(WindowCols(
-                np.array(ts, dtype=np.int64), layout.charge[d, ts].astype(np.int64),
-                w.energy_wh / 1000.0, need_h / 1000.0, f.value_per_kwh / scale,
-            ))  # fmt: skip
+            windows.append(
+                WindowCols(
+                    np.array(ts, dtype=np.int64),
+                    layout.charge[d, ts].astype(np.int64),
+                    w.energy_wh / 1000.0,
+                    need_h / 1000.0,
+                    f.value_per_kwh / scale,
+                )
+            )
     return tuple(storage), tuple(windows)
 
 
-def _integer_flex(flex: Sequence[FlexOrder], layout: _Layout, sol: HorizonSolution,
-                  intervals: Sequence[int], books: Sequence[OrderBook]) -> tuple[IntArray, IntArray, list[FlexSchedule]]:
+def _integer_flex(
+    flex: Sequence[FlexOrder],
+    layout: _Layout,
+    sol: HorizonSolution,
+    intervals: Sequence[int],
+    books: Sequence[OrderBook],
+) -> tuple[IntArray, IntArray, list[FlexSchedule]]:
     n_t = len(intervals)
     cin = np.zeros((len(flex), n_t), dtype=np.int64)
     cout = np.zeros((len(flex), n_t), dtype=np.int64)
@@ -338,13 +380,164 @@ def _integer_flex(flex: Sequence[FlexOrder], layout: _Layout, sol: HorizonSoluti
                 done += c
                 path.append(done)
             first, end = intervals[0], intervals[-1] + 1
-            unmet = sum(left[i] for i, w in enumerate(energy_windows(f))
-                        if w.start_interval < end and w.end_interval <= end and w.end_interval > first)
-        schedules.append(FlexSchedule(
-            f.order_id, f.participant.lower(), _kind(f), tuple(cin[d].tolist()),
-            tuple(cout[d].tolist()), tuple(path), int(unmet),
-        ))  # fmt: skip
+            unmet = sum(
+                left[i]
+                for i, w in enumerate(energy_windows(f))
+                if w.start_interval < end and w.end_interval <= end and w.end_interval > first
+            )
+        schedules.append(
+            FlexSchedule(
+                f.order_id,
+                f.participant.lower(),
+                _kind(f),
+                tuple(cin[d].tolist()),
+                tuple(cout[d].tolist()),
+                tuple(path),
+                int(unmet),
+            )
+        )
     return cin, cout, schedules
+
+
+def _filled(  # noqa: PLR0917 - private helper called positionally in one place
+    layout: _Layout,
+    problem: ClearingProblem,
+    sol: HorizonSolution,
+    t: int,
+    cin: IntArray,
+    cout: IntArray,
+) -> IntArray:
+    """Integer fills of interval ``t``: ordinary orders pro rata, flex orders as scheduled."""
+    n_o = layout.n_ordinary[t]
+    book = layout.books[t]
+    sub = OrderBook(
+        book.orders[:n_o], book.address[:n_o], book.side[:n_o], book.bus[:n_o],
+        book.position[:n_o], book.quantity_wh[:n_o], book.limit_price[:n_o],
+    )  # fmt: skip
+    out = np.zeros(book.n, dtype=np.int64)
+    out[:n_o] = round_fills(sub, problem.node[:n_o], sol.intervals[t].x_kwh[:n_o])
+    for idx, wh in ((layout.charge[:, t], cin[:, t]), (layout.discharge[:, t], cout[:, t])):
+        has = idx >= 0
+        out[idx[has]] = wh[has]
+    return out
+
+
+class _Rounds:
+    """Solve, AC-check every interval, re-linearise or tighten (module docstring)."""
+
+    def __init__(  # noqa: PLR0917 - the rounds' fixed inputs, built in one place
+        self,
+        feeders: Sequence[Feeder],
+        layout: _Layout,
+        flex: Sequence[FlexOrder],
+        config: MarketConfig,
+        opts: ClearingOptions,
+        fixed: Sequence[list[tuple[int, int]]] | None,
+        storage: tuple[StorageCols, ...],
+        windows: tuple[WindowCols, ...],
+    ) -> None:
+        self.feeders, self.layout, self.flex, self.config, self.opts = (
+            feeders, layout, flex, config, opts,
+        )  # fmt: skip
+        self.fixed, self.storage, self.windows = fixed, storage, windows
+        n_t = len(feeders)
+        self.bases = [zero_point(f, opts.sensitivities) for f in feeders]
+        self.sens: list[Sensitivities] = list(self.bases)
+        self.tight = [Tightening.none(f) for f in feeders]
+        self.rounds = self.tightened = 0
+        self.states: list[AcState | None] = [None] * n_t
+        self.checks: list[AcCheck | None] = [None] * n_t
+        self.failure: list[Termination | None] = [None] * n_t
+
+    def _problems(self) -> tuple[ClearingProblem, ...]:
+        return tuple(
+            _flex_costs(
+                define_nodal_problem(
+                    f, self.layout.books[t], self.config, sens=self.sens[t], base=self.bases[t],
+                    constraints=self.opts.constraints, tighten=self.tight[t],
+                ),
+                self.layout, t, self.flex, self.config, self.fixed,
+            )
+            for t, f in enumerate(self.feeders)
+        )  # fmt: skip
+
+    def _check(self, t: int, filled: IntArray) -> tuple[FloatArray, bool]:
+        """AC power flow of interval ``t``; its injection and whether the model disagrees."""
+        opts, f, interval_s = self.opts, self.feeders[t], self.config.interval_s
+        inj = injection_mw(self.layout.books[t], filled, f.n_bus, interval_s)
+        state = evaluate(f, inj, tolerance=opts.ac_tolerance, interval_s=interval_s)
+        mis = None
+        if state.converged and opts.sensitivities == "ac":
+            traded = int(np.abs(filled).sum())
+            mis = mismatch_of(
+                f, self.sens[t], inj, state, opts, interval_s=interval_s, traded_wh=traded
+            )
+        self.states[t] = state
+        self.checks[t] = ac_check_of(
+            state,
+            tolerance=opts.ac_tolerance,
+            agreed=None if mis is None else mis.agreed,
+            flow_mismatch=0.0 if mis is None else mis.flow,
+            vm_mismatch_pu=0.0 if mis is None else mis.vm_pu,
+            slack_mismatch_wh=0.0 if mis is None else mis.slack_wh,
+        )
+        return inj, mis is not None and not mis.agreed
+
+    def run(
+        self, intervals: Sequence[int]
+    ) -> tuple[tuple[ClearingProblem, ...], HorizonSolution, list[IntArray], list[FlexSchedule]]:
+        """Rounds until every interval agrees and holds, or the rounds run out.
+
+        Raises:
+            SolverError: the LP has no solution or the solver failed.
+        """
+        opts = self.opts
+        while True:
+            self.rounds += 1
+            problems = self._problems()
+            sol = solve_horizon(
+                HorizonLp(problems, self.storage, self.windows),
+                solver=opts.solver,
+                time_limit_s=opts.time_limit_s,
+            )
+            if not sol.status.has_solution:
+                raise SolverError(
+                    f"horizon from interval {intervals[0]}: the LP ended {sol.status}"
+                )
+            cin, cout, schedules = _integer_flex(
+                self.flex, self.layout, sol, intervals, self.layout.books
+            )
+            filled = [_filled(self.layout, p, sol, t, cin, cout) for t, p in enumerate(problems)]
+            if not opts.ac_check or not self._next(filled):
+                return problems, sol, filled, schedules
+
+    def _next(self, filled: list[IntArray]) -> bool:
+        """Check every interval; whether another round runs (else failures are set)."""
+        opts = self.opts
+        checked = [self._check(t, f) for t, f in enumerate(filled)]
+        disagree = [t for t, (_, off) in enumerate(checked) if off]
+        missed = [t for t, st in enumerate(self.states) if st is None or not st.feasible]
+        if disagree and self.rounds < opts.max_rounds and self.tightened == 0:
+            for t in disagree:
+                self.sens[t] = linearise(self.feeders[t], checked[t][0], mode="ac")
+            return True
+        fixable: list[tuple[int, AcState]] = []
+        for t in missed:
+            st = self.states[t]
+            if st is not None and st.converged and _fixable(st.misses, opts):
+                fixable.append((t, st))
+        if fixable and self.tightened < opts.tighten_rounds:
+            self.tightened += 1
+            for t, st in fixable:
+                self.tight[t] = _tightened(self.tight[t], st.misses, self.sens[t])
+            return True
+        for t in missed:
+            st = self.states[t]
+            converged = st is not None and st.converged
+            self.failure[t] = (
+                Termination.AC_INFEASIBLE if converged else Termination.AC_NOT_CONVERGED
+            )
+        return False
 
 
 def clear_horizon(
@@ -381,104 +574,65 @@ def clear_horizon(
     opts = options or ClearingOptions()
     n_t = len(feeders)
     if n_t == 0 or len(orders) != n_t:
-        raise ConfigError(f"horizon: need one feeder and one order list per interval, got {n_t} and {len(orders)}")
+        raise ConfigError(
+            f"horizon: need one feeder and one order list per interval, got {n_t} and {len(orders)}"
+        )
     intervals = [first_interval + t for t in range(n_t)]
     lower = {a.lower(): p for a, p in participants.items()}
     if opts.validate:
         for t, iv in enumerate(intervals):
-            assert_valid_orders(orders[t], config=config, participants=lower, feeder=feeders[t], interval=iv)
+            assert_valid_orders(
+                orders[t], config=config, participants=lower, feeder=feeders[t], interval=iv
+            )
         assert_valid_flex_orders(flex, config=config, participants=lower, feeder=feeders[0])
     layout = _layout(orders, flex, lower, feeders, intervals, config)
     fixed = [inflexible_profile(f, intervals, config.interval_s) for f in flex] if myopic else None
     storage, windows = _coupling(flex, layout, intervals, config, fixed=fixed)
+    loop = _Rounds(feeders, layout, flex, config, opts, fixed, storage, windows)
+    problems, sol, filled, schedules = loop.run(intervals)
     mode = opts.sensitivities
-    bases = [zero_point(f, mode) for f in feeders]
-    sens: list[Sensitivities] = list(bases)
-    tight = [Tightening.none(f) for f in feeders]
-    rounds = tightened = 0
-    states: list[AcState | None] = [None] * n_t
-    checks: list[AcCheck | None] = [None] * n_t
-    failure: list[Termination | None] = [None] * n_t
-    while True:
-        rounds += 1
-        problems = tuple(
-            _flex_costs(
-                define_nodal_problem(feeders[t], layout.books[t], config, sens=sens[t], base=bases[t],
-                                     constraints=opts.constraints, tighten=tight[t]),
-                layout, t, flex, config, fixed,
-            )
-            for t in range(n_t)
-        )  # fmt: skip
-        lp = HorizonLp(problems, storage, windows)
-        sol = solve_horizon(lp, solver=opts.solver, time_limit_s=opts.time_limit_s)
-        if not sol.status.has_solution:
-            from market.errors import SolverError
-
-            raise SolverError(f"horizon from interval {first_interval}: the LP ended {sol.status}")
-        cin, cout, schedules = _integer_flex(flex, layout, sol, intervals, layout.books)
-        filled: list[IntArray] = []
-        for t in range(n_t):
-            n_o = layout.n_ordinary[t]
-            book, p = layout.books[t], problems[t]
-            sub = OrderBook(book.orders[:n_o], book.address[:n_o], book.side[:n_o], book.bus[:n_o],
-                            book.position[:n_o], book.quantity_wh[:n_o], book.limit_price[:n_o])
-            f_t = np.zeros(book.n, dtype=np.int64)
-            f_t[:n_o] = round_fills(sub, p.node[:n_o], sol.intervals[t].x_kwh[:n_o])
-            for d in range(len(flex)):
-                if layout.charge[d, t] >= 0:
-                    f_t[layout.charge[d, t]] = cin[d, t]
-                if layout.discharge[d, t] >= 0:
-                    f_t[layout.discharge[d, t]] = cout[d, t]
-            filled.append(f_t)
-        if not opts.ac_check:
-            break
-        relin: list[int] = []
-        missed: list[int] = []
-        for t in range(n_t):
-            inj = injection_mw(layout.books[t], filled[t], feeders[t].n_bus, config.interval_s)
-            state = evaluate(feeders[t], inj, tolerance=opts.ac_tolerance, interval_s=config.interval_s)
-            mis = None
-            if state.converged and mode == "ac":
-                mis = mismatch_of(feeders[t], sens[t], inj, state, opts, interval_s=config.interval_s,
-                                  traded_wh=int(np.abs(filled[t]).sum()))
-            states[t] = state
-            checks[t] = ac_check_of(
-                state, tolerance=opts.ac_tolerance, agreed=None if mis is None else mis.agreed,
-                flow_mismatch=0.0 if mis is None else mis.flow,
-                vm_mismatch_pu=0.0 if mis is None else mis.vm_pu,
-                slack_mismatch_wh=0.0 if mis is None else mis.slack_wh,
-            )
-            if state.converged and mis is not None and not mis.agreed:
-                relin.append(t)
-                sens[t] = linearise(feeders[t], inj, mode="ac")
-            if not state.feasible:
-                missed.append(t)
-        if relin and rounds < opts.max_rounds and tightened == 0:
-            continue
-        fixable = [t for t in missed if states[t] is not None and states[t].converged  # type: ignore[union-attr]
-                   and _fixable(states[t].misses, opts)]  # type: ignore[union-attr]
-        if fixable and tightened < opts.tighten_rounds:
-            tightened += 1
-            for t in fixable:
-                tight[t] = _tightened(tight[t], states[t].misses, sens[t])  # type: ignore[union-attr]
-            continue
-        for t in missed:
-            st = states[t]
-            failure[t] = Termination.AC_NOT_CONVERGED if st is None or not st.converged else Termination.AC_INFEASIBLE
-        break
     results = tuple(
         assemble(
-            feeder=feeders[t], config=config, problem=problems[t], solution=sol.intervals[t],
-            filled_wh=filled[t], interval=intervals[t], mechanism="nodal", sensitivities=mode,
-            constraints=tuple(sorted(opts.constraints)), rounds=rounds, ac=checks[t],
-            stats=SolverStats(solver=opts.solver, rows=sol.rows, columns=sol.columns,
-                              nonzeros=sol.nonzeros, iterations=sol.iterations),
-            state=states[t], failure=failure[t],
+            feeder=feeders[t],
+            config=config,
+            problem=problems[t],
+            solution=sol.intervals[t],
+            filled_wh=filled[t],
+            interval=intervals[t],
+            mechanism="nodal",
+            sensitivities=mode,
+            constraints=tuple(sorted(opts.constraints)),
+            rounds=loop.rounds,
+            ac=loop.checks[t],
+            stats=SolverStats(
+                solver=opts.solver,
+                rows=sol.rows,
+                columns=sol.columns,
+                nonzeros=sol.nonzeros,
+                iterations=sol.iterations,
+            ),
+            state=loop.states[t],
+            failure=loop.failure[t],
         )
         for t in range(n_t)
-    )  # fmt: skip
+    )
     total = time.perf_counter() - t_start
-    logger.info("horizon from %d: %d intervals, %d rounds, welfare %.1f, %.2f s",
-                first_interval, n_t, rounds, sol.welfare, total)
-    return HorizonResult(first_interval, results, tuple(schedules), sol.welfare, rounds,
-                         sol.rows, sol.columns, sol.nonzeros, total)  # fmt: skip
+    logger.info(
+        "horizon from %d: %d intervals, %d rounds, welfare %.1f, %.2f s",
+        first_interval,
+        n_t,
+        loop.rounds,
+        sol.welfare,
+        total,
+    )
+    return HorizonResult(
+        first_interval,
+        results,
+        tuple(schedules),
+        sol.welfare,
+        loop.rounds,
+        sol.rows,
+        sol.columns,
+        sol.nonzeros,
+        total,
+    )

@@ -22,7 +22,10 @@ DC = ClearingOptions(sensitivities="dc")
 
 def arbitrage(solver: str = "fast", sens: str = "dc") -> object:
     parts = {S: Participant(S, 2), B: Participant(B, 3), BAT: Participant(BAT, 4)}
-    orders = [[Order("s", S, Side.SELL, 10, 4000, 100_000)], [Order("b", B, Side.BUY, 11, 3000, 280_000)]]
+    orders = [
+        [Order("s", S, Side.SELL, 10, 4000, 100_000)],
+        [Order("b", B, Side.BUY, 11, 3000, 280_000)],
+    ]
     bat = StorageOrder("bat", BAT, 10_000, 0, 0, 10_000, 20_000, 20_000, 0.9, 0.9, 0, 0)
     f = feeder("radial")
     opts = ClearingOptions(sensitivities=sens, solver=solver)  # type: ignore[arg-type]
@@ -53,7 +56,10 @@ def test_two_interval_arbitrage_by_hand() -> None:
 
 def test_myopic_baseline_trades_nothing_here() -> None:
     parts = {S: Participant(S, 2), B: Participant(B, 3), BAT: Participant(BAT, 4)}
-    orders = [[Order("s", S, Side.SELL, 10, 4000, 100_000)], [Order("b", B, Side.BUY, 11, 3000, 280_000)]]
+    orders = [
+        [Order("s", S, Side.SELL, 10, 4000, 100_000)],
+        [Order("b", B, Side.BUY, 11, 3000, 280_000)],
+    ]
     bat = StorageOrder("bat", BAT, 10_000, 0, 0, 10_000, 20_000, 20_000, 0.9, 0.9, 0, 0)
     f = feeder("radial")
     r = clear_horizon([f, f], orders, [bat], parts, CONFIG, first_interval=10, myopic=True)
@@ -74,7 +80,9 @@ def test_pyomo_reference_equals_fast_path(sens: str) -> None:
 def test_ac_rounds_keep_every_interval_feasible() -> None:
     r = arbitrage(sens="ac")
     for res in r.results:  # type: ignore[attr-defined]
-        assert res.status.ok and res.ac is not None and res.ac.passed
+        assert res.status.ok
+        assert res.ac is not None
+        assert res.ac.passed
 
 
 @cache
@@ -102,11 +110,13 @@ def test_ev_full_by_departure_under_a_binding_cable() -> None:
     ev = EvOrder("ev", ev_addr, 8_000, 11_000, 0, 4, 400_000)  # 11 kW: 2750 Wh per interval
     r = clear_horizon([f] * 4, orders, [ev], parts, CONFIG, first_interval=0)
     (sched,) = r.schedules
-    assert sum(sched.charge_wh) == 8_000 and sched.unmet_wh == 0
+    assert sum(sched.charge_wh) == 8_000
+    assert sched.unmet_wh == 0
     assert 0 < sched.charge_wh[0] < 2_750  # the cable, not the charger, binds
     cable = next(i for i, b in enumerate(f.branches) if b.kind == "line")
     first = r.results[0]
-    assert first.ac is not None and first.ac.passed
+    assert first.ac is not None
+    assert first.ac.passed
     assert first.ac.max_line_loading_percent <= 10.0 + ClearingOptions().ac_tolerance
     assert first.price_at(2).price > first.price_at(1).price  # congestion behind the cable
     assert cable == 0
@@ -126,7 +136,10 @@ def cable_case(*, with_battery: bool) -> object:
     pv, buyer = "0x" + "4" * 40, "0x" + "5" * 40
     parts = {pv: Participant(pv, 3), buyer: Participant(buyer, 2), BAT: Participant(BAT, 3)}
     orders = [
-        [Order("pv", pv, Side.SELL, 0, 60_000, 100_000), Order("noon", buyer, Side.BUY, 0, 100_000, 250_000)],
+        [
+            Order("pv", pv, Side.SELL, 0, 60_000, 100_000),
+            Order("noon", buyer, Side.BUY, 0, 100_000, 250_000),
+        ],
         [Order("peak", buyer, Side.BUY, 1, 20_000, 250_000)],
     ]
     bat = StorageOrder("bat", BAT, 40_000, 0, 0, 40_000, 100_000, 100_000, 0.95, 0.95, 0, 1_000)
@@ -152,7 +165,8 @@ def test_battery_relieves_a_congested_cable() -> None:
     assert b_eve.ac.max_line_loading_percent <= 100.0 + tol
     assert filled(b_eve, "peak") > 10_000
     (sched,) = with_b.schedules  # type: ignore[attr-defined]
-    assert sched.charge_wh[0] > 0 and sched.discharge_wh[1] > 10_000
+    assert sched.charge_wh[0] > 0
+    assert sched.discharge_wh[1] > 10_000
     assert with_b.welfare > without.welfare  # type: ignore[attr-defined]
 
 
@@ -166,13 +180,19 @@ def test_rolling_state_starts_where_the_firm_interval_left() -> None:
     rng = np.random.default_rng(3)
     prices = rng.integers(85_000, 290_000, size=8)
     book = [
-        [Order(f"s{t}", pv, Side.SELL, t, 3000, int(prices[t])),
-         Order(f"b{t}", buyer, Side.BUY, t, 3000, int(prices[t]) + 20_000)]
+        [
+            Order(f"s{t}", pv, Side.SELL, t, 3000, int(prices[t])),
+            Order(f"b{t}", buyer, Side.BUY, t, 3000, int(prices[t]) + 20_000),
+        ]
         for t in range(8)
-    ]  # fmt: skip
-    bat: StorageOrder = StorageOrder("bat", BAT, 12_000, 1_234, 500, 11_500, 8_000, 8_000, 0.93, 0.91, 500, 100)
+    ]
+    bat: StorageOrder = StorageOrder(
+        "bat", BAT, 12_000, 1_234, 500, 11_500, 8_000, 8_000, 0.93, 0.91, 500, 100
+    )
     for start in range(4):
-        r = clear_horizon([f] * 4, book[start : start + 4], [bat], parts, CONFIG, first_interval=start, options=DC)
+        r = clear_horizon(
+            [f] * 4, book[start : start + 4], [bat], parts, CONFIG, first_interval=start, options=DC
+        )
         (s,) = r.schedules
         firm = {x.order_id: x.filled_wh for x in r.firm.fills}
         assert (firm["bat/in"], firm["bat/out"]) == (s.charge_wh[0], s.discharge_wh[0])

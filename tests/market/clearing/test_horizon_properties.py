@@ -18,27 +18,61 @@ N_T = 3
 
 
 @st.composite
-def days(draw: st.DrawFn) -> tuple[list[list[Order]], StorageOrder, EvOrder, dict[str, Participant]]:
+def days(
+    draw: st.DrawFn,
+) -> tuple[list[list[Order]], StorageOrder, EvOrder, dict[str, Participant]]:
     addrs = [f"0x{i + 1:040x}" for i in range(4)]
     buses = draw(st.lists(st.sampled_from([1, 2, 3, 4, 5]), min_size=4, max_size=4))
     parts = {a: Participant(a, b) for a, b in zip(addrs, buses, strict=True)}
     book: list[list[Order]] = []
     for t in range(N_T + 2):
-        book.append([
-            Order(f"s{t}", addrs[0], Side.SELL, t, draw(st.integers(1, 20_000)), draw(st.integers(0, 300_000))),
-            Order(f"b{t}", addrs[1], Side.BUY, t, draw(st.integers(1, 20_000)), draw(st.integers(80_000, 400_000))),
-        ])  # fmt: skip
+        book.append(
+            [
+                Order(
+                    f"s{t}",
+                    addrs[0],
+                    Side.SELL,
+                    t,
+                    draw(st.integers(1, 20_000)),
+                    draw(st.integers(0, 300_000)),
+                ),
+                Order(
+                    f"b{t}",
+                    addrs[1],
+                    Side.BUY,
+                    t,
+                    draw(st.integers(1, 20_000)),
+                    draw(st.integers(80_000, 400_000)),
+                ),
+            ]
+        )
     cap = draw(st.integers(1_000, 30_000))
     lo = draw(st.integers(0, cap // 3))
     hi = draw(st.integers(max(lo, cap // 2), cap))
     soc = draw(st.integers(lo, hi))
     bat = StorageOrder(
-        "bat", addrs[2], cap, soc, lo, hi,
-        draw(st.integers(0, 40_000)), draw(st.integers(0, 40_000)),
-        draw(st.floats(0.6, 1.0)), draw(st.floats(0.6, 1.0)),
-        draw(st.integers(lo, hi)), draw(st.integers(0, 50_000)),
-    )  # fmt: skip
-    ev = EvOrder("ev", addrs[3], draw(st.integers(1, 5_000)), 22_000, 0, N_T + 2, draw(st.integers(0, 500_000)))
+        "bat",
+        addrs[2],
+        cap,
+        soc,
+        lo,
+        hi,
+        draw(st.integers(0, 40_000)),
+        draw(st.integers(0, 40_000)),
+        draw(st.floats(0.6, 1.0)),
+        draw(st.floats(0.6, 1.0)),
+        draw(st.integers(lo, hi)),
+        draw(st.integers(0, 50_000)),
+    )
+    ev = EvOrder(
+        "ev",
+        addrs[3],
+        draw(st.integers(1, 5_000)),
+        22_000,
+        0,
+        N_T + 2,
+        draw(st.integers(0, 500_000)),
+    )
     return book, bat, ev, parts
 
 
@@ -50,17 +84,28 @@ def days(draw: st.DrawFn) -> tuple[list[list[Order]], StorageOrder, EvOrder, dic
     phases=(Phase.explicit, Phase.reuse, Phase.generate),
 )
 @given(days())
-def test_horizon_invariants_hold_across_rolls(day: tuple[list[list[Order]], StorageOrder, EvOrder, dict[str, Participant]]) -> None:
+def test_horizon_invariants_hold_across_rolls(
+    day: tuple[list[list[Order]], StorageOrder, EvOrder, dict[str, Participant]],
+) -> None:
     book, bat, ev, parts = day
     f = feeder("radial")
     for start in range(2):
         orders = [list(book[start + t]) for t in range(N_T)]
         flex = [bat] + ([ev] if ev is not None else [])
-        joint = clear_horizon([f] * N_T, orders, flex, parts, CONFIG, first_interval=start, options=OPTS)
-        alone = clear_horizon([f] * N_T, orders, flex, parts, CONFIG, first_interval=start, options=OPTS, myopic=True)
+        joint = clear_horizon(
+            [f] * N_T, orders, flex, parts, CONFIG, first_interval=start, options=OPTS
+        )
+        alone = clear_horizon(
+            [f] * N_T, orders, flex, parts, CONFIG, first_interval=start, options=OPTS, myopic=True
+        )
         # joint clearing can always do what clearing each interval alone does
         assert joint.welfare >= alone.welfare - 1e-6 * max(1.0, abs(alone.welfare)), (
-            start, joint.welfare, alone.welfare, joint.schedules, alone.schedules, orders
+            start,
+            joint.welfare,
+            alone.welfare,
+            joint.schedules,
+            alone.schedules,
+            orders,
         )
         s_bat = joint.schedules[0]
         soc = bat.soc_wh
@@ -75,7 +120,9 @@ def test_horizon_invariants_hold_across_rolls(day: tuple[list[list[Order]], Stor
             assert bat.min_soc_wh <= soc <= bat.max_soc_wh
         if ev is not None:
             s_ev = joint.schedules[1]
-            assert all(0 <= c <= max_energy_wh(ev.max_power_w, CONFIG.interval_s) for c in s_ev.charge_wh)
+            assert all(
+                0 <= c <= max_energy_wh(ev.max_power_w, CONFIG.interval_s) for c in s_ev.charge_wh
+            )
             assert sum(s_ev.charge_wh) <= ev.energy_wh
         nxt = advance(bat, start, s_bat.charge_wh[0], s_bat.discharge_wh[0])
         assert isinstance(nxt, StorageOrder)

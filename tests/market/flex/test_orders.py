@@ -64,7 +64,9 @@ def test_every_storage_problem_at_once_with_field_and_rule() -> None:
 
 
 def test_non_integer_energy_is_refused() -> None:
-    assert ("soc_wh", "must be an integer number of Wh") in problems(replace(BATTERY, soc_wh=5000.5))
+    assert ("soc_wh", "must be an integer number of Wh") in problems(
+        replace(BATTERY, soc_wh=5000.5)
+    )
 
 
 def test_ev_that_cannot_be_full_by_departure_is_refused() -> None:
@@ -96,5 +98,7 @@ def test_advance_moves_the_state_on() -> None:
     ev = EvOrder("ev", ADDR, 5_000, 11_000, 10, 14, 400_000)
     assert advance(ev, 10, 2000, 0) == replace(ev, energy_wh=3000, arrival_interval=11)
     assert advance(ev, 13, 5000, 0) is None
-    load = ShiftableLoadOrder("hp", ADDR, (EnergyWindow(0, 2, 500), EnergyWindow(4, 6, 700)), 3000, 0)
+    load = ShiftableLoadOrder(
+        "hp", ADDR, (EnergyWindow(0, 2, 500), EnergyWindow(4, 6, 700)), 3000, 0
+    )
     assert advance(load, 1, 500, 0) == replace(load, windows=(EnergyWindow(4, 6, 700),))
