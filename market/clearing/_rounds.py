@@ -12,13 +12,19 @@ its fills, and the AC power flow of that rounded schedule
   bus voltage within ``voltage_tolerance_pu`` and the external grid's
   energy within ``max(slack_tolerance_wh, 0.5 % of the traded energy)``.
 
+* the trust region (below) holds back at most 0.5 % of the traded energy.
+
 Otherwise, up to ``max_rounds`` rounds, the grid is re-linearised
-(:func:`grid.linearise`) at the schedule and the LP solved again. Damping:
-when a round's disagreement (the largest mismatch as a multiple of its
-tolerance) is not smaller than the previous round's, or the schedule's
-power flow does not converge, the next linearisation point is the midpoint
-of the previous point and the schedule instead, which stops the rounds from
-oscillating between two binding sets. With ``dc`` sensitivities the model is
+(:func:`grid.linearise`) at the schedule and the LP solved again. Damping by
+a trust region on each bus's market injection, centred on the schedule the
+LP is linearised at: a bus whose step reverses direction, or every bus that
+moved in a round whose disagreement (the largest mismatch as a multiple of
+its tolerance, above 1) did not shrink, may move at most half its last step
+in the next round; when the schedule's power flow diverges, every step is
+halved and the LP solved again at the same point. This stops the rounds from
+oscillating between two vertices (a marginal order whose bus price moves
+with the loss factors, an interior optimum of the losses). The region's
+column bounds do not enter the prices. With ``dc`` sensitivities the model is
 the same at every point, so there is one linearisation round.
 
 If the schedule still breaks a limit after those rounds, up to
@@ -268,7 +274,10 @@ def run_rounds(
                 radius = np.where(moved, np.minimum(radius, 0.5 * np.abs(step)), radius)
                 continue
             if prev_step is not None:
-                shrink = moved & ((step * prev_step < 0) | (mis.score >= prev_score))
+                # a bus that reverses direction oscillates; a round that did not
+                # bring the model closer (while it still disagrees) overshot
+                worse = mis.score >= prev_score and mis.score > 1.0
+                shrink = moved & ((step * prev_step < 0) | worse)
                 radius = np.where(shrink, np.minimum(radius, 0.5 * np.abs(step)), radius)
             prev_score, prev_step = mis.score, step
             logger.info("round %d: mismatch score %.3g; re-linearising", rounds, mis.score)
@@ -291,18 +300,22 @@ def run_rounds(
 def _region_binds(
     problem: ClearingProblem, solution: LpSolution, radius: FloatArray, book: OrderBook, c: float
 ) -> bool:
-    """Whether the trust region still holds a node back by more than 0.5 % of its range.
+    """Whether the trust region holds back more than 0.5 % of the traded energy.
 
-    A region narrower than that changes the cleared energy by less than the
-    1 % the rounds aim at, so it no longer counts as binding.
+    The energy the region could hold back is at most the sum of its radii at
+    the nodes where the solution sits on its edge; below 0.5 % of the traded
+    energy that no longer changes the cleared quantity by the 1 % the rounds
+    aim at, so the region no longer counts as binding.
     """
     if problem.node_lower is None or problem.node_upper is None:
         return False
-    qty = book.quantity_wh / 1000.0
-    span = np.bincount(problem.node, weights=qty, minlength=problem.n_node)
     r = radius[problem.node_position] / c
     at_edge = (solution.m_kwh >= problem.node_upper - 1e-6) | (
         solution.m_kwh <= problem.node_lower + 1e-6
     )
-    wide = r > np.maximum(0.005 * span, 0.001)
-    return bool(np.any(at_edge & wide & np.isfinite(r)))
+    held = float(np.where(at_edge & np.isfinite(r), r, 0.0).sum())
+    traded = (
+        float(np.maximum(solution.x_kwh, 0.0) @ (book.side > 0)),
+        float(np.maximum(solution.x_kwh, 0.0) @ (book.side < 0)),
+    )
+    return held > max(0.005 * max(traded), 0.001)

@@ -29,8 +29,10 @@ class Summary:
         metered_import_wh: the participants' metered import.
         metered_export_wh: the participants' metered export.
         price_mean: volume-weighted mean price paid by buyers in local trades.
-        price_min: lowest locational price of any bus and interval.
-        price_max: highest locational price of any bus and interval.
+        price_min: lowest price any filled order paid or received (what a
+            household met; bus prices where nobody traded may lie outside
+            the tariffs, fills never do).
+        price_max: highest price any filled order paid or received.
         retail_price: the external grid's import price.
         feed_in_price: the external grid's export price.
         ac_failures: intervals whose final AC check did not pass.
@@ -158,6 +160,7 @@ def summarise(
     participants = pl.concat(
         [data.orders.select("participant"), data.metered.select("participant")]
     ).n_unique()
+    traded = data.fills.filter(pl.col("filled_wh") > 0)
     return Summary(
         intervals=iv.height,
         participants=participants,
@@ -168,8 +171,8 @@ def summarise(
         metered_import_wh=metered_import,
         metered_export_wh=int(per["export_wh"].sum()),
         price_mean=price_mean,
-        price_min=int(data.prices.select(pl.col("price").min()).item() or 0),
-        price_max=int(data.prices.select(pl.col("price").max()).item() or 0),
+        price_min=int(traded.select(pl.col("price").min()).item() or 0),
+        price_max=int(traded.select(pl.col("price").max()).item() or 0),
         retail_price=retail_price,
         feed_in_price=feed_in_price,
         ac_failures=int((~iv["ac_passed"]).sum()),

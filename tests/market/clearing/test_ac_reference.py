@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from grid import Feeder, check_schedule, load_feeder
-from market.clearing import ClearingOptions, ClearingResult, clear, net_injection_mw
+from market.clearing import ClearingResult, clear, net_injection_mw
 from market.config import MarketConfig
 from market.orders import Order, Participant, Side
 from tests.market.clearing.invariants import check_books
@@ -154,13 +154,14 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_welfare_within_one_percent_of_pandapower_ac_opf(case: str) -> None:
     build, spec = CASES[case]
-    net, buses = build()
+    net, _buses = build()
     f = Feeder.from_net(net, name=case)
     bus_ids = [int(i) for i in net.bus.index]
     orders, parts = _book([(bus_ids[k], s, wh, p) for k, s, wh, p in spec])
     result = clear(f, orders, parts, CONFIG)
     check_books(result, orders, CONFIG, f)
-    assert result.ac is not None and result.ac.passed
+    assert result.ac is not None
+    assert result.ac.passed
     assert result.ac.agreed
     ours = _welfare(
         f,
@@ -198,7 +199,9 @@ def test_cigre_lv_voltage_case_clears_within_one_percent_of_the_ac_maximum() -> 
     orders, parts = _book([(19, "sell", 110_000, 10_000), (2, "buy", 200_000, 290_000)])
     result = clear(f, orders, parts, CONFIG)
     check_books(result, orders, CONFIG, f)
-    assert result.ac is not None and result.ac.passed and result.ac.agreed
+    assert result.ac is not None
+    assert result.ac.passed
+    assert result.ac.agreed
     assert _scale_margin(f, result) <= 1.01
     assert result.price_at(19).voltage < 0
     # the seller gets at least feed-in although it asked for less

@@ -189,3 +189,71 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     profiled_sha = hashlib.sha256(profiled.to_json()).hexdigest()
     assert summary["intervals"][0]["result_sha256"] == profiled_sha
     assert profiled.to_json() != result.to_json()
+
+
+def test_books_recomputed_from_the_output_files(tmp_path: Path, grid_file: Path) -> None:
+    """Money from fills × prices and energy from a fresh power flow, using only the files."""
+    import numpy as np
+
+    from grid import check_schedule
+
+    orders = _csv(tmp_path / "orders.csv", HEADER, ROWS)
+    out = tmp_path / "out"
+    args = ["clear", "--grid", str(grid_file), "--orders", str(orders), "--out", str(out)]
+    assert main([*args, "--grid-fee", "3000"]) == 0
+    fills = pl.read_csv(out / "fills.csv").to_dicts()
+    prices = {r["bus"]: r for r in pl.read_csv(out / "prices.csv").to_dicts()}
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["intervals"][0]
+    retail, feed_in, fee = summary["retail_price"], summary["feed_in_price"], 3000
+    pay = receive = 0
+    for f in fills:
+        p = prices[f["bus"]]
+        assert p["energy"] + p["loss"] + p["congestion"] + p["voltage"] == p["price"]
+        if f["side"] == "buy":
+            assert f["price"] == min(p["price"] + fee, f["limit_price"], retail)
+            assert f["amount"] == f["filled_wh"] * f["price"] // 1000
+            pay += f["amount"]
+        else:
+            assert f["price"] == max(p["price"], f["limit_price"], feed_in)
+            assert f["amount"] == -((-f["filled_wh"] * f["price"]) // 1000)
+            receive += f["amount"]
+    imp, exp = entry["grid_import_wh"], entry["grid_export_wh"]
+    assert entry["grid_import_amount"] == -((-imp * retail) // 1000)
+    assert entry["grid_export_amount"] == exp * feed_in // 1000
+    residual = pay - receive - entry["grid_import_amount"] + entry["grid_export_amount"]
+    assert entry["operator_surplus"] == max(residual, 0)
+    assert entry["grid_rounding_amount"] == min(residual, 0)
+    # energy: the power flow of the fills, against the feeder without any market
+    f = load_feeder(str(grid_file))
+    inj = np.zeros(f.n_bus)
+    for x in fills:
+        sign = 1 if x["side"] == "sell" else -1
+        inj[f.position_of(x["bus"])] += sign * x["filled_wh"] / 250_000  # Wh per 15 min → MW
+    base, ac = check_schedule(f, np.zeros(f.n_bus)), check_schedule(f, inj)
+    assert abs(imp - exp - (ac.ext_grid_p_mw - base.ext_grid_p_mw) * 250_000) <= 0.51
+    sold = sum(x["filled_wh"] for x in fills if x["side"] == "sell")
+    bought = sum(x["filled_wh"] for x in fills if x["side"] == "buy")
+    assert entry["losses_wh"] == imp - exp - bought + sold
+    assert abs(entry["losses_wh"] - (ac.losses_mw - base.losses_mw) * 250_000) <= 0.51
+
+
+def test_dc_voltage_breach_is_not_cleared_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12: with dc the voltage rows were dropped silently and the run exited 0."""
+    rows = [["s1", "0x" + "a" * 40, "19", "sell", "110000", "10000"]]
+    orders = _csv(tmp_path / "orders.csv", HEADER, rows)
+    out = tmp_path / "out"
+    base = ["clear", "--grid", "cigre-lv", "--orders", str(orders), "--out", str(out)]
+    assert main([*base, "--sensitivities", "dc"]) == 1
+    err = capsys.readouterr().err
+    assert "not cleared" in err
+    assert "vm_pu" in err
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["constraints"] == ["lines", "trafos"]  # only what was enforced
+    assert summary["intervals"][0]["termination"] == "ac_infeasible"
+    assert pl.read_csv(out / "fills.csv")["filled_wh"].to_list() == [0]
+    # asking dc for voltage is an input error, not a silent drop
+    assert main([*base, "--sensitivities", "dc", "--constraints", "lines,voltage"]) == 2
+    assert "voltage" in capsys.readouterr().err

@@ -89,3 +89,25 @@ def test_fast_and_pyomo_agree(
     # fills may differ where orders tie (several sellers below feed-in all bid
     # feed-in − ½): same welfare and prices, another vertex of the same face
     assert fast.rounds == ref.rounds
+
+
+def test_fast_and_pyomo_agree_through_the_ac_rounds(cigre_lv: Feeder) -> None:
+    """The far seller alone on cigre-lv takes every round and the trust region
+    (node bounds in both solver paths): both paths end at the same schedule."""
+    addr = "0x" + "a" * 40
+    orders = [Order("s", addr, Side.SELL, 0, 110_000, 10_000)]
+    parts = {addr: Participant(addr, 19)}
+    results = {
+        solver: clear(
+            cigre_lv,
+            orders,
+            parts,
+            CONFIG,
+            options=ClearingOptions(solver=solver),  # type: ignore[arg-type]
+        )
+        for solver in ("fast", "pyomo")
+    }
+    fast, ref = results["fast"], results["pyomo"]
+    assert fast.rounds == ref.rounds > 2
+    assert fast.fills[0].filled_wh == pytest.approx(ref.fills[0].filled_wh, abs=5)
+    assert fast.welfare == pytest.approx(ref.welfare, rel=1e-4, abs=1.0)
