@@ -154,6 +154,7 @@ class Feeder:
     _shift_p_mw: FloatArray | None = field(repr=False, compare=False, default=None)
     _shift_q_mvar: FloatArray | None = field(repr=False, compare=False, default=None)
     base_label: str = field(compare=False, default="")
+    _root: Feeder | None = field(repr=False, compare=False, default=None)
 
     @property
     def n_bus(self) -> int:
@@ -245,7 +246,17 @@ class Feeder:
             _shift_p_mw=p - own_p,
             _shift_q_mvar=q - own_q,
             base_label=label,
+            _root=self.topology,
         )
+
+    @property
+    def topology(self) -> Feeder:
+        """The feeder this view was made from (itself if it is not a view).
+
+        Memoise what depends on the topology only (admittances, PTDFs,
+        electrical distances) on this object, so every view shares it.
+        """
+        return self if self._root is None else self._root
 
     def _own_base(self) -> tuple[FloatArray, FloatArray]:
         """The network file's own base injection (what :meth:`from_net` computed)."""

@@ -187,3 +187,27 @@ def order_books(
         for i in range(n)
     ]
     return orders, participants
+
+
+# ---------------------------------------------------------------------------
+# market.forecast
+# ---------------------------------------------------------------------------
+
+__all__ += ["forecast_tables"]
+
+
+@st.composite
+def forecast_tables(
+    draw: st.DrawFn, element_keys: Sequence[str]
+) -> tuple[int, list[str], list[list[float]]]:
+    """(first interval, the elements a file names, p_mw per interval and element)."""
+    keys = draw(st.lists(st.sampled_from(list(element_keys)), min_size=1, max_size=6, unique=True))
+    first = draw(st.integers(min_value=0, max_value=10**7))
+    count = draw(st.integers(min_value=1, max_value=6))
+    value = st.floats(min_value=-0.5, max_value=0.5, allow_nan=False, width=32)
+    rows = draw(
+        st.lists(
+            st.lists(value, min_size=len(keys), max_size=len(keys)), min_size=count, max_size=count
+        )
+    )
+    return first, keys, rows

@@ -64,11 +64,14 @@ def electrical_distance(feeder: Feeder) -> FloatArray:
     over branches, that moving one MW from j to i changes. On a radial feeder
     it is the number of branches on the path between them; on a meshed one,
     parallel paths shorten it. Rounded to 1e-9 so float noise breaks no tie.
+    It depends on the topology only, so every base-load view of a feeder
+    (:meth:`grid.Feeder.with_base`) shares the entry of ``feeder.topology``.
     """
+    root = feeder.topology
 
     def make() -> FloatArray:
-        ptdf = zero_point(feeder, "dc").dflow_dp
+        ptdf = zero_point(root, "dc").dflow_dp
         dist = np.abs(ptdf[:, :, None] - ptdf[:, None, :]).sum(axis=0)
         return np.asarray(np.round(dist, 9), dtype=np.float64)
 
-    return _memo(feeder, "distance", make)
+    return _memo(root, "distance", make)

@@ -21,7 +21,7 @@ import logging
 import tempfile
 import time
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ class DemoOutcome:
         data: the report tables.
         book_problems: every disagreement the books check found (empty: balanced).
         wall_s: wall time of the run, s.
+        timings: seconds per phase (see :mod:`market.demo.timing`).
     """
 
     report_dir: Path
@@ -63,6 +64,7 @@ class DemoOutcome:
     data: ReportData
     book_problems: tuple[str, ...]
     wall_s: float
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def run_demo(options: DemoOptions, *, show_progress: bool = True) -> DemoOutcome:
@@ -101,8 +103,11 @@ def _fresh_journal(folder: Path) -> Path:
 async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
     from rich.console import Console
 
+    from market.demo.timing import Timings
+
     console = Console(quiet=not show_progress)
     started = time.perf_counter()
+    timings = Timings()
     feeder = load_feeder(o.feeder_name)
     market = MARKET
     homes = plan_homes(
@@ -142,23 +147,47 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
             journal=journal,
             buffers=Path(buffers),
             console=console,
+            timings=timings,
         )
-    data, replayed = await asyncio.to_thread(report_from_journal, journal, feeder=feeder)
+    traded_at = time.perf_counter()
+    data, replayed = await asyncio.to_thread(
+        report_from_journal, journal, feeder=feeder, timings=timings
+    )
+    report_s = time.perf_counter() - traded_at
     problems = check_books(data, chain, replayed, feeder=feeder)
-    wall_s = time.perf_counter() - started
+    plots_at = time.perf_counter()
     summary = write_report(
         data,
         o.report_dir,
-        title=f"gridex demo: {feeder.name}, {o.start}, {len(homes)} participants",
+        title=f"gridex demo ({o.scenario}): {feeder.name}, {o.start}, {len(homes)} participants",
         retail_price=market.retail_price,
         feed_in_price=market.feed_in_price,
-        wall_s=wall_s,
+        wall_s=plots_at - started,
         token_decimals=market.token_decimals,
         feeder=feeder,
         interval_s=market.interval_s,
     )
+    timings.add("report tables and plots written", time.perf_counter() - plots_at)
+    timings.add("journal replay and report tables (rest)", report_s - _sum(timings, "report: "))
+    wall_s = time.perf_counter() - started
+    timings.add(
+        "meters, gateways, gRPC and clock (rest of the trading loop)",
+        traded_at - started - _sum(timings, "clearing", "AC checks", "settlement", "setup"),
+    )
     _print_summary(console, summary, problems, o.report_dir, market.token_decimals)
-    return DemoOutcome(o.report_dir, journal, summary, data, tuple(problems), wall_s)
+    from rich.table import Table
+
+    table = Table(title=f"where the {wall_s:.1f} s went", show_header=False)
+    for label, value in timings.rows(wall_s):
+        table.add_row(label, value)
+    console.print(table)
+    return DemoOutcome(
+        o.report_dir, journal, summary, data, tuple(problems), wall_s, dict(timings.seconds)
+    )
+
+
+def _sum(timings: Any, *prefixes: str) -> float:
+    return float(sum(s for k, s in timings.seconds.items() if k.startswith(prefixes)))
 
 
 def _seeded_key(seed: int) -> str:
@@ -177,8 +206,10 @@ async def _trade(
     journal: Path,
     buffers: Path,
     console: Any,
+    timings: Any,
 ) -> None:
     from market.client import OperatorClient
+    from market.demo.timing import TimedClearing, TimedSettler
     from market.engine import Engine, EngineConfig, ServerThread, SimClock
     from market.forecast import ProfileForecast
     from meter_adapter.uplink import engine_channel
@@ -203,7 +234,8 @@ async def _trade(
         market=market,
         config=config,
         clock=SimClock(first_ms),
-        settler=chain.settler,
+        clearing=TimedClearing(timings),
+        settler=TimedSettler(chain.settler, timings),
         operators=[chain.operator],
         base_forecast=forecast,
     )

@@ -24,11 +24,16 @@ __all__ = ["counterfactual_rows"]
 logger = logging.getLogger(__name__)
 
 
+#: A limit counts as broken when missed by more than the clearing's own AC
+#: tolerance (percentage points of loading, /100 in p.u.), for both mechanisms.
+TOLERANCE = ClearingOptions().ac_tolerance
+
+
 def _flow(feeder: Feeder, result: ClearingResult | None) -> AcReport | None:
     if result is None:
         return None
     try:
-        return check_schedule(feeder, net_injection_mw(result, feeder))
+        return check_schedule(feeder, net_injection_mw(result, feeder), tolerance=TOLERANCE)
     except GridError:
         return None
 

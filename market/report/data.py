@@ -56,7 +56,9 @@ grid_state      interval, mechanism, kind (bus, line, trafo), element
 
 The ``counterfactual`` and ``grid_state`` tables clear every interval's book
 again with ``uniform`` (copper plate) and run both schedules through an AC
-power flow at the interval's journaled base.
+power flow at the interval's journaled base; a limit counts as broken when
+missed by more than the clearing's AC tolerance (``ClearingOptions.ac_tolerance``,
+0.5 percentage points of loading, 0.005 p.u.), the same yardstick for both.
 """
 
 from __future__ import annotations

@@ -156,7 +156,11 @@ def _production(run: JournalRun) -> dict[tuple[int, str], int]:
 
 
 def report_from_journal(
-    path: Path, *, feeder: Feeder | None = None, progress: Progress | None = None
+    path: Path,
+    *,
+    feeder: Feeder | None = None,
+    progress: Progress | None = None,
+    timings: Any = None,
 ) -> tuple[ReportData, JournalRun]:
     """Build every report table from the journal at ``path``.
 
@@ -165,6 +169,8 @@ def report_from_journal(
         feeder: the feeder the engine ran; loaded by the name the journal
             records when omitted.
         progress: called with (intervals done, intervals total).
+        timings: a :class:`market.demo.timing.Timings` to add the
+            counterfactual's and the metered power flows' seconds to.
 
     Raises:
         InputFileError: the journal is missing, unreadable or does not replay.
@@ -186,7 +192,7 @@ def report_from_journal(
     )
     balances: dict[str, int] = {}
     for done, interval in enumerate(cleared, start=1):
-        _interval_rows(feeder, run, interval, rows, balances)
+        _interval_rows(feeder, run, interval, rows, balances, timings=timings)
         if progress is not None:
             progress(done, len(cleared))
     production = _production(run)
@@ -255,7 +261,11 @@ def _interval_rows(
     interval: int,
     rows: dict[str, list[dict[str, object]]],
     balances: dict[str, int],
+    *,
+    timings: Any = None,
 ) -> None:
+    import time
+
     from gridex.v1 import types_pb2 as pb
 
     s = run.state.intervals[interval]
@@ -325,9 +335,15 @@ def _interval_rows(
             rows["balances"].append({"interval": interval, "account": account, "balance": balance})
     ac = result.ac
     orders = tuple(r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED)
+    t0 = time.perf_counter()
     cf_row, state_rows = counterfactual_rows(
         feeder, orders, run.state.participants, run.market, interval=interval, nodal=result
     )
+    t1 = time.perf_counter()
+    delivered = _delivered(feeder, run, s)
+    if timings is not None:
+        timings.add("report: uniform counterfactual and both schedules' AC flows", t1 - t0)
+        timings.add("report: AC flow of what was metered", time.perf_counter() - t1)
     rows["counterfactual"].append(cf_row)
     rows["grid_state"].extend(state_rows)
     rows["intervals"].append(
@@ -354,7 +370,7 @@ def _interval_rows(
             if settlement
             else 0,
             "gas_used": settlement.gas_used if settlement else 0,
-            **_delivered(feeder, run, s),
+            **delivered,
         }
     )
 

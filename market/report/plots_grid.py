@@ -3,7 +3,8 @@
 Drawn from the ``counterfactual`` and ``grid_state`` tables (the AC power
 flows of the uniform and nodal schedules). The network layout comes from the
 feeder's topology (networkx Kamada-Kawai, deterministic), buses coloured by
-price, lines by loading.
+price, lines by loading; a limit counts as broken beyond the clearing's AC
+tolerance, as in the tables.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from grid import Feeder
+from market.report.counterfactual import TOLERANCE
 from market.report.data import ReportData
 
 __all__ = ["GRID_PLOTS", "peak_intervals", "write_grid_plots"]
@@ -93,7 +95,8 @@ def _network(data: ReportData, feeder: Feeder, path: Path, *, unit: int, interva
             lines.set_clim(0, 130)
             ax.add_collection(lines)
             xy = np.array([pos[int(b)] for b in buses["element"]])
-            over = (buses["value"] > 1.1) | (buses["value"] < 0.9)
+            band = TOLERANCE / 100.0
+            over = (buses["value"] > 1.1 + band) | (buses["value"] < 0.9 - band)
             scatter = ax.scatter(
                 xy[:, 0],
                 xy[:, 1],
@@ -106,7 +109,7 @@ def _network(data: ReportData, feeder: Feeder, path: Path, *, unit: int, interva
                 linewidths=1.5,
                 zorder=3,
             )
-            broken = int(over.sum()) + sum(1 for v in colours if v > 100.0)
+            broken = int(over.sum()) + sum(1 for v in colours if v > 100.0 + TOLERANCE)
             ax.set_title(
                 f"{mech} at {_clock(k, interval_s)}: {broken} limit(s) broken",
                 fontsize="medium",

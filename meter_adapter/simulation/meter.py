@@ -147,10 +147,11 @@ class SimulatedMeter:
         if self._day_index != day_index or self._day is None:
             production, household, flexible = self._raw_day(day_index)
             held = self._held.get(day_index)
+            production, flexible = production.copy(), flexible.copy()
             if held:
-                production, flexible = production.copy(), flexible.copy()
-                for offset, (p, f) in held.items():
-                    production[offset], flexible[offset] = p, f
+                offsets = np.fromiter(held, dtype=np.int64, count=len(held))
+                values = np.array(list(held.values()), dtype=np.int64)
+                production[offsets], flexible[offsets] = values[:, 0], values[:, 1]
             self._day_index, self._day = day_index, (production, household + flexible)
         return self._day
 
@@ -210,7 +211,8 @@ class SimulatedMeter:
                 rem_im += net / 60.0
             if m >= first_open:
                 held[m] = (p, f)
-        self._day_index, self._day = None, None
+                if self._day_index == day_index and self._day is not None:
+                    self._day[0][m], self._day[1][m] = p, h + f
 
     def advance_to(self, when: datetime) -> MeterState:
         """Integrate up to ``when`` and return the state there.
@@ -224,7 +226,11 @@ class SimulatedMeter:
             day_start = day_index * _US_PER_DAY
             end = min(target, day_start + _US_PER_DAY)
             production, consumption = self._power_day(day_index)
-            starts = day_start + np.arange(_MINUTES_PER_DAY, dtype=np.int64) * _US_PER_MINUTE
+            # only the minutes between now and end contribute
+            m0 = (self._now_us - day_start) // _US_PER_MINUTE
+            m1 = min(-(-(end - day_start) // _US_PER_MINUTE), _MINUTES_PER_DAY)
+            production, consumption = production[m0:m1], consumption[m0:m1]
+            starts = day_start + np.arange(m0, m1, dtype=np.int64) * _US_PER_MINUTE
             overlap = np.clip(starts + _US_PER_MINUTE, self._now_us, end) - np.clip(
                 starts, self._now_us, end
             )

@@ -66,3 +66,20 @@ def test_view_rejects_bad_vectors(feeders: dict[str, Feeder], p: object, field: 
     feeder = feeders["cigre-lv"]
     with pytest.raises(InjectionShapeError, match=field):
         feeder.with_base(p, np.zeros(feeder.n_bus))  # type: ignore[arg-type]
+
+
+def test_views_share_the_topology_but_not_the_base_point(feeders: dict[str, Feeder]) -> None:
+    """Per-base memos key on the view, per-topology memos on ``feeder.topology``."""
+    from market.clearing._cache import electrical_distance, zero_point
+
+    feeder = feeders["cigre-lv"]
+    a = feeder.with_base(feeder.base_p_mw * 0.5, feeder.base_q_mvar * 0.5)
+    b = a.with_base(feeder.base_p_mw * 1.5, feeder.base_q_mvar * 1.5)
+    assert a.topology is feeder
+    assert b.topology is feeder
+    assert electrical_distance(a) is electrical_distance(feeder)
+    assert electrical_distance(b) is electrical_distance(feeder)
+    za, zb = zero_point(a, "ac"), zero_point(b, "ac")
+    assert za is zero_point(a, "ac")
+    assert not np.allclose(za.vm_pu, zb.vm_pu)
+    assert not np.allclose(za.vm_pu, zero_point(feeder, "ac").vm_pu)

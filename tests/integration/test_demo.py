@@ -28,6 +28,7 @@ pytestmark = pytest.mark.integration
 def outcome(tmp_path_factory: pytest.TempPathFactory) -> DemoOutcome:
     folder = tmp_path_factory.mktemp("demo") / "report"
     options = DemoOptions(
+        scenario="mild",
         participants=6,
         modbus_devices=2,
         start=dt.date(2026, 6, 21),
@@ -105,6 +106,7 @@ def test_demo_settles_on_a_real_json_rpc_node(
     key = tmp_path / "operator.key"
     key.write_text(HARDHAT_DEV_KEYS[0] + "\n")
     options = DemoOptions(
+        scenario="mild",
         participants=4,
         modbus_devices=1,
         start_hour=10,

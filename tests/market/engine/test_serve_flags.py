@@ -76,3 +76,38 @@ def test_negative_sim_start_is_refused(tmp_path: Path, capsys: pytest.CaptureFix
                  "--sim-start-ms", "-5"])  # fmt: skip
     assert code == 2
     assert "--sim-start-ms: must be >= 0" in capsys.readouterr().err
+
+
+def test_a_bad_base_forecast_file_stops_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "base.csv"
+    bad.write_text("interval,element,p_mw,q_mvar\n5,load:0,0.1,0\n5,load:42,0.1,0\n")
+    db = tmp_path / "engine.db"
+    args = ["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim"]
+    assert main([*args, "--base-forecast", str(bad)]) == 2
+    assert "base.csv row 2, column element" in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_a_forecast_that_misses_the_first_interval_stops_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "old.csv"
+    old.write_text("interval,element,p_mw,q_mvar\n5,load:0,0.1,0\n6,load:0,0.1,0\n")
+    db = tmp_path / "engine.db"
+    args = ["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim"]
+    assert main([*args, "--sim-start-ms", "900000000", "--base-forecast", str(old)]) == 2
+    assert "no values for interval" in capsys.readouterr().err
+    assert not db.exists()
+
+
+def test_serve_help_says_how_to_feed_the_base_forecast(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--base-forecast" in text
+    assert "interval, bus or element" in text
+    assert "refuses to start" in text

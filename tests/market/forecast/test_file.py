@@ -7,10 +7,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from grid import Feeder, load_feeder
 from market.errors import ForecastError, InputFileError
 from market.forecast import elements_of, read_forecast
+from tests.strategies import forecast_tables
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,29 @@ def test_element_at_a_bus_given_in_full_is_refused(tmp_path: Path, feeder: Feede
     text = f"interval,element,bus,p_mw,q_mvar\n1,load:0,,0.1,0\n1,,{bus},0.1,0\n"
     with pytest.raises(InputFileError, match=r"row 1, column element: load:0 is at bus"):
         read_forecast(_write(tmp_path, text), feeder)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_file_base_is_the_sum_of_its_elements(
+    tmp_path: Path, feeder: Feeder, data: st.DataObject
+) -> None:
+    """Property: each bus's base is Σ sign·value of its elements, file values replacing the
+    network's; per interval, nothing leaks between intervals."""
+    elements = {e.key: e for e in elements_of(feeder)}
+    first, keys, rows = data.draw(forecast_tables(sorted(elements)))
+    lines = ["interval,element,p_mw,q_mvar"]
+    for k, values in enumerate(rows):
+        lines += [f"{first + k},{key},{v!r},0" for key, v in zip(keys, values, strict=True)]
+    path = tmp_path / "prop.csv"
+    path.write_text("\n".join(lines) + "\n")
+    fc = read_forecast(path, feeder)
+    for k, values in enumerate(rows):
+        given_values = dict(zip(keys, values, strict=True))
+        expected = np.zeros(feeder.n_bus)
+        for key, e in elements.items():
+            expected[e.position] += e.sign * given_values.get(key, e.p_mw)
+        np.testing.assert_allclose(fc.base_at(first + k)[0], expected, atol=1e-12)
+    assert not fc.covers(first + len(rows))
