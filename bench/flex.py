@@ -173,7 +173,8 @@ def main() -> None:
             f"{joint.rounds} rounds; {t2 - t1:.2f} s per re-clear (AC check of every interval); "
             f"{ok}/{len(joint.results)} intervals cleared; welfare joint {joint.welfare:,.0f} vs "
             f"single-interval {alone.welfare:,.0f} "
-            f"(+{joint.welfare - alone.welfare:,.0f} base units)"
+            f"(+{joint.welfare - alone.welfare:,.0f} base units; from the published books "
+            f"{joint.books_welfare:,.0f} vs {alone.books_welfare:,.0f})"
         )
         nxt: list[FlexOrder] = []
         for o, s in zip(fleet, joint.schedules, strict=True):

@@ -123,7 +123,12 @@ class HorizonResult:
         results: one clearing result per interval (``results[0]`` firm),
             with prices per bus, fills of ordinary and flex orders, AC check.
         schedules: one per flexibility order, in input order.
-        welfare: the horizon LP's welfare, base units.
+        welfare: the horizon LP's welfare (its prediction), base units.
+        books_welfare: the same from the published books, base units: every
+            interval's ordinary orders at their tariff-capped limits and its
+            physical grid exchange (:attr:`ClearingResult.welfare` without the
+            flex orders), less cycling costs and the value of unmet energy.
+            With no flexibility and one interval it is ``clear()``'s welfare.
         rounds: LP solves.
         rows, columns, nonzeros: size of the (last) horizon LP.
         total_s: wall clock of the roll.
@@ -133,6 +138,7 @@ class HorizonResult:
     results: tuple[ClearingResult, ...]
     schedules: tuple[FlexSchedule, ...]
     welfare: float
+    books_welfare: float
     rounds: int
     rows: int
     columns: int
@@ -149,6 +155,7 @@ class HorizonResult:
         return {
             "first_interval": self.first_interval,
             "welfare": round(self.welfare, 3),
+            "books_welfare": round(self.books_welfare, 3),
             "rounds": self.rounds,
             "results": [r.to_json() for r in self.results],
             "schedules": [s.to_json() for s in self.schedules],
@@ -540,6 +547,31 @@ class _Rounds:
         return False
 
 
+def _books_welfare(
+    results: tuple[ClearingResult, ...],
+    layout: _Layout,
+    flex: Sequence[FlexOrder],
+    schedules: tuple[FlexSchedule, ...],
+) -> float:
+    """Welfare from the published books (see :attr:`HorizonResult.books_welfare`)."""
+    total_milli = 0
+    for t, res in enumerate(results):
+        flex_value = 0
+        for idx in np.r_[layout.charge[:, t], layout.discharge[:, t]]:
+            if idx < 0:
+                continue
+            fill = res.fills[int(idx)]
+            sign = -1 if fill.side == "buy" else 1
+            flex_value -= sign * fill.limit_price * fill.filled_wh
+        total_milli += round(res.welfare * 1000) - flex_value
+    for f, s in zip(flex, schedules, strict=True):
+        if isinstance(f, StorageOrder):
+            total_milli -= f.cycling_price * sum(s.discharge_wh)
+        else:
+            total_milli -= f.value_per_kwh * s.unmet_wh
+    return total_milli / 1000.0
+
+
 def clear_horizon(
     feeders: Sequence[Feeder],
     orders: Sequence[Sequence[Order]],
@@ -630,6 +662,7 @@ def clear_horizon(
         results,
         tuple(schedules),
         sol.welfare,
+        _books_welfare(results, layout, flex, tuple(schedules)),
         loop.rounds,
         sol.rows,
         sol.columns,

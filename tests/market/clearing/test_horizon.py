@@ -201,3 +201,25 @@ def test_rolling_state_starts_where_the_firm_interval_left() -> None:
         assert nxt.soc_wh == s.soc_wh[0]
         assert bat.min_soc_wh <= nxt.soc_wh <= bat.max_soc_wh
         bat = nxt
+
+
+@pytest.mark.parametrize("sens", ["dc", "ac"])
+def test_one_interval_without_flex_is_the_single_interval_clearing(sens: str) -> None:
+    """The horizon reuses the interval LP unchanged: same fills, prices and AC check as clear()."""
+    from market.clearing import clear
+
+    f = feeder("radial")
+    specs = [(3, "sell", 60, 100_000), (1, "buy", 100, 250_000), (4, "sell", 20, 120_000)]
+    parts, orders = {}, []
+    for i, (bus, side, kwh, price) in enumerate(specs):
+        addr = f"0x{i + 1:040x}"
+        parts[addr] = Participant(addr, bus)
+        orders.append(Order(f"o{i}", addr, Side(side), 5, kwh * 1000, price))
+    opts = ClearingOptions(sensitivities=sens)  # type: ignore[arg-type]
+    single = clear(f, orders, parts, CONFIG, options=opts)
+    r = clear_horizon([f], [orders], [], parts, CONFIG, first_interval=5, options=opts)
+    assert r.firm.fills == single.fills
+    assert r.firm.prices == single.prices
+    assert r.firm.status == single.status
+    assert r.firm.ac == single.ac
+    assert r.books_welfare == pytest.approx(single.welfare, abs=1e-3)
