@@ -38,30 +38,64 @@ node (tests, benchmark, demo). Cost on the embedded EVM: about 45 ms per
 35-account settlement (``bench/settlement.py``).
 """
 
-from contracts._compile import CompiledContract, compiled
-from contracts.chain import Chain, Key, SignedTx, load_account
-from contracts.deployment import Deployment, deploy
-from contracts.driver import (
-    MAX_ACCOUNTS,
-    MAX_AMOUNT,
-    SettlementDriver,
-    SettlementReceipt,
-    SettleStep,
-    StepHook,
-    canonical_settlement,
-)
-from contracts.errors import (
-    ChainConfigError,
-    ChainConnectionError,
-    ChainError,
-    ChainRPCError,
-    CompileError,
-    ContractRevertError,
-    SettlementConflictError,
-    SettlementError,
-    TransactionTimeoutError,
-)
-from contracts.ledger import TOKEN_DECIMALS, Ledger, SettledEvent, checksum_address
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, imported on first use (web3 takes seconds to import)
+    from contracts._compile import CompiledContract, compiled
+    from contracts.chain import Chain, Key, SignedTx, load_account
+    from contracts.deployment import Deployment, deploy
+    from contracts.driver import (
+        MAX_ACCOUNTS,
+        MAX_AMOUNT,
+        SettlementDriver,
+        SettlementReceipt,
+        SettleStep,
+        StepHook,
+        canonical_settlement,
+    )
+    from contracts.errors import (
+        ChainConfigError,
+        ChainConnectionError,
+        ChainError,
+        ChainRPCError,
+        CompileError,
+        ContractRevertError,
+        SettlementConflictError,
+        SettlementError,
+        TransactionTimeoutError,
+    )
+    from contracts.ledger import TOKEN_DECIMALS, Ledger, SettledEvent, checksum_address
+
+_LAZY = {
+    "Chain": "contracts.chain",
+    "ChainConfigError": "contracts.errors",
+    "ChainConnectionError": "contracts.errors",
+    "ChainError": "contracts.errors",
+    "ChainRPCError": "contracts.errors",
+    "CompileError": "contracts.errors",
+    "CompiledContract": "contracts._compile",
+    "ContractRevertError": "contracts.errors",
+    "Deployment": "contracts.deployment",
+    "Key": "contracts.chain",
+    "Ledger": "contracts.ledger",
+    "MAX_ACCOUNTS": "contracts.driver",
+    "MAX_AMOUNT": "contracts.driver",
+    "SettleStep": "contracts.driver",
+    "SettledEvent": "contracts.ledger",
+    "SettlementConflictError": "contracts.errors",
+    "SettlementDriver": "contracts.driver",
+    "SettlementError": "contracts.errors",
+    "SettlementReceipt": "contracts.driver",
+    "SignedTx": "contracts.chain",
+    "StepHook": "contracts.driver",
+    "TOKEN_DECIMALS": "contracts.ledger",
+    "TransactionTimeoutError": "contracts.errors",
+    "canonical_settlement": "contracts.driver",
+    "checksum_address": "contracts.ledger",
+    "compiled": "contracts._compile",
+    "deploy": "contracts.deployment",
+    "load_account": "contracts.chain",
+}
 
 __all__ = [
     "MAX_ACCOUNTS",
@@ -93,3 +127,15 @@ __all__ = [
     "deploy",
     "load_account",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use, so ``import contracts.errors`` stays light."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,16 +1,29 @@
-"""``gridex chain deploy|balances|settle-file``: the operator's chain commands.
+"""``gridex chain deploy|balances|settle-file|mint|deposit|withdraw|fund``: the chain commands.
 
 ::
 
     gridex chain deploy [--rpc-url URL --key FILE] [--out deployment.json]
     gridex chain balances --rpc-url URL --deployment deployment.json [ADDRESS ...]
     gridex chain settle-file SETTLEMENT.json --rpc-url URL --key FILE --deployment FILE
+    gridex chain fund ADDRESS AMOUNT --rpc-url URL --key OPERATOR_KEY --deployment FILE
+    gridex chain mint ADDRESS AMOUNT --rpc-url URL --key OWNER_KEY --deployment FILE
+    gridex chain deposit AMOUNT [--for ADDRESS] --rpc-url URL --key FILE --deployment FILE
+    gridex chain withdraw AMOUNT --rpc-url URL --key FILE --deployment FILE
+
+``fund`` is the operator's one step to put tokens into a participant's escrow
+(settlement debits escrow, so a participant that buys, and the operator's own
+account that buys feed-in, must hold enough there): it mints AMOUNT to the
+operator and pays it into ADDRESS's escrow with ``deposit_for``; ``--gas-wei``
+also sends ETH for the participant's own later transactions (``withdraw``).
+``mint``/``deposit``/``withdraw`` are the single steps, signed by ``--key``.
 
 Without ``--rpc-url`` ``deploy`` uses a throw-away embedded chain (useful to
 check that the contracts compile and deploy); the other two need a node.
 
-``--key FILE`` holds the operator's private key as 0x-hex text, or an
-encrypted JSON keystore whose password is in ``$GRIDEX_KEY_PASSWORD``.
+``--key FILE`` is a key file as :mod:`gridex.keys` reads it (``gridex
+keygen`` writes one): 0x-hex text with optional ``#`` comment lines, mode
+0600, or an encrypted JSON keystore whose password is in
+``$GRIDEX_KEY_PASSWORD``.
 
 ``SETTLEMENT.json`` is one settlement or a list of them, as
 ``market.settlement.IntervalSettlement.to_json`` writes it (``"interval_id"``
@@ -27,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,8 +50,6 @@ if TYPE_CHECKING:
     from contracts.chain import Chain
 
 __all__ = ["read_key_file", "register"]
-
-_KEY_PASSWORD_ENV = "GRIDEX_KEY_PASSWORD"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,6 +82,69 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     settle.set_defaults(func=_settle_file)
 
+    _register_funding(chain_sub)
+
+
+def _register_funding(chain_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``mint``, ``deposit``, ``withdraw`` and ``fund``: getting tokens into escrow."""
+    mint = chain_sub.add_parser(
+        "mint", help="mint tokens to an address (the key must own the token contract)"
+    )
+    mint.add_argument("address", metavar="ADDRESS", help="receiver of the tokens")
+    mint.add_argument("amount", type=_amount, metavar="AMOUNT", help="token base units")
+    _connection_options(mint, key_required=True)
+    _deployment_option(mint)
+    mint.set_defaults(func=_mint)
+
+    deposit = chain_sub.add_parser(
+        "deposit", help="move the key's tokens into escrow (its own, or --for an address)"
+    )
+    deposit.add_argument("amount", type=_amount, metavar="AMOUNT", help="token base units")
+    deposit.add_argument("--for", dest="account", metavar="ADDRESS", help="escrow to pay into")
+    _connection_options(deposit, key_required=True)
+    _deployment_option(deposit)
+    deposit.set_defaults(func=_deposit)
+
+    withdraw = chain_sub.add_parser("withdraw", help="move tokens from the key's escrow back")
+    withdraw.add_argument("amount", type=_amount, metavar="AMOUNT", help="token base units")
+    _connection_options(withdraw, key_required=True)
+    _deployment_option(withdraw)
+    withdraw.set_defaults(func=_withdraw)
+
+    fund = chain_sub.add_parser(
+        "fund",
+        help="operator: mint AMOUNT and pay it into ADDRESS's escrow (and send gas money)",
+    )
+    fund.add_argument("address", metavar="ADDRESS", help="participant (or operator) to fund")
+    fund.add_argument("amount", type=_amount, metavar="AMOUNT", help="token base units")
+    fund.add_argument(
+        "--gas-wei",
+        type=int,
+        default=0,
+        metavar="WEI",
+        help="also send this much ETH for the address's own transactions (default 0)",
+    )
+    _connection_options(fund, key_required=True)
+    _deployment_option(fund)
+    fund.set_defaults(func=_fund)
+
+
+def _amount(text: str) -> int:
+    """A token amount flag: a positive integer of base units.
+
+    Raises:
+        argparse.ArgumentTypeError: not a positive integer.
+    """
+    try:
+        value = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer of base units, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
 
 def _connection_options(parser: argparse.ArgumentParser, *, key_required: bool) -> None:
     parser.add_argument("--rpc-url", help="JSON-RPC node (default for deploy: embedded chain)")
@@ -91,34 +164,25 @@ def _deployment_option(parser: argparse.ArgumentParser) -> None:
 
 
 def read_key_file(path: Path) -> LocalAccount:
-    """The account in a key file: 0x-hex text, or a JSON keystore.
+    """The account in a key file, in the one format of :mod:`gridex.keys`.
+
+    Plain text (comment lines allowed, ``0x`` optional, mode 0600) or an
+    encrypted JSON keystore whose password is in ``$GRIDEX_KEY_PASSWORD`` (or
+    typed at a prompt on a terminal).
 
     Raises:
-        ChainConfigError: unreadable, not a key, or a keystore without/with a
-            wrong ``$GRIDEX_KEY_PASSWORD``.
+        ChainConfigError: unreadable, too open, not a key, or a keystore
+            without/with a wrong password.
     """
-    from eth_account import Account
+    from gridex.keys import KeyFileError, read_private_key
 
     from contracts.chain import load_account
     from contracts.errors import ChainConfigError
 
     try:
-        text = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ChainConfigError(f"cannot read key file {path}: {exc}") from exc
-    if text.startswith("{"):
-        password = os.environ.get(_KEY_PASSWORD_ENV)
-        if password is None:
-            raise ChainConfigError(f"{path} is a keystore: set ${_KEY_PASSWORD_ENV}")
-        try:
-            key = Account.decrypt(json.loads(text), password)
-        except ValueError as exc:
-            raise ChainConfigError(f"cannot decrypt keystore {path}: {exc}") from exc
-        return load_account(bytes(key))
-    try:
-        return load_account(text)
-    except ChainConfigError as exc:
-        raise ChainConfigError(f"key file {path}: {exc} (expected 0x-hex or a keystore)") from exc
+        return load_account(read_private_key(path))
+    except KeyFileError as exc:
+        raise ChainConfigError(str(exc)) from None
 
 
 def _open_chain(args: argparse.Namespace, *, embedded_ok: bool) -> Chain:
@@ -210,6 +274,93 @@ def _settle_file(args: argparse.Namespace) -> int:
             )
 
     return _run(args, body)
+
+
+def _ledger(args: argparse.Namespace) -> Any:
+    from contracts.deployment import Deployment
+    from contracts.ledger import Ledger
+
+    return Ledger(_open_chain(args, embedded_ok=False), Deployment.load(args.deployment))
+
+
+def _address_arg(value: str) -> str:
+    from contracts.errors import ChainConfigError
+    from contracts.ledger import checksum_address
+
+    try:
+        return checksum_address(value)
+    except ChainConfigError:
+        raise ChainConfigError(
+            f"ADDRESS: must be 0x followed by 40 hex digits, got {value!r}"
+        ) from None
+
+
+def _balance_line(ledger: Any, address: str) -> str:
+    token, escrow = ledger.token_balance(address), ledger.escrow_balance(address)
+    return f"{address.lower()}: token {token}, escrow {escrow}"
+
+
+def _mint(args: argparse.Namespace) -> int:
+    def body(args: argparse.Namespace) -> None:
+        address = _address_arg(args.address)
+        ledger = _ledger(args)
+        receipt = ledger.mint(address, args.amount)
+        print(f"minted {args.amount} to {address.lower()} in tx {_tx(receipt)}")
+        print(_balance_line(ledger, address))
+
+    return _run(args, body)
+
+
+def _deposit(args: argparse.Namespace) -> int:
+    def body(args: argparse.Namespace) -> None:
+        ledger = _ledger(args)
+        payer = ledger.chain.operator.address
+        if args.account is None:
+            receipt = ledger.deposit(args.amount)
+            account = payer
+        else:
+            account = _address_arg(args.account)
+            receipt = ledger.deposit_for(account, args.amount)
+        print(f"deposited {args.amount} into the escrow of {account.lower()} in tx {_tx(receipt)}")
+        print(_balance_line(ledger, account))
+
+    return _run(args, body)
+
+
+def _withdraw(args: argparse.Namespace) -> int:
+    def body(args: argparse.Namespace) -> None:
+        ledger = _ledger(args)
+        account = ledger.chain.operator.address
+        receipt = ledger.withdraw(args.amount)
+        print(f"withdrew {args.amount} from the escrow of {account.lower()} in tx {_tx(receipt)}")
+        print(_balance_line(ledger, account))
+
+    return _run(args, body)
+
+
+def _fund(args: argparse.Namespace) -> int:
+    def body(args: argparse.Namespace) -> None:
+        from contracts.errors import ChainConfigError
+
+        if args.gas_wei < 0:
+            raise ChainConfigError(f"--gas-wei: must be >= 0, got {args.gas_wei}")
+        account = _address_arg(args.address)
+        ledger = _ledger(args)
+        operator = ledger.chain.operator.address
+        ledger.mint(operator, args.amount)
+        ledger.deposit_for(account, args.amount)
+        if args.gas_wei:
+            ledger.chain.fund(account, args.gas_wei)
+        gas = f" and {args.gas_wei} wei for gas" if args.gas_wei else ""
+        print(f"funded {account.lower()} with {args.amount} in escrow{gas}")
+        print(_balance_line(ledger, account))
+
+    return _run(args, body)
+
+
+def _tx(receipt: Any) -> str:
+    tx_hash = receipt["transactionHash"]
+    return "0x" + bytes(tx_hash).hex().removeprefix("0x")
 
 
 def _read_settlements(path: Path) -> list[dict[str, Any]]:

@@ -21,6 +21,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _info(args: argparse.Namespace) -> int:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
@@ -28,7 +30,8 @@ def _info(args: argparse.Namespace) -> int:
     from grid.feeders import load_feeder
     from grid.validation import check_schedule
 
-    console = Console()
+    piped = not sys.stdout.isatty()  # rich wraps at 80 columns when piped: keep lines whole
+    console = Console(width=10_000, soft_wrap=True) if piped else Console()
     try:
         feeder = load_feeder(args.feeder)
         report = check_schedule(feeder, [0.0] * feeder.n_bus)
@@ -50,7 +53,8 @@ def _info(args: argparse.Namespace) -> int:
         f"  base case: max line loading {report.max_line_loading_percent:.1f} %, "
         f"max trafo loading {report.max_trafo_loading_percent:.1f} %, "
         f"voltage {report.vm_min_pu:.3f}-{report.vm_max_pu:.3f} p.u., "
-        f"losses {report.losses_mw * 1000:.1f} kW, {len(report.violations)} violation(s)"
+        f"losses {report.losses_mw * 1000:.1f} kW, {len(report.violations)} "
+        f"violation{'' if len(report.violations) == 1 else 's'}"
     )
     branches = Table(title="branch limits")
     for col in ("element", "from", "to", "kV", "max kA", "rating MVA", "max %"):

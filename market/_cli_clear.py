@@ -96,16 +96,16 @@ def _views(args: argparse.Namespace, feeder: Any, interval_s: int, intervals: li
 
 
 def _clear(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     from grid import load_feeder
     from grid.errors import GridError
+    from market import _console
     from market.clearing import ClearingOptions, clear
     from market.clearing.io import read_orders, write_results
     from market.errors import ClearingError, MarketError, OrderValidationError
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = _console.console(stderr=True, soft_wrap=True)
     try:
         config = _config(args)
         # without --constraints: every constraint the sensitivities can enforce
@@ -200,9 +200,7 @@ def _clear(args: argparse.Namespace) -> int:
             str(r.rounds),
             f"{r.stats.total_s:.3f}",
         )
-    out = Console(width=120)
+    out = _console.console()
     out.print(table)
-    Console().print(
-        f"wrote fills.csv, prices.csv, trades.csv, payments.csv, summary.json to {args.out}"
-    )
+    out.print(f"wrote fills.csv, prices.csv, trades.csv, payments.csv, summary.json to {args.out}")
     return status

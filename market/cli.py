@@ -22,6 +22,7 @@ def _registrations() -> list[Register]:
     from contracts import cli as chain_cli
     from grid import cli as grid_cli
     from market import _cli_clear as clear_cli
+    from market import _cli_ops as ops_cli
     from market.demo import cli as demo_cli
     from market.engine import cli as engine_cli
 
@@ -31,7 +32,18 @@ def _registrations() -> list[Register]:
         clear_cli.register,
         engine_cli.register,
         chain_cli.register,
+        ops_cli.register,
     ]
+
+
+def _version() -> str:
+    """The installed distribution's version (without importing the package's modules)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gridex")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="gridex: a peer-to-peer energy market that clears under grid limits.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in _registrations():
         register(sub)

@@ -4,8 +4,9 @@ Example (a trader)::
 
     from market.client import TraderClient
 
-    with TraderClient("127.0.0.1:50051", key="0x…") as trader:
-        order = trader.submit_order("o-1", "sell", interval=1944000,
+    with TraderClient("127.0.0.1:50051", key_file="trader.key") as trader:
+        interval = trader.market_info().first_open_interval
+        order = trader.submit_order("o-1", "sell", interval=interval,
                                     quantity_wh=1500, limit_price=120_000)
         for event in trader.events(after_sequence=0):
             ...
@@ -21,12 +22,14 @@ message naming the field and the rule.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
+from gridex.keys import load_signer
 from gridex.v1 import market_pb2, meter_pb2, operator_pb2
 from gridex.v1 import types_pb2 as pb
 
@@ -66,25 +69,44 @@ class EngineClient:
     Args:
         target: ``host:port`` of the engine.
         key: the signer's private key (hex or 32 bytes) or a :class:`Signer`.
+        key_file: instead of ``key``, a key file as every gridex tool reads it
+            (:mod:`gridex.keys`: 0x-hex with ``#`` comments, mode 0600, or a
+            keystore with ``$GRIDEX_KEY_PASSWORD``).
         tls_root: PEM root certificate(s) to verify the engine's TLS
             certificate (None: plaintext).
         timeout_s: deadline of each call.
         retries: extra attempts of a state-changing call after UNAVAILABLE or
             DEADLINE_EXCEEDED.
         max_message_bytes: largest message sent or received.
+        wait_for_ready: a call waits (up to its deadline) for an engine that is
+            not up yet instead of failing at once with UNAVAILABLE (what the
+            ``gridex`` commands do, so they may follow ``gridex serve &``).
+
+    Raises:
+        ValueError: neither or both of ``key`` and ``key_file``, or a malformed key.
+        gridex.keys.KeyFileError: ``key_file`` is unusable (a ValueError too).
     """
 
     def __init__(
         self,
         target: str,
-        key: str | bytes | Signer,
+        key: str | bytes | Signer | None = None,
         *,
+        key_file: str | os.PathLike[str] | None = None,
         tls_root: bytes | None = None,
         timeout_s: float = 10.0,
         retries: int = 3,
         max_message_bytes: int = 16 * 1024 * 1024,
+        wait_for_ready: bool = False,
     ) -> None:
-        self.signer = key if isinstance(key, Signer) else Signer(key)
+        self.wait_for_ready = wait_for_ready
+        if (key is None) == (key_file is None):
+            raise ValueError("key, key_file: give exactly one")
+        if key_file is not None:
+            self.signer = load_signer(key_file)
+        else:
+            assert key is not None
+            self.signer = key if isinstance(key, Signer) else Signer(key)
         self.timeout_s = timeout_s
         self.retries = retries
         self._channel = _channel(target, tls_root, max_message_bytes)
@@ -129,6 +151,7 @@ class EngineClient:
                     raw,
                     timeout=timeout_s or self.timeout_s,
                     metadata=self.signer.request_metadata(method, raw),
+                    wait_for_ready=self.wait_for_ready,
                 )
                 return result
             except grpc.RpcError as exc:
@@ -152,11 +175,18 @@ class TraderClient(EngineClient):
         quantity_wh: int,
         limit_price: int,
     ) -> pb.OrderState:
-        """Place a limit order; ``side`` is ``"buy"`` or ``"sell"``. Safe to retry."""
+        """Place a limit order; ``side`` is ``"buy"`` or ``"sell"``. Safe to retry.
+
+        Raises:
+            ValueError: ``side`` is neither (nothing is sent).
+            grpc.RpcError: the engine refused the order.
+        """
+        if side not in _SIDES:
+            raise ValueError(f"side: must be 'buy' or 'sell', got {side!r}")
         request = market_pb2.SubmitOrderRequest(
             participant=self.address,
             client_order_id=client_order_id,
-            side=_SIDES.get(side, pb.SIDE_UNSPECIFIED),
+            side=_SIDES[side],
             interval=interval,
             quantity_wh=quantity_wh,
             limit_price=limit_price,
@@ -222,6 +252,11 @@ class TraderClient(EngineClient):
             _MARKET + "GetClearingResult", request, market_pb2.GetClearingResultResponse
         )
         return response.result
+
+    def market_info(self, *, open_interval_count: int = 0) -> market_pb2.GetMarketInfoResponse:
+        """The engine's clock, open intervals and their gates, rules, tariffs and buses."""
+        request = market_pb2.GetMarketInfoRequest(open_interval_count=open_interval_count)
+        return self.call(_MARKET + "GetMarketInfo", request, market_pb2.GetMarketInfoResponse)
 
     def events(
         self, after_sequence: int = 0, *, reconnect: bool = True

@@ -162,6 +162,7 @@ class SettlementInputError(MarketError, ValueError):
 #       ├── EngineStateError     (also RuntimeError) — not allowed in the engine's state
 #       │   └── IntervalClosedError                 — gate closed or beyond the horizon
 #       ├── NotFoundError        (also LookupError)
+#       ├── OutOfRangeError      (also IndexError)  — a cursor beyond the end (event sequence)
 #       ├── AlreadyExistsError
 #       │   └── DuplicateOrderError                 — same client order id, other content
 #       ├── AuthenticationError                     — bad signature, stale time, reused nonce
@@ -178,6 +179,7 @@ __all__ += [  # appended section: the engine's errors
     "IntervalClosedError",
     "JournalError",
     "NotFoundError",
+    "OutOfRangeError",
     "PermissionDeniedError",
     "RateLimitedError",
     "RequestError",
@@ -202,6 +204,10 @@ class IntervalClosedError(EngineStateError):
 
 class NotFoundError(EngineError, LookupError):
     """No order, participant, meter or clearing result with that key (→ NOT_FOUND)."""
+
+
+class OutOfRangeError(EngineError, IndexError):
+    """A cursor lies beyond the end, e.g. an event sequence past the latest (→ OUT_OF_RANGE)."""
 
 
 class AlreadyExistsError(EngineError):

@@ -97,9 +97,13 @@ def read_orders(path: str | Path, *, default_interval: int = 0) -> OrderFile:
     frame = _frame(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
+        hint = ""
+        if len(frame.columns) == 1 and ";" in frame.columns[0]:
+            hint = " (the header is one column with ';' in it: the file seems to use ';' as "
+            hint += "its delimiter; gridex reads comma-separated files)"
         raise InputFileError(
-            f"{path}: missing column(s) {', '.join(missing)}; "
-            f"expected at least {', '.join(REQUIRED_COLUMNS)}"
+            f"{path}: missing column{'' if len(missing) == 1 else 's'} {', '.join(missing)}; "
+            f"expected at least {', '.join(REQUIRED_COLUMNS)}{hint}"
         )
     columns = {c: frame[c].to_list() for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in frame}
     intervals: dict[int, list[Order]] = {}

@@ -37,7 +37,8 @@ def check_books(
     """Every disagreement found (an empty list: the books balance to the last unit).
 
     ``feeder`` (the one the engine cleared on) enables the power-flow check
-    of every interval's energy.
+    of every interval's energy, at the base each interval was cleared
+    against (its journaled base-load forecast, when it has one).
     """
     state = run.state
     problems: list[str] = []
@@ -48,7 +49,12 @@ def check_books(
         if s.clearing is None or not s.clearing.ok:
             continue
         result = ClearingResult.from_json(s.clearing.result_json)
-        problems.extend(audit(result, feeder, run.market))
+        view = feeder
+        if feeder is not None and s.clearing.base is not None:
+            from market.forecast import BaseInterval
+
+            view = BaseInterval.from_json(s.clearing.base).view(feeder)
+        problems.extend(audit(result, view, run.market))
         if s.settlement is None:
             continue
         metered: dict[str, int] = {}

@@ -93,25 +93,33 @@ def _demo(args: argparse.Namespace) -> int:
     except (MarketError, GridError, ChainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"gridex demo: interrupted; {args.report} was left as it was (no partial report)",
+            file=sys.stderr,
+        )
+        return 130
     return 0 if not outcome.book_problems else 1
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from grid import GridError, load_feeder
+    from market import _console
+    from market import _folders as folders
     from market.errors import MarketError
     from market.report import write_report
     from market.report.journal import report_from_journal
 
-    console = Console()
+    console = _console.console()
+    work = None
     try:
         feeder = load_feeder(args.grid) if args.grid else None
         data, run = report_from_journal(args.db, feeder=feeder)
         feeder = feeder if feeder is not None else load_feeder(run.feeder)
+        work = folders.prepare(args.out, field="--out")
         summary = write_report(
             data,
-            args.out,
+            work,
             title=f"gridex report: {run.feeder}, journal {args.db.name}",
             retail_price=run.market.retail_price,
             feed_in_price=run.market.feed_in_price,
@@ -119,12 +127,19 @@ def _report(args: argparse.Namespace) -> int:
             feeder=feeder,
             interval_s=run.market.interval_s,
         )
+        folders.publish(work, args.out, field="--out")
     except (MarketError, GridError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"error: --out {args.out}: cannot write the report ({exc})", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"gridex report: interrupted; {args.out} was left as it was", file=sys.stderr)
+        return 130
+    finally:
+        if work is not None and work.exists():
+            folders.discard(work)
     console.print(
         f"{summary.intervals} intervals, {summary.local_wh / 1000:,.1f} kWh traded locally"
     )

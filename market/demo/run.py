@@ -16,9 +16,13 @@ runs the gateways in-process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import datetime as dt
 import logging
+import signal
 import tempfile
+import threading
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -26,6 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from grid import Feeder, load_feeder
+from market import _console
+from market import _folders as folders
+from market._console import plural
 from market.config import MarketConfig
 from market.demo.books import check_books
 from market.demo.chain import DemoChain, open_chain
@@ -70,12 +77,77 @@ class DemoOutcome:
 def run_demo(options: DemoOptions, *, show_progress: bool = True) -> DemoOutcome:
     """Run the demo described by ``options``; see the module docstring.
 
+    Everything (journal, tables, plots, page) is written to a hidden sibling
+    folder first and moved to ``options.report_dir`` only once complete, so an
+    interrupted or failed run leaves the report folder as it was (complete
+    from an earlier run, or absent). SIGINT and SIGTERM stop the run at the
+    next step (within seconds), raising KeyboardInterrupt.
+
     Raises:
-        ConfigError: the report folder cannot be created.
+        ConfigError: the report folder cannot be created or replaced.
         GridError: the feeder cannot be loaded.
         ChainError: the chain cannot be reached, deployed to or funded.
+        KeyboardInterrupt: stopped by SIGINT or SIGTERM (nothing was published).
     """
-    return asyncio.run(_run(options, show_progress))
+    final = options.report_dir
+    console = _console.console(quiet=not show_progress)
+    work = folders.work_folder(final)
+    previous = _sigterm_as_interrupt()
+    try:
+        folders.prepare(final, field="report_dir")
+        try:
+            outcome = asyncio.run(_run(dataclasses.replace(options, report_dir=work), console))
+        except asyncio.CancelledError:  # SIGTERM cancelled the run (SIGINT raises by itself)
+            raise KeyboardInterrupt from None
+        _sigterm_as_interrupt()  # the closed loop reset SIGTERM to its default
+        folders.publish(work, final, field="report_dir")
+    except BaseException:
+        folders.discard(work)
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    outcome = dataclasses.replace(outcome, report_dir=final, journal=final / outcome.journal.name)
+    _print_summary(
+        console, outcome.summary, list(outcome.book_problems), final, MARKET.token_decimals
+    )
+    _print_timings(console, outcome)
+    return outcome
+
+
+def _print_timings(console: Any, outcome: DemoOutcome) -> None:
+    from rich.table import Table
+
+    from market.demo.timing import Timings
+
+    timings = Timings()
+    timings.seconds.update(outcome.timings)
+    table = Table(title=f"where the {outcome.wall_s:.1f} s went", show_header=False)
+    for label, value in timings.rows(outcome.wall_s):
+        table.add_row(label, value)
+    console.print(table)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Let SIGTERM interrupt like Ctrl-C outside the event loop; return the old handler.
+
+    None (nothing changed) when not on the main thread, where handlers cannot be set.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+async def _stop_on_signals() -> None:
+    """Make SIGTERM stop the run as SIGINT does (asyncio.run cancels on SIGINT itself)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGTERM, lambda: task is not None and task.cancel())
 
 
 def _fresh_journal(folder: Path) -> Path:
@@ -100,15 +172,13 @@ def _fresh_journal(folder: Path) -> Path:
     return journal
 
 
-async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
-    from rich.console import Console
-
+async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
     from market.demo.timing import Timings
 
-    console = Console(quiet=not show_progress)
+    await _stop_on_signals()
     started = time.perf_counter()
     timings = Timings()
-    feeder = load_feeder(o.feeder_name)
+    feeder = await asyncio.to_thread(load_feeder, o.feeder_name)  # a signal is served meanwhile
     market = MARKET
     homes = plan_homes(
         feeder,
@@ -154,9 +224,10 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
         report_from_journal, journal, feeder=feeder, timings=timings
     )
     report_s = time.perf_counter() - traded_at
-    problems = check_books(data, chain, replayed, feeder=feeder)
+    problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
     plots_at = time.perf_counter()
-    summary = write_report(
+    summary = await asyncio.to_thread(
+        write_report,
         data,
         o.report_dir,
         title=f"gridex demo ({o.scenario}): {feeder.name}, {o.start}, {len(homes)} participants",
@@ -174,13 +245,7 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
         "meters, gateways, gRPC and clock (rest of the trading loop)",
         traded_at - started - _sum(timings, "clearing", "AC checks", "settlement", "setup"),
     )
-    _print_summary(console, summary, problems, o.report_dir, market.token_decimals)
-    from rich.table import Table
-
-    table = Table(title=f"where the {wall_s:.1f} s went", show_header=False)
-    for label, value in timings.rows(wall_s):
-        table.add_row(label, value)
-    console.print(table)
+    await asyncio.to_thread(_seal_journal, journal)
     return DemoOutcome(
         o.report_dir, journal, summary, data, tuple(problems), wall_s, dict(timings.seconds)
     )
@@ -188,6 +253,21 @@ async def _run(o: DemoOptions, show_progress: bool) -> DemoOutcome:
 
 def _sum(timings: Any, *prefixes: str) -> float:
     return float(sum(s for k, s in timings.seconds.items() if k.startswith(prefixes)))
+
+
+def _seal_journal(journal: Path) -> None:
+    """Make the finished journal one self-contained file: no ``-wal``/``-shm`` beside it.
+
+    The engine has closed it; switching it out of WAL mode checkpoints the WAL
+    and removes both side files (a read-only reader may have left them).
+    """
+    import sqlite3
+
+    db = sqlite3.connect(journal)
+    try:
+        db.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        db.close()
 
 
 def _seeded_key(seed: int) -> str:
@@ -402,7 +482,7 @@ def _print_summary(
     table.add_column("value", justify="right")
     for label, value in summary.rows(token_decimals=token_decimals):
         table.add_row(label, value)
-    books = "balanced to the last unit" if not problems else f"{len(problems)} problem(s)"
+    books = "balanced to the last unit" if not problems else plural(len(problems), "problem")
     table.add_row("books (metered, traded, settled, on chain)", books)
     console.print(table)
     from market.report.summary import story

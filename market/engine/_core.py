@@ -8,6 +8,7 @@ held, so that apply order and journal order are the same.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
@@ -23,6 +24,8 @@ from market.engine.journal import Journal
 from market.engine.state import MarketState
 
 __all__ = ["Core", "EngineConfig"]
+
+_ENGINE_ID = re.compile(r"[0-9A-Za-z._:-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,10 @@ class EngineConfig:
         settle_retry_s: wait before trying a failed settlement again, s.
         wait_timeout_s: longest a simulated-clock advance or a triggered
             clearing waits for the clearing and settlement threads.
+        engine_id: the engine's id, published by ``GetMarketInfo``: 1 to 64
+            characters of ``[0-9A-Za-z._:-]``; empty means the feeder's name
+            (:class:`~market.engine.engine.Engine` fills it in, so
+            ``engine.config.engine_id`` is never empty).
     """
 
     mechanism: str = "nodal"
@@ -67,6 +74,7 @@ class EngineConfig:
     tick_s: float = 0.25
     settle_retry_s: float = 5.0
     wait_timeout_s: float = 600.0
+    engine_id: str = ""
 
     def problems(self) -> list[str]:
         """Every rule the configuration breaks, each naming the field."""
@@ -85,6 +93,10 @@ class EngineConfig:
             out.append(f"synchronous: expected 'FULL' or 'NORMAL', got {self.synchronous!r}")
         if self.tick_s <= 0:
             out.append(f"tick_s: must be positive, got {self.tick_s}")
+        if self.engine_id and not _ENGINE_ID.fullmatch(self.engine_id):
+            out.append(
+                f"engine_id: must be 1 to 64 characters of [0-9A-Za-z._:-], got {self.engine_id!r}"
+            )
         return out
 
 

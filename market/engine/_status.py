@@ -14,6 +14,7 @@ ConfigError, MeteringError (others)
 IntervalClosedError, EngineStateError,  FAILED_PRECONDITION
 UnknownMeterError
 NotFoundError                           NOT_FOUND
+OutOfRangeError                         OUT_OF_RANGE
 AlreadyExistsError (DuplicateOrder…),   ALREADY_EXISTS
 MeterRegistrationError
 AuthenticationError                     UNAUTHENTICATED
@@ -37,6 +38,7 @@ from market.errors import (
     MeterRegistrationError,
     NotFoundError,
     OrderValidationError,
+    OutOfRangeError,
     PermissionDeniedError,
     RateLimitedError,
     RequestError,
@@ -55,6 +57,7 @@ STATUS_TABLE: tuple[tuple[type[BaseException], grpc.StatusCode], ...] = (
     (MeteringError, grpc.StatusCode.INVALID_ARGUMENT),
     (EngineStateError, grpc.StatusCode.FAILED_PRECONDITION),
     (NotFoundError, grpc.StatusCode.NOT_FOUND),
+    (OutOfRangeError, grpc.StatusCode.OUT_OF_RANGE),
     (AlreadyExistsError, grpc.StatusCode.ALREADY_EXISTS),
     (AuthenticationError, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),

@@ -40,7 +40,7 @@ from market.orders import normalise_address
 
 __all__ = ["CALLER", "METHOD_ROLES", "Caller", "RequestAuthInterceptor", "Role"]
 
-Role = Literal["self", "self_or_operator", "member", "operator"]
+Role = Literal["self", "self_or_operator", "member", "member_or_gateway", "operator"]
 
 _M = "/gridex.v1.MarketService/"
 _O = "/gridex.v1.OperatorService/"
@@ -55,6 +55,7 @@ METHOD_ROLES: Mapping[str, Role] = {
     _M + "GetOrderBook": "member",
     _M + "GetClearingResult": "member",
     _M + "StreamMarketEvents": "member",
+    _M + "GetMarketInfo": "member_or_gateway",
     _O + "RegisterParticipant": "operator",
     _O + "RegisterGateway": "operator",
     _O + "TriggerClearing": "operator",
@@ -139,6 +140,8 @@ class RequestAuthInterceptor(_Interceptor):
 
     Args:
         is_participant: whether a lower-case address is a registered participant.
+        is_gateway: whether a lower-case address is a registered gateway key
+            (the ``member_or_gateway`` role admits it too).
         operators: operator addresses (lower case).
         max_skew_s: largest allowed |timestamp − wall clock|, s.
         rate_limit_per_s: requests per second per address (None: unlimited).
@@ -150,12 +153,14 @@ class RequestAuthInterceptor(_Interceptor):
         self,
         *,
         is_participant: Callable[[str], bool],
+        is_gateway: Callable[[str], bool] = lambda _: False,
         operators: frozenset[str],
         max_skew_s: float = 60.0,
         rate_limit_per_s: float | None = 1000.0,
         seen_nonces: Iterable[str] = (),
     ) -> None:
         self._is_participant = is_participant
+        self._is_gateway = is_gateway
         self._operators = operators
         self._skew_ms = int(max_skew_s * 1000)
         self._nonces = _NonceCache(self._skew_ms)
@@ -287,7 +292,9 @@ class RequestAuthInterceptor(_Interceptor):
                     f"{ADDRESS_KEY}: {caller.address} is not an operator of this engine"
                 )
             return
-        if role in ("self_or_operator", "member") and caller.is_operator:
+        if role in ("self_or_operator", "member", "member_or_gateway") and caller.is_operator:
+            return
+        if role == "member_or_gateway" and self._is_gateway(caller.address):
             return
         if not self._is_participant(caller.address):
             raise PermissionDeniedError(

@@ -81,6 +81,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="MS",
         help="start of a new simulated clock, Unix ms (default: now, rounded down to an interval)",
     )
+    p.add_argument(
+        "--engine-id",
+        default="",
+        metavar="ID",
+        help="the engine's id in GetMarketInfo and signatures: 1 to 64 of [0-9A-Za-z._:-] "
+        "(default: the feeder's name)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port", type=_port, default=50051, help="TCP port; 0 picks a free one (default 50051)"
@@ -256,82 +263,158 @@ def _settler(args: argparse.Namespace) -> Settler | None:
     return ChainSettler(SettlementDriver(Ledger(chain, Deployment.load(args.deployment))))
 
 
-def _write_port_file(path: Path, port: int) -> bool:
-    """Write ``port`` to ``path`` atomically; on failure print a one-line error, return False."""
+def _write_port_file(path: Path, port: int) -> None:
+    """Write ``port`` to ``path`` atomically.
+
+    Raises:
+        OSError: it cannot be written (the message names --port-file).
+    """
     try:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(str(port))
         tmp.replace(path)
     except OSError as exc:
-        print(f"error: --port-file {path}: cannot write ({exc})", file=sys.stderr)
-        return False
-    return True
+        raise OSError(f"--port-file {path}: cannot write ({exc})") from None
+
+
+def _port_free(host: str, port: int) -> str | None:
+    """None if ``host:port`` can be bound now, else the reason (checked before any work)."""
+    import errno
+    import socket
+
+    if port == 0:
+        return None
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        return f"--host {host}: {exc}"
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"--port {port}: {host}:{port} is already in use (another gridex serve?)"
+            return f"--host/--port {host}:{port}: cannot listen ({exc.strerror or exc})"
+    return None
+
+
+def _remove_new_journal(path: Path, existed: bool) -> None:
+    """Delete a journal this run created (with its -wal/-shm), so a failed start leaves none."""
+    if existed:
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from contracts.errors import ChainError
-    from grid import GridError, load_feeder
+    """Serve until SIGINT/SIGTERM; a signal during start-up stops it at once, leaving no
+    new journal behind."""
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # like Ctrl-C until serving
+    try:
+        return _serve_until_stopped(args)
+    except KeyboardInterrupt:
+        print("gridex serve: interrupted while starting; stopped", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _tls(args: argparse.Namespace) -> Any:
+    """The TLS configuration the flags ask for (None: plaintext).
+
+    Raises:
+        ValueError: only one of --tls-cert and --tls-key, or an unreadable file.
+    """
+    from market.engine.server import TlsConfig
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise ValueError("--tls-cert and --tls-key go together")
+    if args.tls_cert is None:
+        return None
+    try:
+        return TlsConfig.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
+    except OSError as exc:
+        raise ValueError(f"TLS file {exc.filename}: cannot read ({exc.strerror})") from None
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    """The engine the flags describe, not started.
+
+    Raises:
+        GridError, MarketError, ChainError, OSError, ValueError: a flag is unusable.
+    """
+    from grid import load_feeder
     from market.engine._core import EngineConfig
     from market.engine.clock import Clock, SimClock, WallClock
     from market.engine.engine import Engine
-    from market.engine.server import ServerConfig, ServerThread, TlsConfig
+
+    feeder = load_feeder(args.grid)
+    market = MarketConfig(
+        interval_s=args.interval_s,
+        retail_price=args.retail_price,
+        feed_in_price=args.feed_in_price,
+        grid_fee_per_kwh=args.grid_fee,
+    )
+    settler = _settler(args)
+    config = EngineConfig(
+        mechanism=args.mechanism,
+        gate_closure_s=args.gate_closure_s,
+        metering_delay_s=args.metering_delay_s,
+        reading_skew_s=args.reading_skew_s,
+        synchronous=args.synchronous,
+        archive_dir=args.archive,
+        verify_replay=args.verify_replay,
+        engine_id=args.engine_id,
+    )
+    clock: Clock = WallClock()
+    if args.clock == "sim":
+        start = args.sim_start_ms
+        if start is not None and start < 0:
+            raise ValueError(f"--sim-start-ms: must be >= 0 (Unix ms), got {start}")
+        if start is None:
+            start = WallClock().now_ms() // (market.interval_s * 1000) * market.interval_s * 1000
+        clock = SimClock(start)
+    return Engine(
+        feeder,
+        args.db,
+        market=market,
+        config=config,
+        clock=clock,
+        operators=args.operator,
+        settler=settler,
+        base_forecast=open_base_forecast(args, feeder, market.interval_s),
+    )
+
+
+def _serve_until_stopped(args: argparse.Namespace) -> int:
+    from contracts.errors import ChainError
+    from grid import GridError
+    from market.engine.server import ServerConfig, ServerThread
     from market.errors import MarketError
 
-    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
-    if (args.tls_cert is None) != (args.tls_key is None):
-        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+    if (problem := _port_free(args.host, args.port)) is not None:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    tls = None
-    if args.tls_cert is not None:
-        try:
-            tls = TlsConfig.from_files(args.tls_cert, args.tls_key, args.tls_client_ca)
-        except OSError as exc:
-            print(f"error: TLS file {exc.filename}: cannot read ({exc.strerror})", file=sys.stderr)
-            return 2
+    journal_existed = args.db.exists()
+    engine: Any = None
     try:
-        feeder = load_feeder(args.grid)
-        market = MarketConfig(
-            interval_s=args.interval_s,
-            retail_price=args.retail_price,
-            feed_in_price=args.feed_in_price,
-            grid_fee_per_kwh=args.grid_fee,
-        )
-        settler = _settler(args)
-        config = EngineConfig(
-            mechanism=args.mechanism,
-            gate_closure_s=args.gate_closure_s,
-            metering_delay_s=args.metering_delay_s,
-            reading_skew_s=args.reading_skew_s,
-            synchronous=args.synchronous,
-            archive_dir=args.archive,
-            verify_replay=args.verify_replay,
-        )
-        clock: Clock
-        if args.clock == "sim":
-            start = args.sim_start_ms
-            if start is not None and start < 0:
-                raise ValueError(f"--sim-start-ms: must be >= 0 (Unix ms), got {start}")
-            if start is None:
-                start = (
-                    WallClock().now_ms() // (market.interval_s * 1000) * market.interval_s * 1000
-                )
-            clock = SimClock(start)
-        else:
-            clock = WallClock()
-        engine = Engine(
-            feeder,
-            args.db,
-            market=market,
-            config=config,
-            clock=clock,
-            operators=args.operator,
-            settler=settler,
-            base_forecast=open_base_forecast(args, feeder, market.interval_s),
-        )
+        tls = _tls(args)
+        engine = _engine(args)
         engine.start()
     except (GridError, MarketError, ChainError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _remove_new_journal(args.db, journal_existed)
         return 2
+    except KeyboardInterrupt:
+        if engine is not None:
+            engine.close()
+        _remove_new_journal(args.db, journal_existed)
+        raise
     server = ServerThread(
         engine,
         ServerConfig(
@@ -344,23 +427,25 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         port = server.start()
-    except RuntimeError as exc:
-        engine.close()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.port_file is not None and not _write_port_file(args.port_file, port):
+        if args.port_file is not None:
+            _write_port_file(args.port_file, port)
+    except (RuntimeError, OSError) as exc:
         server.stop()
         engine.close()
+        _remove_new_journal(args.db, journal_existed)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"gridex engine for {feeder.name} serving on {args.host}:{port} "
-        f"({args.clock} clock, journal {args.db})",
+        f"gridex engine {engine.config.engine_id} for {engine.feeder.name} serving on "
+        f"{args.host}:{port} ({args.clock} clock, journal {args.db})",
         flush=True,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+    print("gridex serve: stopping (waiting for a running clearing or settlement)", flush=True)
     server.stop()
     engine.close()
+    print(f"gridex serve: stopped; the journal {args.db} is complete", flush=True)
     return 0

@@ -18,7 +18,9 @@ await it; :meth:`Accepted.result` blocks for it).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -129,10 +131,13 @@ class Engine:
         self.feeder = feeder
         self.base_forecast = base_forecast
         self.market = market if market is not None else MarketConfig()
-        self.config = config if config is not None else EngineConfig()
-        problems = self.config.problems()
+        config = config if config is not None else EngineConfig()
+        problems = config.problems()
         if problems:
             raise ConfigError("; ".join(problems))
+        if not config.engine_id:
+            config = dataclasses.replace(config, engine_id=_engine_id_of(feeder.name))
+        self.config = config
         try:
             self.operators = frozenset(normalise_address(a) for a in operators)
             account = self.config.operator_account or (min(self.operators, default=ZERO_ADDRESS))
@@ -381,6 +386,10 @@ class Engine:
         """``address`` (lower case) is a registered participant."""
         return address in self._state.participants
 
+    def is_gateway(self, address: str) -> bool:
+        """``address`` (lower case) is the registered gateway key of some meter."""
+        return any(gateway == address for gateway, _ in self._state.meters.values())
+
     def is_operator(self, address: str) -> bool:
         """``address`` (lower case) is an operator."""
         return address in self.operators
@@ -537,6 +546,11 @@ class Engine:
         """SHA-256 of the whole state: equal before a crash and after the replay."""
         with self.core.lock:
             return self._state.digest()
+
+
+def _engine_id_of(feeder_name: str) -> str:
+    """The default engine id: the feeder's name, with characters outside the id's rule as ``-``."""
+    return re.sub(r"[^0-9A-Za-z._:-]", "-", feeder_name)[:64] or "gridex"
 
 
 def _order_body(order: Order) -> dict[str, object]:

@@ -45,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 #: Longest single advance of a simulated clock (every interval on the way is run), ms.
 _MAX_ADVANCE_MS = 7 * 86_400_000
+#: Longest wait between two tries of a failing settlement posting, s.
+_MAX_SETTLE_RETRY_S = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,7 @@ class Lifecycle:
         self._settle_pool = ThreadPoolExecutor(1, thread_name_prefix="gridex-settlement")
         self._busy: dict[tuple[str, int], Future[object]] = {}
         self._retry_at: dict[int, float] = {}  # interval -> monotonic time of the next try
+        self._failures: dict[int, int] = {}  # interval -> failed settlement postings so far
         self._idle = threading.Condition()
         self._advance_lock = threading.Lock()
         self._closed = False
@@ -331,14 +334,15 @@ class Lifecycle:
         self._submit(self._settle_pool, ("settle", s.interval), self._settle, settlement)
 
     def _settle(self, settlement: IntervalSettlement) -> object:
+        k = settlement.interval
         try:
             posted = self._settler.settle(settlement)
             receipt = receipt_text(posted)
-        except Exception:
-            logger.exception("interval %d: settler failed; will retry", settlement.interval)
-            self._retry_at[settlement.interval] = time.monotonic() + self._config.settle_retry_s
+        except Exception as exc:
+            self._settle_failed(k, exc)
             return None
-        self._retry_at.pop(settlement.interval, None)
+        self._retry_at.pop(k, None)
+        self._failures.pop(k, None)
         core = self._core
         body = {
             "interval": settlement.interval,
@@ -353,6 +357,30 @@ class Lifecycle:
             core.record("settled", core.clock.now_ms(), body)
         self._after_work()
         return receipt
+
+    def _settle_failed(self, k: int, exc: Exception) -> None:
+        """Log a failed posting in one line and retry later, backing off per interval.
+
+        The wait doubles from ``settle_retry_s`` up to :data:`_MAX_SETTLE_RETRY_S`.
+        A traceback is logged only for what is not a chain error (a bug), and
+        only on the first failure of the interval.
+        """
+        from contracts.errors import ChainError
+
+        failures = self._failures.get(k, 0) + 1
+        self._failures[k] = failures
+        wait_s = min(self._config.settle_retry_s * 2 ** (failures - 1), _MAX_SETTLE_RETRY_S)
+        self._retry_at[k] = time.monotonic() + wait_s
+        trace = failures == 1 and not isinstance(exc, ChainError)
+        logger.error(
+            "interval %d: settlement failed (attempt %d): %s: %s; next try in %.0f s",
+            k,
+            failures,
+            type(exc).__name__,
+            exc,
+            wait_s,
+            exc_info=exc if trace else None,
+        )
 
     # -- work bookkeeping ------------------------------------------------------------
 

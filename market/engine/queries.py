@@ -1,4 +1,9 @@
-"""Read-only views of the engine: order book, account, clearing result, status."""
+"""Read-only views of the engine: order book, account, clearing result, market info, status.
+
+Phases are reported as :func:`phase_at` words them, the same rule for every
+view: an interval the engine never ran (before its first interval) or that is
+not open for orders yet (beyond the order horizon) is UNSPECIFIED, never OPEN.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +17,52 @@ from market.engine.engine import Engine
 from market.errors import NotFoundError, RequestError
 from market.orders import Side
 
-__all__ = ["account", "clearing_result", "engine_status", "grid_status", "order_book"]
+__all__ = [
+    "account",
+    "clearing_result",
+    "engine_status",
+    "grid_status",
+    "market_info",
+    "order_book",
+    "phase_at",
+]
 
 _VERSION = "0.1.0"
+
+#: Most not-yet-settled intervals GetMarketInfo lists (the latest ones).
+_MAX_UNSETTLED_LISTED = 96
+#: Open intervals GetMarketInfo lists when the request asks for 0.
+_DEFAULT_OPEN_LISTED = 4
+
+
+def phase_at(engine: Engine, interval: int, now_ms: int) -> int:
+    """The phase of ``interval`` at engine time ``now_ms``, as the API reports it.
+
+    UNSPECIFIED before the engine's first interval and beyond the order
+    horizon; GATE_CLOSED once the gate time has passed even if the clock
+    thread has not journaled the closure yet (SubmitOrder refuses it
+    already); the journaled phase otherwise. Call with ``core.lock`` held.
+    """
+    state = engine.state
+    s = state.intervals.get(interval)
+    if s is not None and s.phase != pb.INTERVAL_PHASE_OPEN:
+        return s.phase
+    first = state.first_interval
+    if first is None or interval < first:
+        return pb.INTERVAL_PHASE_UNSPECIFIED
+    if engine.lifecycle.gate_ms(interval) <= now_ms:
+        return pb.INTERVAL_PHASE_GATE_CLOSED
+    if interval > now_ms // engine.core.interval_ms + engine.config.horizon_intervals:
+        return pb.INTERVAL_PHASE_UNSPECIFIED
+    return pb.INTERVAL_PHASE_OPEN
 
 
 def order_book(engine: Engine, interval: int) -> market_pb2.GetOrderBookResponse:
     """Open (or, after the gate, frozen) orders of ``interval`` by price level."""
     with engine.core.lock:
         state = engine.state.intervals.get(interval)
-        phase = engine.state.phase(interval)
-        frozen = phase != pb.INTERVAL_PHASE_OPEN
+        phase = phase_at(engine, interval, engine.clock.now_ms())
+        frozen = state is not None and state.phase != pb.INTERVAL_PHASE_OPEN
         levels: dict[tuple[Side, int], list[int]] = defaultdict(lambda: [0, 0])
         for r in [] if state is None else state.orders:
             if r.status == pb.ORDER_STATUS_CANCELLED:
@@ -127,6 +167,7 @@ def engine_status(engine: Engine) -> operator_pb2.GetEngineStatusResponse:
         now = engine.clock.now_ms()
         response = operator_pb2.GetEngineStatusResponse(
             version=_VERSION,
+            engine_id=engine.config.engine_id,
             feeder=engine.feeder.name,
             mechanism=engine.config.mechanism,
             clock=engine.clock.kind,
@@ -152,6 +193,76 @@ def engine_status(engine: Engine) -> operator_pb2.GetEngineStatusResponse:
                         interval=k, phase=_convert.phase(s.phase), order_count=len(s.orders)
                     )
                 )
+    return response
+
+
+def market_info(engine: Engine, open_count: int) -> market_pb2.GetMarketInfoResponse:
+    """The clock, the unsettled and next open intervals, the market's rules and buses.
+
+    Raises:
+        RequestError: ``open_count`` is negative or beyond the horizon plus one.
+    """
+    from market.validation import MAX_QUANTITY_WH
+
+    horizon = engine.config.horizon_intervals
+    if not 0 <= open_count <= horizon + 1:
+        raise RequestError(
+            f"open_interval_count: must be 0 (for {_DEFAULT_OPEN_LISTED}) to {horizon + 1}, "
+            f"got {open_count}"
+        )
+    open_count = open_count or _DEFAULT_OPEN_LISTED
+    market, config, core = engine.market, engine.config, engine.core
+    with core.lock:
+        state = engine.state
+        now = engine.clock.now_ms()
+        current = now // core.interval_ms
+        first_open = max(engine.lifecycle.first_open_interval(now), state.first_interval or 0)
+        response = market_pb2.GetMarketInfoResponse(
+            engine_id=config.engine_id,
+            feeder=engine.feeder.name,
+            version=_VERSION,
+            clock=engine.clock.kind,
+            now_ms=now,
+            interval_s=market.interval_s,
+            current_interval=current,
+            first_open_interval=first_open,
+            last_open_interval=current + horizon,
+            gate_closure_s=config.gate_closure_s,
+            horizon_intervals=horizon,
+            metering_delay_s=config.metering_delay_s,
+            mechanism=config.mechanism,
+            price_min=market.price_min,
+            price_max=market.price_max,
+            retail_price=market.retail_price,
+            feed_in_price=market.feed_in_price,
+            grid_fee_per_kwh=market.grid_fee_per_kwh,
+            token_decimals=market.token_decimals,
+            max_order_wh=MAX_QUANTITY_WH,
+        )
+        unsettled = sorted(
+            k
+            for k, s in state.intervals.items()
+            if pb.INTERVAL_PHASE_GATE_CLOSED <= s.phase < pb.INTERVAL_PHASE_SETTLED
+            and k < first_open
+        )[-_MAX_UNSETTLED_LISTED:]
+        last = min(first_open + open_count - 1, current + horizon)
+        for k in [*unsettled, *range(first_open, last + 1)]:
+            s = state.intervals.get(k)
+            count = 0 if s is None else sum(r.status != pb.ORDER_STATUS_CANCELLED for r in s.orders)
+            start = k * core.interval_ms
+            response.intervals.append(
+                market_pb2.IntervalInfo(
+                    interval=k,
+                    phase=_convert.phase(phase_at(engine, k, now)),
+                    start_ms=start,
+                    gate_ms=engine.lifecycle.gate_ms(k),
+                    order_count=count,
+                )
+            )
+    for b in engine.feeder.connectable_buses:
+        response.buses.append(
+            market_pb2.ConnectableBus(bus=b.index, name=str(b.name), vn_kv=float(b.vn_kv))
+        )
     return response
 
 

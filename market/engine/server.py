@@ -128,6 +128,7 @@ class EngineServer:
         engine, cfg = self.engine, self.config
         interceptor = RequestAuthInterceptor(
             is_participant=engine.is_participant,
+            is_gateway=engine.is_gateway,
             operators=engine.operators,
             max_skew_s=cfg.max_skew_s,
             rate_limit_per_s=cfg.rate_limit_per_s,

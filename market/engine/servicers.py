@@ -31,7 +31,7 @@ from market.engine._status import status_of
 from market.engine.auth import CALLER
 from market.engine.engine import Engine
 from market.engine.ingest import ingest_batch
-from market.errors import RequestError
+from market.errors import OutOfRangeError, RequestError
 from market.orders import Order, normalise_address
 
 __all__ = ["MarketServicer", "MeterServicer", "OperatorServicer"]
@@ -168,6 +168,14 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         """Stored events after ``after_sequence``, then live ones, until the client leaves."""
         hub = self._engine.core.hub
         after = request.after_sequence
+        if after > hub.published:
+            await _abort(
+                context,
+                OutOfRangeError(
+                    f"after_sequence: {after} is beyond the latest event {hub.published} "
+                    "(a sequence from another engine or journal?)"
+                ),
+            )
         while True:
             batch = hub.after(after)
             if not batch:
@@ -176,6 +184,12 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             for event in batch:
                 yield event
             after = batch[-1].sequence
+
+    @_unary
+    async def GetMarketInfo(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.GetMarketInfoRequest, context: Ctx
+    ) -> market_pb2.GetMarketInfoResponse:
+        return queries.market_info(self._engine, request.open_interval_count)
 
 
 class MeterServicer(meter_pb2_grpc.MeterServiceServicer):

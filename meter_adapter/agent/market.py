@@ -191,9 +191,29 @@ class MarketEvents:
                 logger.warning("market events: the engine ended the stream")
             except grpc.RpcError as exc:
                 code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+                if code == grpc.StatusCode.OUT_OF_RANGE:
+                    self._forget(exc)
+                    continue
                 log = logger.error if code in _FATAL else logger.warning
                 log("market events: stream failed (%s)", _describe(exc))
             await self._backoff.sleep()
+
+    def _forget(self, exc: grpc.RpcError) -> None:
+        """The saved position lies beyond the engine's log (a new engine or journal): start over.
+
+        The engine's clock and gate come from the new log's events; the
+        agent's saved orders stay (their ids are per interval).
+        """
+        logger.warning(
+            "market events: the engine has fewer events than this gateway saw (%s); "
+            "following its log from the start",
+            _describe(exc),
+        )
+        self.sequence = 0
+        self.now_ms = self.gate_closed = self.interval_s = None
+        self._has_time.clear()
+        if self._store is not None:
+            self._store.delete_meta(_META)
 
 
 _FATAL = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)

@@ -167,7 +167,8 @@ def _configs(args: argparse.Namespace) -> tuple[Any, Any]:
 async def _engine_clock(events: Any, stop: asyncio.Event) -> Any:
     """The engine's clock from its market events; None if stopped before the first event."""
     if events.now_ms is None:
-        logger.info("waiting for the engine's first market event to learn its time")
+        print("gridex-meter: waiting for the engine's first market event to learn its time",
+              flush=True)  # fmt: skip
         follower = asyncio.create_task(events.run())
         try:
             await _until(stop, events.wait_for_time())
@@ -195,15 +196,22 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     from meter_adapter.clock import utc_now
     from meter_adapter.uplink import ReadingBuffer, engine_channel, load_key_file
     from meter_adapter.uplink.gateway import Gateway
+    from meter_adapter.uplink.lock import BufferLock
 
     signer = load_key_file(args.key)
     meter_id = args.meter_id or signer.address
     agent, uplink = _configs(args)
     root = args.tls_ca.read_bytes() if args.tls_ca else None
     host, port = args.engine
-    channel = engine_channel(f"{host}:{port}", root_certificates=root)
     buffer_path = args.buffer or default_buffer_path(meter_id)
-    buffer = ReadingBuffer(buffer_path, meter_id=meter_id, synchronous=args.synchronous)
+    lock = BufferLock(buffer_path)
+    lock.acquire()  # before opening: a second process on this buffer stops here
+    try:
+        buffer = ReadingBuffer(buffer_path, meter_id=meter_id, synchronous=args.synchronous)
+    except BaseException:
+        lock.release()
+        raise
+    channel = engine_channel(f"{host}:{port}", root_certificates=root)
     modbus: Any = None
     try:
         events = None
@@ -242,6 +250,7 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             await gateway.close()
     finally:
         buffer.close()  # idempotent after gateway.close()
+        lock.release()
         if modbus is not None:
             await modbus.close()
         await channel.close(None)

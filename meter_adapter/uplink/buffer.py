@@ -205,6 +205,25 @@ class ReadingBuffer:
         """Readings waiting for an acknowledgement."""
         return self._pending
 
+    def recount(self) -> int:
+        """Count the waiting readings in the file again; return the count.
+
+        The count is kept in memory; it can only disagree with the file when
+        something else changed the file (a second process on the same buffer,
+        which ``gridex-meter run``'s lock prevents). A disagreement is logged.
+        """
+        (count,) = self._db.execute("SELECT COUNT(*) FROM pending").fetchone()
+        if count != self._pending:
+            logger.warning(
+                "buffer %s: %d readings waiting in the file, %d counted; another process "
+                "changed it?",
+                self.path,
+                count,
+                self._pending,
+            )
+            self._pending = int(count)
+        return int(count)
+
     def accepts(
         self, timestamp_ms: int, energy_import_wh: int, energy_export_wh: int
     ) -> str | None:
@@ -347,6 +366,10 @@ class ReadingBuffer:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def delete_meta(self, keys: Iterable[str]) -> None:
+        """Remove the named entries of the small key-value table (absent ones are ignored)."""
+        self._db.executemany("DELETE FROM meta WHERE key = ?", [(k,) for k in keys])
 
     def close(self) -> None:
         """Close the file (idempotent)."""

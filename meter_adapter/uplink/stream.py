@@ -231,6 +231,10 @@ class Uplink:
                 return
             rows = self.buffer.pending(self._limit, upto=until)
             if not rows:
+                # the count said readings wait but the file has none: count again, and
+                # yield, so that a disagreement can never spin this loop without awaiting
+                self.buffer.recount()
+                await asyncio.sleep(0)
                 continue
             self._idle_since = None
             try:

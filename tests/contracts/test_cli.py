@@ -43,7 +43,8 @@ def test_balances_and_settle_file_need_a_node(
 def test_key_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     account = Account.from_key(b"\x07" * 32)
     plain = tmp_path / "key.txt"
-    plain.write_text(account.key.hex() + "\n")
+    plain.write_text("# the operator\n" + account.key.hex() + "\n")  # what gridex keygen writes
+    plain.chmod(0o600)
     assert chain_cli.read_key_file(plain).address == account.address
 
     keystore = tmp_path / "key.json"
@@ -57,10 +58,11 @@ def test_key_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GRIDEX_KEY_PASSWORD", "pw")
     assert chain_cli.read_key_file(keystore).address == account.address
 
-    with pytest.raises(ChainConfigError, match="cannot read"):
+    with pytest.raises(ChainConfigError, match=r"key file .*missing: No such file"):
         chain_cli.read_key_file(tmp_path / "missing")
     (tmp_path / "junk").write_text("not a key")
-    with pytest.raises(ChainConfigError, match=r"key file .*junk: not a valid private key"):
+    (tmp_path / "junk").chmod(0o600)
+    with pytest.raises(ChainConfigError, match=r"key file .*junk: private_key: expected 64 hex"):
         chain_cli.read_key_file(tmp_path / "junk")
 
 

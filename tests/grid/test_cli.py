@@ -16,6 +16,10 @@ def test_grid_info_prints_size_limits_and_connectable_buses(
     assert "37 lines" in out
     assert "connectable buses (40)" in out
     assert "rating MVA" in out
+    # captured output is not a terminal: lines are not wrapped at 80 columns
+    (base,) = [line for line in out.splitlines() if "base case:" in line]
+    assert len(base) > 80
+    assert base.rstrip().endswith("0 violations")
 
 
 def test_grid_info_unknown_feeder_exits_2_and_lists_names(

@@ -137,6 +137,7 @@ def test_reverts_carry_reasons(chain_market: tuple[Ledger, list[LocalAccount]]) 
 def test_cli_deploy_settle_file_balances(chain_hardhat_node: HardhatNode, tmp_path: Path) -> None:
     key = tmp_path / "operator.key"
     key.write_text(HARDHAT_DEV_KEYS[0])
+    key.chmod(0o600)  # key files are owner-only (gridex.keys)
     deployment = tmp_path / "deployment.json"
     url = ["--rpc-url", chain_hardhat_node.url, "--chain-id", str(HARDHAT_CHAIN_ID)]
 

@@ -75,6 +75,8 @@ def test_report_files_hold_the_numbers(outcome: DemoOutcome) -> None:
         assert frame.equals(getattr(outcome.data, name)), name
     for name in PLOTS:
         assert (folder / name).stat().st_size > 10_000
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(("-wal", "-shm"))]
+    assert not list(folder.parent.glob(".report.*")), "no work folder left beside the report"
     page = (folder / "index.html").read_text()
     for label, value in outcome.summary.rows():
         assert f"<td>{label}</td><td>{value}</td>" in page.replace("&#x27;", "'")
@@ -105,6 +107,7 @@ def test_demo_settles_on_a_real_json_rpc_node(
 ) -> None:
     key = tmp_path / "operator.key"
     key.write_text(HARDHAT_DEV_KEYS[0] + "\n")
+    key.chmod(0o600)  # key files are owner-only (gridex.keys)
     options = DemoOptions(
         scenario="mild",
         participants=4,

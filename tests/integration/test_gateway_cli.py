@@ -62,11 +62,24 @@ def gridex_meter(*args: str, stdout: int | IO[bytes] = subprocess.PIPE) -> subpr
     )
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 60.0) -> None:
+def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+def _latest_reading_ms(engine: Engine) -> int:
+    with engine.core.lock:
+        frame = engine.state.ledger.readings_frame().filter(meter_id=METER)
+    return -1 if frame.is_empty() else int(frame["timestamp_ms"].max())  # type: ignore[arg-type]
+
+
+def _engine_event_ms(engine: Engine) -> int:
+    """The time of the engine's latest market event: the gateway's clock follows it."""
+    with engine.core.lock:
+        events = engine.state.events
+        return events[-1].time_ms if events else -1
 
 
 def test_run_streams_trades_and_survives_sigkill(
@@ -129,7 +142,8 @@ def test_run_streams_trades_and_survives_sigkill(
             proc.wait(timeout=30)
             proc = start(logs[1])
             wait_for(lambda: "gridex-meter: meter" in logs[1].read_text())
-        time.sleep(0.3)  # let the gateway take a reading at this engine time
+        # the gateway has seen the engine's clock move and delivered a reading at that time
+        wait_for(lambda: _latest_reading_ms(engine) >= _engine_event_ms(engine))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, logs[1].read_text()
 

@@ -257,12 +257,19 @@ def test_events_give_the_engine_clock_and_resume_after_a_restart(tmp_path: Path)
 def test_run_trades_on_every_gate_closure(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with rig(tmp_path) as r:
-            agent = r.agent(SELLER)
+            # no timer to fall back on: only the gate-closure events can make it trade
+            agent = r.agent(AgentConfig(sell_min_price=80_000, retry_s=3600))
             feed(agent, start_ms=(K - 3) * I_MS, end_ms=r.now_ms, net_wh_per_interval=900)
             task = asyncio.create_task(agent.run())
             for k in (K, K + 1, K + 2):
                 r.engine.market.add_event(k * I_MS - 300_000, k, "gate_closed")
-                await wait_until(lambda k=k: agent.order(k + 1) is not None)  # type: ignore[misc]
+                # the engine's answer must be in before the next gate closes: waiting only
+                # for the saved decision ("planned") let the next gate close before the
+                # order reached the engine, which then refused it, rightly
+                await wait_until(lambda k=k: _answered(agent, k + 1))  # type: ignore[misc]
+                order = agent.order(k + 1)
+                assert order is not None
+                assert (order.status, order.detail) == ("placed", "")
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             assert sorted(o.interval for o in r.engine.market.orders.values()) == [
@@ -272,3 +279,30 @@ def test_run_trades_on_every_gate_closure(tmp_path: Path) -> None:
             ]
 
     run(scenario)
+
+
+def test_events_start_over_when_the_engine_has_fewer_than_saved(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with rig(tmp_path) as r:
+            buffer = ReadingBuffer(r.path, meter_id="m1")
+            # saved by a gateway that followed another engine (or a journal since removed)
+            buffer.set_meta([("events.sequence", "40"), ("events.gate_closed", str(K + 9))])
+            r.engine.market.add_event(K * I_MS - 300_000, K, "gate_closed")
+            client = MarketClient(r.channel, Signer(KEY))
+            events = MarketEvents(client, store=buffer, backoff=BackoffPolicy(initial_s=0.01))
+            assert (events.sequence, events.gate_closed) == (40, K + 9)
+            task = asyncio.create_task(events.run())
+            await wait_until(lambda: events.sequence == 1)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            assert events.gate_closed == K  # this engine's clock, not the saved one
+            assert buffer.get_meta("events.gate_closed") == str(K)
+            buffer.close()
+
+    run(scenario)
+
+
+def _answered(agent: ProsumerAgent, interval: int) -> bool:
+    """The engine has answered the agent's order for ``interval`` (placed or refused)."""
+    order = agent.order(interval)
+    return order is not None and order.status != "planned"

@@ -144,3 +144,17 @@ def test_backoff_is_capped_exponential_with_jitter() -> None:
     backoff.reset()
     assert backoff.next_delay_s() <= 1.0
     assert BackoffPolicy(initial_s=2, max_s=1).problems()
+
+
+def test_recount_takes_the_files_count_when_another_process_changed_it(tmp_path: Path) -> None:
+    buffer = ReadingBuffer(tmp_path / "b.sqlite", meter_id="m1", first_seq=1)
+    for i in range(3):
+        buffer.append(1_000 + i, i, 0, 0)
+    other = ReadingBuffer(tmp_path / "b.sqlite", meter_id="m1")  # a second process, in effect
+    other.connection.execute("DELETE FROM pending")
+    other.close()
+    assert buffer.pending_count == 3  # the in-memory count cannot know
+    assert buffer.pending(10) == []
+    assert buffer.recount() == 0
+    assert buffer.pending_count == 0
+    buffer.close()

@@ -258,11 +258,15 @@ class FakeEngine:
         except (PermissionError, signing.SignatureError, KeyError) as exc:
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         after = market_pb2.StreamMarketEventsRequest.FromString(raw).after_sequence
+        if after > len(market.events):  # as the engine does: a cursor beyond the head
+            await context.abort(grpc.StatusCode.OUT_OF_RANGE, "after_sequence: beyond the head")
         while True:
+            market.new_event.clear()  # before looking: an event added meanwhile sets it again
             for event in market.events[after:]:
                 yield event
                 after = event.sequence
-            market.new_event.clear()
+            if len(market.events) > after:
+                continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(0.5):
                     await market.new_event.wait()

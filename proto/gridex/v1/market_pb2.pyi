@@ -15,6 +15,7 @@ Errors are gRPC status codes whose message names the field and the rule:
   FAILED_PRECONDITION  the interval's gate has closed, or it is too far ahead;
   ALREADY_EXISTS       client_order_id reused with different content;
   NOT_FOUND            no such order or clearing result;
+  OUT_OF_RANGE         StreamMarketEvents: after_sequence lies beyond the latest event;
   UNAUTHENTICATED      signature missing or wrong, timestamp stale, nonce reused;
   PERMISSION_DENIED    the signer may not act for that participant or call that method;
   RESOURCE_EXHAUSTED   the signer sends faster than its rate limit.
@@ -783,3 +784,203 @@ class MarketEvent(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___MarketEvent: _TypeAlias = MarketEvent  # noqa: Y015
+
+@_typing.final
+class GetMarketInfoRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPEN_INTERVAL_COUNT_FIELD_NUMBER: _builtins.int
+    open_interval_count: _builtins.int
+    """How many open intervals to list, from the first one whose gate is open: 0 means 4;
+    at most the order horizon plus one.
+    """
+    def __init__(
+        self,
+        *,
+        open_interval_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["open_interval_count", b"open_interval_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMarketInfoRequest: _TypeAlias = GetMarketInfoRequest  # noqa: Y015
+
+@_typing.final
+class IntervalInfo(_message.Message):
+    """One interval as GetMarketInfo lists it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    PHASE_FIELD_NUMBER: _builtins.int
+    START_MS_FIELD_NUMBER: _builtins.int
+    GATE_MS_FIELD_NUMBER: _builtins.int
+    ORDER_COUNT_FIELD_NUMBER: _builtins.int
+    interval: _builtins.int
+    """Interval id: the interval starts at interval * interval_s seconds, Unix time."""
+    phase: _types_pb2.IntervalPhase.ValueType
+    """The interval's phase as of now_ms."""
+    start_ms: _builtins.int
+    """Start of the interval's delivery, Unix ms."""
+    gate_ms: _builtins.int
+    """When its gate closes (closed), Unix ms: start_ms - gate_closure_s * 1000."""
+    order_count: _builtins.int
+    """Orders placed for the interval and not cancelled."""
+    def __init__(
+        self,
+        *,
+        interval: _builtins.int = ...,
+        phase: _types_pb2.IntervalPhase.ValueType = ...,
+        start_ms: _builtins.int = ...,
+        gate_ms: _builtins.int = ...,
+        order_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["gate_ms", b"gate_ms", "interval", b"interval", "order_count", b"order_count", "phase", b"phase", "start_ms", b"start_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntervalInfo: _TypeAlias = IntervalInfo  # noqa: Y015
+
+@_typing.final
+class ConnectableBus(_message.Message):
+    """A bus of the feeder where participants may connect."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BUS_FIELD_NUMBER: _builtins.int
+    NAME_FIELD_NUMBER: _builtins.int
+    VN_KV_FIELD_NUMBER: _builtins.int
+    bus: _builtins.int
+    """pandapower bus index (RegisterParticipant's bus)."""
+    name: _builtins.str
+    """The bus's name in the feeder."""
+    vn_kv: _builtins.float
+    """Nominal voltage, kV."""
+    def __init__(
+        self,
+        *,
+        bus: _builtins.int = ...,
+        name: _builtins.str = ...,
+        vn_kv: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bus", b"bus", "name", b"name", "vn_kv", b"vn_kv"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConnectableBus: _TypeAlias = ConnectableBus  # noqa: Y015
+
+@_typing.final
+class GetMarketInfoResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENGINE_ID_FIELD_NUMBER: _builtins.int
+    FEEDER_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    CLOCK_FIELD_NUMBER: _builtins.int
+    NOW_MS_FIELD_NUMBER: _builtins.int
+    INTERVAL_S_FIELD_NUMBER: _builtins.int
+    CURRENT_INTERVAL_FIELD_NUMBER: _builtins.int
+    FIRST_OPEN_INTERVAL_FIELD_NUMBER: _builtins.int
+    LAST_OPEN_INTERVAL_FIELD_NUMBER: _builtins.int
+    GATE_CLOSURE_S_FIELD_NUMBER: _builtins.int
+    HORIZON_INTERVALS_FIELD_NUMBER: _builtins.int
+    METERING_DELAY_S_FIELD_NUMBER: _builtins.int
+    MECHANISM_FIELD_NUMBER: _builtins.int
+    PRICE_MIN_FIELD_NUMBER: _builtins.int
+    PRICE_MAX_FIELD_NUMBER: _builtins.int
+    RETAIL_PRICE_FIELD_NUMBER: _builtins.int
+    FEED_IN_PRICE_FIELD_NUMBER: _builtins.int
+    GRID_FEE_PER_KWH_FIELD_NUMBER: _builtins.int
+    TOKEN_DECIMALS_FIELD_NUMBER: _builtins.int
+    MAX_ORDER_WH_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    BUSES_FIELD_NUMBER: _builtins.int
+    engine_id: _builtins.str
+    """The engine's id (`gridex serve --engine-id`; default the feeder name)."""
+    feeder: _builtins.str
+    """Name of the feeder this engine runs."""
+    version: _builtins.str
+    """Engine software version."""
+    clock: _builtins.str
+    """"wall" or "sim" (a simulated clock the operator advances)."""
+    now_ms: _builtins.int
+    """The engine's clock, Unix ms (a simulated clock's time, not the wall clock)."""
+    interval_s: _builtins.int
+    """Interval length, s."""
+    current_interval: _builtins.int
+    """The interval being delivered at now_ms."""
+    first_open_interval: _builtins.int
+    """The first interval whose gate is still open: the earliest one SubmitOrder accepts."""
+    last_open_interval: _builtins.int
+    """The last interval within the order horizon."""
+    gate_closure_s: _builtins.int
+    """The gate of interval k closes this long before k starts, s."""
+    horizon_intervals: _builtins.int
+    """Orders are accepted up to this many intervals after current_interval."""
+    metering_delay_s: _builtins.int
+    """An interval is metered this long after its delivery ends, s."""
+    mechanism: _builtins.str
+    """Default clearing mechanism: "nodal" or "uniform"."""
+    price_min: _builtins.int
+    """Lowest limit price an order may carry, token base units per kWh."""
+    price_max: _builtins.int
+    """Highest limit price an order may carry, token base units per kWh."""
+    retail_price: _builtins.int
+    """What the external grid charges for imported energy, per kWh."""
+    feed_in_price: _builtins.int
+    """What the external grid pays for exported energy, per kWh."""
+    grid_fee_per_kwh: _builtins.int
+    """Network-usage fee per kWh traded locally, charged to buyers."""
+    token_decimals: _builtins.int
+    """Decimals of the payment token (display only)."""
+    max_order_wh: _builtins.int
+    """Largest quantity_wh of one order."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntervalInfo]:
+        """The intervals not yet settled (at most the latest 96), then the next
+        open_interval_count open ones, oldest first.
+        """
+
+    @_builtins.property
+    def buses(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConnectableBus]:
+        """Where participants may connect."""
+
+    def __init__(
+        self,
+        *,
+        engine_id: _builtins.str = ...,
+        feeder: _builtins.str = ...,
+        version: _builtins.str = ...,
+        clock: _builtins.str = ...,
+        now_ms: _builtins.int = ...,
+        interval_s: _builtins.int = ...,
+        current_interval: _builtins.int = ...,
+        first_open_interval: _builtins.int = ...,
+        last_open_interval: _builtins.int = ...,
+        gate_closure_s: _builtins.int = ...,
+        horizon_intervals: _builtins.int = ...,
+        metering_delay_s: _builtins.int = ...,
+        mechanism: _builtins.str = ...,
+        price_min: _builtins.int = ...,
+        price_max: _builtins.int = ...,
+        retail_price: _builtins.int = ...,
+        feed_in_price: _builtins.int = ...,
+        grid_fee_per_kwh: _builtins.int = ...,
+        token_decimals: _builtins.int = ...,
+        max_order_wh: _builtins.int = ...,
+        intervals: _abc.Iterable[Global___IntervalInfo] | None = ...,
+        buses: _abc.Iterable[Global___ConnectableBus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["buses", b"buses", "clock", b"clock", "current_interval", b"current_interval", "engine_id", b"engine_id", "feed_in_price", b"feed_in_price", "feeder", b"feeder", "first_open_interval", b"first_open_interval", "gate_closure_s", b"gate_closure_s", "grid_fee_per_kwh", b"grid_fee_per_kwh", "horizon_intervals", b"horizon_intervals", "interval_s", b"interval_s", "intervals", b"intervals", "last_open_interval", b"last_open_interval", "max_order_wh", b"max_order_wh", "mechanism", b"mechanism", "metering_delay_s", b"metering_delay_s", "now_ms", b"now_ms", "price_max", b"price_max", "price_min", b"price_min", "retail_price", b"retail_price", "token_decimals", b"token_decimals", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMarketInfoResponse: _TypeAlias = GetMarketInfoResponse  # noqa: Y015

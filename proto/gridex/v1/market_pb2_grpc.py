@@ -76,6 +76,11 @@ class MarketServiceStub:
                 request_serializer=gridex_dot_v1_dot_market__pb2.StreamMarketEventsRequest.SerializeToString,
                 response_deserializer=gridex_dot_v1_dot_market__pb2.MarketEvent.FromString,
                 _registered_method=True)
+        self.GetMarketInfo = channel.unary_unary(
+                '/gridex.v1.MarketService/GetMarketInfo',
+                request_serializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoRequest.SerializeToString,
+                response_deserializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoResponse.FromString,
+                _registered_method=True)
 
 
 class MarketServiceServicer:
@@ -143,6 +148,16 @@ class MarketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMarketInfo(self, request, context):
+        """What a participant needs to trade: the engine's clock, the intervals not yet
+        settled and the next open ones with their phases and gate times, the order
+        horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
+        Any registered participant, registered gateway key or operator may call it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +200,11 @@ def add_MarketServiceServicer_to_server(servicer, server):
                     servicer.StreamMarketEvents,
                     request_deserializer=gridex_dot_v1_dot_market__pb2.StreamMarketEventsRequest.FromString,
                     response_serializer=gridex_dot_v1_dot_market__pb2.MarketEvent.SerializeToString,
+            ),
+            'GetMarketInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMarketInfo,
+                    request_deserializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoRequest.FromString,
+                    response_serializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -404,6 +424,33 @@ class MarketService:
             '/gridex.v1.MarketService/StreamMarketEvents',
             gridex_dot_v1_dot_market__pb2.StreamMarketEventsRequest.SerializeToString,
             gridex_dot_v1_dot_market__pb2.MarketEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMarketInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridex.v1.MarketService/GetMarketInfo',
+            gridex_dot_v1_dot_market__pb2.GetMarketInfoRequest.SerializeToString,
+            gridex_dot_v1_dot_market__pb2.GetMarketInfoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,6 +15,7 @@ Errors are gRPC status codes whose message names the field and the rule:
   FAILED_PRECONDITION  the interval's gate has closed, or it is too far ahead;
   ALREADY_EXISTS       client_order_id reused with different content;
   NOT_FOUND            no such order or clearing result;
+  OUT_OF_RANGE         StreamMarketEvents: after_sequence lies beyond the latest event;
   UNAUTHENTICATED      signature missing or wrong, timestamp stale, nonce reused;
   PERMISSION_DENIED    the signer may not act for that participant or call that method;
   RESOURCE_EXHAUSTED   the signer sends faster than its rate limit.
@@ -74,6 +75,12 @@ class MarketServiceStub:
     live ones as they happen. A client that reconnects with the last sequence it
     processed misses nothing and sees nothing twice.
     """
+    GetMarketInfo: _grpc.UnaryUnaryMultiCallable[_market_pb2.GetMarketInfoRequest, _market_pb2.GetMarketInfoResponse]
+    """What a participant needs to trade: the engine's clock, the intervals not yet
+    settled and the next open ones with their phases and gate times, the order
+    horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
+    Any registered participant, registered gateway key or operator may call it.
+    """
 
 @_typing.type_check_only
 class MarketServiceAsyncStub(MarketServiceStub):
@@ -103,6 +110,12 @@ class MarketServiceAsyncStub(MarketServiceStub):
     """Market events in sequence order, first the stored ones after after_sequence, then
     live ones as they happen. A client that reconnects with the last sequence it
     processed misses nothing and sees nothing twice.
+    """
+    GetMarketInfo: _aio.UnaryUnaryMultiCallable[_market_pb2.GetMarketInfoRequest, _market_pb2.GetMarketInfoResponse]  # type: ignore[assignment]
+    """What a participant needs to trade: the engine's clock, the intervals not yet
+    settled and the next open ones with their phases and gate times, the order
+    horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
+    Any registered participant, registered gateway key or operator may call it.
     """
 
 class MarketServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -178,6 +191,18 @@ class MarketServiceServicer(metaclass=_abc_1.ABCMeta):
         """Market events in sequence order, first the stored ones after after_sequence, then
         live ones as they happen. A client that reconnects with the last sequence it
         processed misses nothing and sees nothing twice.
+        """
+
+    @_abc_1.abstractmethod
+    def GetMarketInfo(
+        self,
+        request: _market_pb2.GetMarketInfoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_pb2.GetMarketInfoResponse, _abc.Awaitable[_market_pb2.GetMarketInfoResponse]]:
+        """What a participant needs to trade: the engine's clock, the intervals not yet
+        settled and the next open ones with their phases and gate times, the order
+        horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
+        Any registered participant, registered gateway key or operator may call it.
         """
 
 def add_MarketServiceServicer_to_server(servicer: MarketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -281,6 +281,7 @@ class GetEngineStatusResponse(_message.Message):
     INTERVALS_FIELD_NUMBER: _builtins.int
     LAST_SETTLED_INTERVAL_FIELD_NUMBER: _builtins.int
     STATE_DIGEST_FIELD_NUMBER: _builtins.int
+    ENGINE_ID_FIELD_NUMBER: _builtins.int
     version: _builtins.str
     """gridex version."""
     feeder: _builtins.str
@@ -311,6 +312,8 @@ class GetEngineStatusResponse(_message.Message):
     """SHA-256 (hex) of the engine's whole state: orders, intervals, books, meter ledger
     and events. A restart that replays the journal reaches the same digest.
     """
+    engine_id: _builtins.str
+    """The engine's id (`gridex serve --engine-id`; default the feeder name)."""
     @_builtins.property
     def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___IntervalStatus]:
         """Intervals that have orders or readings and are not yet settled, oldest first."""
@@ -333,10 +336,11 @@ class GetEngineStatusResponse(_message.Message):
         intervals: _abc.Iterable[Global___IntervalStatus] | None = ...,
         last_settled_interval: _builtins.int = ...,
         state_digest: _builtins.str = ...,
+        engine_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock", b"clock", "current_interval", b"current_interval", "event_sequence", b"event_sequence", "feeder", b"feeder", "interval_s", b"interval_s", "intervals", b"intervals", "journal_sequence", b"journal_sequence", "last_settled_interval", b"last_settled_interval", "mechanism", b"mechanism", "meter_count", b"meter_count", "now_ms", b"now_ms", "order_count", b"order_count", "participant_count", b"participant_count", "state_digest", b"state_digest", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clock", b"clock", "current_interval", b"current_interval", "engine_id", b"engine_id", "event_sequence", b"event_sequence", "feeder", b"feeder", "interval_s", b"interval_s", "intervals", b"intervals", "journal_sequence", b"journal_sequence", "last_settled_interval", b"last_settled_interval", "mechanism", b"mechanism", "meter_count", b"meter_count", "now_ms", b"now_ms", "order_count", b"order_count", "participant_count", b"participant_count", "state_digest", b"state_digest", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -107,7 +107,9 @@ class _IntervalPhase:
 class _IntervalPhaseEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_IntervalPhase.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     INTERVAL_PHASE_UNSPECIFIED: _IntervalPhase.ValueType  # 0
-    """No order has been placed for the interval yet and its gate is still ahead."""
+    """The engine has no phase for the interval: it lies before the engine's first
+    interval, or beyond the order horizon (not open for orders yet).
+    """
     INTERVAL_PHASE_OPEN: _IntervalPhase.ValueType  # 1
     """Orders are accepted and may be cancelled."""
     INTERVAL_PHASE_GATE_CLOSED: _IntervalPhase.ValueType  # 2
@@ -125,7 +127,9 @@ class IntervalPhase(_IntervalPhase, metaclass=_IntervalPhaseEnumTypeWrapper):
     """The lifecycle of one market interval, in order. An interval only moves forward."""
 
 INTERVAL_PHASE_UNSPECIFIED: IntervalPhase.ValueType  # 0
-"""No order has been placed for the interval yet and its gate is still ahead."""
+"""The engine has no phase for the interval: it lies before the engine's first
+interval, or beyond the order horizon (not open for orders yet).
+"""
 INTERVAL_PHASE_OPEN: IntervalPhase.ValueType  # 1
 """Orders are accepted and may be cancelled."""
 INTERVAL_PHASE_GATE_CLOSED: IntervalPhase.ValueType  # 2

@@ -191,6 +191,18 @@ def test_summary_hash_is_the_result_bytes(tmp_path: Path, grid_file: Path) -> No
     assert profiled.to_json() != result.to_json()
 
 
+def test_a_semicolon_file_gets_a_hint_about_the_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(";".join(HEADER) + "\n" + ";".join(str(v) for v in ROWS[0]) + "\n")
+    with pytest.raises(InputFileError, match="seems to use ';' as its delimiter"):
+        read_orders(path)
+    comma = _csv(tmp_path / "ok.csv", HEADER[:-1], [r[:-1] for r in ROWS])
+    with pytest.raises(InputFileError) as info:
+        read_orders(comma)
+    assert "delimiter" not in str(info.value)  # only when the header says so
+    assert "missing column limit_price;" in str(info.value)  # singular for one
+
+
 def test_books_recomputed_from_the_output_files(tmp_path: Path, grid_file: Path) -> None:
     """Money from fills × prices and energy from a fresh power flow, using only the files."""
     import numpy as np
@@ -200,7 +212,8 @@ def test_books_recomputed_from_the_output_files(tmp_path: Path, grid_file: Path)
     orders = _csv(tmp_path / "orders.csv", HEADER, ROWS)
     out = tmp_path / "out"
     args = ["clear", "--grid", str(grid_file), "--orders", str(orders), "--out", str(out)]
-    assert main([*args, "--grid-fee", "3000"]) == 0
+    # the static base: the power flow below is of the feeder file as it is
+    assert main([*args, "--grid-fee", "3000", "--base-forecast", "static"]) == 0
     fills = pl.read_csv(out / "fills.csv").to_dicts()
     prices = {r["bus"]: r for r in pl.read_csv(out / "prices.csv").to_dicts()}
     summary = json.loads((out / "summary.json").read_text())
@@ -246,6 +259,7 @@ def test_dc_voltage_breach_is_not_cleared_and_exits_1(
     orders = _csv(tmp_path / "orders.csv", HEADER, rows)
     out = tmp_path / "out"
     base = ["clear", "--grid", "cigre-lv", "--orders", str(orders), "--out", str(out)]
+    base += ["--base-forecast", "static"]
     assert main([*base, "--sensitivities", "dc"]) == 1
     err = capsys.readouterr().err
     assert "not cleared" in err

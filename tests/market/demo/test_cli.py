@@ -28,7 +28,7 @@ def test_demo_unreadable_key_file(tmp_path: Path, capsys: pytest.CaptureFixture[
     )  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
-    assert f"error: cannot read key file {key}" in err
+    assert f"error: key file {key}: No such file" in err
     assert "Traceback" not in err
 
 
@@ -47,4 +47,5 @@ def test_report_folder_that_cannot_be_written(
     blocker.write_text("not a folder")
     assert main(["report", "--db", str(db), "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
-    assert f"error: --out {blocker / 'out'}: cannot write the report" in err
+    assert f"error: --out: cannot create {blocker / 'out'}" in err
+    assert "Traceback" not in err

@@ -84,7 +84,7 @@ def test_a_bad_base_forecast_file_stops_serve(
     bad = tmp_path / "base.csv"
     bad.write_text("interval,element,p_mw,q_mvar\n5,load:0,0.1,0\n5,load:42,0.1,0\n")
     db = tmp_path / "engine.db"
-    args = ["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim"]
+    args = ["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim", "--port", "0"]
     assert main([*args, "--base-forecast", str(bad)]) == 2
     assert "base.csv row 2, column element" in capsys.readouterr().err
     assert not db.exists()
@@ -96,7 +96,7 @@ def test_a_forecast_that_misses_the_first_interval_stops_serve(
     old = tmp_path / "old.csv"
     old.write_text("interval,element,p_mw,q_mvar\n5,load:0,0.1,0\n6,load:0,0.1,0\n")
     db = tmp_path / "engine.db"
-    args = ["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim"]
+    args = ["serve", "--grid", "cigre-lv", "--db", str(db), "--clock", "sim", "--port", "0"]
     assert main([*args, "--sim-start-ms", "900000000", "--base-forecast", str(old)]) == 2
     assert "no values for interval" in capsys.readouterr().err
     assert not db.exists()
@@ -111,3 +111,35 @@ def test_serve_help_says_how_to_feed_the_base_forecast(
     assert "--base-forecast" in text
     assert "interval, bus or element" in text
     assert "refuses to start" in text
+
+
+def test_a_port_in_use_fails_before_any_work_and_leaves_no_journal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    db = tmp_path / "engine.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve", "--grid", "no-such-feeder", "--db", str(db), "--port", str(port)])
+    assert code == 2
+    err = capsys.readouterr().err
+    # the port is checked first: the unknown feeder was never loaded
+    assert err.strip() == f"error: --port {port}: 127.0.0.1:{port} is already in use " + (
+        "(another gridex serve?)"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_start_removes_the_journal_it_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "engine.db"
+    port_file = tmp_path / "missing-dir" / "port"
+    args = ["--db", str(db), "--port", "0", "--port-file", str(port_file)]
+    code = main(["serve", "--grid", "cigre-lv", *args])
+    assert code == 2
+    assert "--port-file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -86,12 +86,21 @@ def test_orders_round_trip_with_the_documented_errors(traders: list[TraderClient
     text = details(info.value)
     assert "quantity_wh: must be positive" in text
     assert "limit_price: must be within the price band" in text
+    # the client refuses an unknown side before sending; the engine refuses an unset one
+    with pytest.raises(ValueError, match="side: must be 'buy' or 'sell', got 'hold'"):
+        alice.submit_order("a-3", "hold", interval=FIRST, quantity_wh=1, limit_price=1)
+    unset = market_pb2.SubmitOrderRequest(
+        participant=alice.address, client_order_id="a-3", interval=FIRST, quantity_wh=1
+    )
     assert (
         code_of(
-            lambda: alice.submit_order("a-3", "hold", interval=FIRST, quantity_wh=1, limit_price=1)
+            lambda: alice.call(
+                "/gridex.v1.MarketService/SubmitOrder", unset, market_pb2.SubmitOrderResponse
+            )
         )
         == grpc.StatusCode.INVALID_ARGUMENT
     )
+    assert [o.client_order_id for o in alice.list_orders()] == ["a-1"]
     assert (
         code_of(
             lambda: alice.submit_order(
