@@ -56,7 +56,7 @@ class FlexSchedule:
     soc_wh: tuple[int, ...]
     unmet_wh: int
 
-    def to_json(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, object]:
         """Canonical form."""
         return {
             "order_id": self.order_id,

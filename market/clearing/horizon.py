@@ -35,6 +35,7 @@ the value of unmet energy, net of the grid fee.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -120,15 +121,25 @@ class HorizonResult:
         """The first interval: the only one that trades."""
         return self.results[0]
 
-    def to_json(self) -> dict[str, object]:
-        """Canonical form (no timings), for the journal and the event stream."""
+    def to_json(self) -> bytes:
+        """Canonical UTF-8 JSON of :meth:`to_dict` (sorted keys, no whitespace)."""
+        return json.dumps(
+            self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+            allow_nan=False,
+        ).encode("utf-8")  # fmt: skip
+
+    def to_dict(self) -> dict[str, object]:
+        """Every interval (``firm`` only the first) and schedule; no timings."""
         return {
             "first_interval": self.first_interval,
             "welfare": round(self.welfare, 3),
             "books_welfare": round(self.books_welfare, 3),
             "rounds": self.rounds,
-            "results": [r.to_json() for r in self.results],
-            "schedules": [s.to_json() for s in self.schedules],
+            "results": [
+                {"interval": r.interval, "firm": i == 0, "result": r.to_dict()}
+                for i, r in enumerate(self.results)
+            ],
+            "schedules": [s.to_dict() for s in self.schedules],
         }
 
 

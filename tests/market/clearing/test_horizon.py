@@ -223,3 +223,13 @@ def test_one_interval_without_flex_is_the_single_interval_clearing(sens: str) ->
     assert r.firm.status == single.status
     assert r.firm.ac == single.ac
     assert r.books_welfare == pytest.approx(single.welfare, abs=1e-3)
+
+
+def test_a_roll_is_deterministic_and_marks_only_the_first_interval_firm() -> None:
+    import json
+
+    a, b = arbitrage(sens="ac"), arbitrage(sens="ac")
+    assert a.to_json() == b.to_json()  # type: ignore[attr-defined]
+    body = json.loads(a.to_json())  # type: ignore[attr-defined]
+    assert [(r["interval"], r["firm"]) for r in body["results"]] == [(10, True), (11, False)]
+    assert body["schedules"][0]["soc_wh"] == list(a.schedules[0].soc_wh)  # type: ignore[attr-defined]
