@@ -138,6 +138,9 @@ def write_bundle(
     manifest = {
         "interval": interval,
         "feeder": {"name": feeder_name, "sha256": feeder_sha256},
+        # the base-load forecast the interval was cleared against (None: the
+        # feeder's own base), as the engine journaled it
+        "base": clearing.base if clearing is not None else None,
         "market": asdict(market),
         "mechanism": clearing.mechanism if clearing is not None else mechanism,
         "options": _options_json(options),
@@ -251,6 +254,10 @@ def verify_bundle(folder: Path, *, feeder: Any = None, ledger: Any = None) -> li
     participants = {
         a: Participant(a, int(b)) for a, b in frames["participants.parquet"].iter_rows()
     }
+    if manifest.get("base") is not None:
+        from market.forecast.base import BaseInterval
+
+        feeder = BaseInterval.from_json(manifest["base"]).view(feeder)
     clearing = MarketClearing()
     summary = None
     posted_hash = bytes.fromhex(manifest["clearing"]["result_hash"])
