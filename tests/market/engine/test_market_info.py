@@ -46,7 +46,8 @@ def test_info_gives_the_clock_rules_and_truthful_phases(
     info = alice.market_info(open_interval_count=1)
     phases = {k.interval: k.phase for k in info.intervals}
     assert phases == {
-        FIRST: pb.INTERVAL_PHASE_DELIVERED,  # ended 1 ms ago; metered 60 s after its end
+        # FIRST ended 1 ms ago; no meter is registered, so its metering is complete
+        # at once and it settles without waiting for the window: no longer listed
         FIRST + 1: pb.INTERVAL_PHASE_CLEARED,  # being delivered
         FIRST + 2: pb.INTERVAL_PHASE_OPEN,  # its gate closes in 10 minutes
     }
