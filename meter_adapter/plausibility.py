@@ -18,6 +18,14 @@ The rules (each a :class:`Limits` field):
   bound power × the time since the last accepted reading (plus two counts
   of resolution) — checked by the reader, which knows the elapsed time.
 
+- a battery (SunSpec model 802, :meth:`Limits.check_battery`): capacity
+  positive and chargeable through the connection within a day (at most
+  ``site_power_w`` × 24 h), charge and discharge limits at most
+  ``site_power_w``, battery power within its own limits (× 1.1, plus 50 W of
+  standby); its state of charge and reserve limits within 0..100 % (refused
+  while decoding, :mod:`meter_adapter.sunspec.battery`) and stepping by at
+  most the rated power × elapsed time (checked by the reader).
+
 SunSpec scale factors outside the spec's -10..10 are refused while decoding
 (:mod:`meter_adapter.sunspec.decode`).
 """
@@ -29,11 +37,15 @@ from dataclasses import dataclass
 
 from meter_adapter.errors import ImplausibleReadingError, MeterConfigError
 from meter_adapter.sources import Measurement
+from meter_adapter.sunspec.battery import BatteryValues
 
-__all__ = ["RATING_TOLERANCE", "Limits"]
+__all__ = ["BATTERY_FILL_HOURS", "RATING_TOLERANCE", "Limits"]
 
 RATING_TOLERANCE = 1.1
 """A device may exceed its continuous rating by this factor (short peaks, meter error)."""
+
+BATTERY_FILL_HOURS = 24
+"""A home battery fills through its connection within this many hours at the site's bound."""
 
 _STANDBY_FRACTION = 0.05  # an inverter draws at most this share of its rating at night
 _STANDBY_MIN_W = 50.0
@@ -91,4 +103,39 @@ class Limits:
                 f"production_w={production:.6g} W is outside {-standby:g}..{top:g} W "
                 "(the inverter's rating)",
                 quantity="production_w",
+            )
+
+    def check_battery(self, battery: BatteryValues) -> None:
+        """Refuse a battery reading no battery at this site reports.
+
+        Raises:
+            ImplausibleReadingError: naming the model point, its value and the bound.
+        """
+        most_wh = self.site_power_w * BATTERY_FILL_HOURS
+        if not 0 < battery.capacity_wh <= most_wh:
+            raise ImplausibleReadingError(
+                f"battery WHRtg={battery.capacity_wh} Wh is outside (0, {most_wh:g}] Wh "
+                f"(the site's bound × {BATTERY_FILL_HOURS} h)",
+                quantity="battery.WHRtg",
+            )
+        for name, value in (
+            ("WChaRteMax", battery.max_charge_w),
+            ("WDisChaRteMax", battery.max_discharge_w),
+        ):
+            if value > self.site_power_w:
+                raise ImplausibleReadingError(
+                    f"battery {name}={value} W is beyond the site's bound of "
+                    f"{self.site_power_w:g} W",
+                    quantity=f"battery.{name}",
+                )
+        power = battery.power_w
+        if power is None:
+            return
+        top = RATING_TOLERANCE * battery.max_discharge_w + _STANDBY_MIN_W
+        bottom = -(RATING_TOLERANCE * battery.max_charge_w + _STANDBY_MIN_W)
+        if not bottom <= power <= top:
+            raise ImplausibleReadingError(
+                f"battery W={power} W is outside {bottom:g}..{top:g} W "
+                "(its charge and discharge limits)",
+                quantity="battery.W",
             )

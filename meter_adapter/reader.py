@@ -22,6 +22,12 @@ most the rated power × elapsed time. An implausible measurement is
 *quarantined*: counted in :attr:`MeterReader.quarantined` by quantity, kept
 in :attr:`MeterReader.quarantine` (the latest few), and never sent.
 
+A battery (SunSpec model 802) is quarantined on its own: when its model is
+refused (:meth:`~meter_adapter.plausibility.Limits.check_battery`, a state of
+charge outside 0..100 %, or one that moved by more than its rated power ×
+elapsed time plus two counts of resolution) the reading carries no battery
+(quantity ``battery.<point>`` in the counts), and the meter's values still go.
+
 A discovered SunSpec layout is kept across transient errors: a device error
 never drops it, and when a malformed answer calls for rediscovery the models
 found before are kept if the device is busy or the new walk ends early.
@@ -55,6 +61,7 @@ from meter_adapter.reading import Reading
 from meter_adapter.register_map import RegisterMap
 from meter_adapter.registers import RegisterReader
 from meter_adapter.sources import Measurement, RegisterMapSource, Source, SunSpecSource
+from meter_adapter.sunspec.battery import BatteryValues
 from meter_adapter.sunspec.discovery import DiscoveryRetry
 
 __all__ = ["DEFAULT_MAX_POWER_W", "QUARANTINE_KEPT", "MeterReader", "Quarantined"]
@@ -144,6 +151,7 @@ class MeterReader:
         self._emitted: dict[str, int] = {}  # last value of each counter in a reading
         self._last_time: datetime | None = None
         self._suspect: tuple[_States, datetime, int] | None = None
+        self._battery: tuple[BatteryValues, datetime] | None = None  # last one accepted
         self.readings = 0
         """Readings emitted so far."""
         self.skipped = 0
@@ -211,7 +219,8 @@ class MeterReader:
         self._limits.check(measurement)
         timestamp = self._clock()
         states, offsets = self._accept(measurement.counters(), timestamp)
-        reading = self._reading(measurement, states, offsets, timestamp)
+        battery = self._accept_battery(measurement, timestamp)
+        reading = self._reading(measurement, states, offsets, timestamp, battery)
         self._states, self._offsets, self._last_time, self._suspect = (
             states,
             offsets,
@@ -234,8 +243,7 @@ class MeterReader:
             reading = await self.read()
         except ImplausibleReadingError as exc:
             self.skipped += 1
-            self.quarantined[exc.quantity or "counters"] += 1
-            self.quarantine.append(Quarantined(self._clock(), exc.quantity, str(exc)))
+            self._quarantine(exc, self._clock())
             self._episode.failed("implausible reading quarantined", exc)
         except MeterError as exc:
             self.skipped += 1
@@ -249,12 +257,53 @@ class MeterReader:
             return reading
         return None
 
+    def _quarantine(self, exc: ImplausibleReadingError, timestamp: datetime) -> None:
+        self.quarantined[exc.quantity or "counters"] += 1
+        self.quarantine.append(Quarantined(timestamp, exc.quantity, str(exc)))
+
+    def _accept_battery(
+        self, measurement: Measurement, timestamp: datetime
+    ) -> BatteryValues | None:
+        """The measurement's battery if plausible; else quarantine it and return None."""
+        try:
+            if measurement.battery_refused is not None:
+                raise measurement.battery_refused
+            battery = measurement.battery
+            if battery is None:
+                return None
+            self._limits.check_battery(battery)
+            self._check_battery_step(battery, timestamp)
+        except ImplausibleReadingError as exc:
+            self._quarantine(exc, timestamp)
+            logger.warning("meter %s: battery reading quarantined: %s", self.meter_id, exc)
+            return None
+        self._battery = (battery, timestamp)
+        return battery
+
+    def _check_battery_step(self, battery: BatteryValues, timestamp: datetime) -> None:
+        if self._battery is None or self._max_power_w is None:
+            return
+        last, since = self._battery
+        elapsed_h = max((timestamp - since).total_seconds(), 0.0) / 3600
+        rate_w = max(battery.max_charge_w, battery.max_discharge_w)
+        allowed = (
+            rate_w * elapsed_h + 2 * max(battery.soc_resolution_wh, last.soc_resolution_wh) + 1
+        )
+        step = abs(battery.soc_wh - last.soc_wh)
+        if step > allowed:
+            raise ImplausibleReadingError(
+                f"battery SoC moved {step} Wh in {elapsed_h * 3600:.1f} s "
+                f"(at most {allowed:.0f} Wh plausible at {rate_w} W)",
+                quantity="battery.SoC",
+            )
+
     def _reading(
         self,
         measurement: Measurement,
         states: _States,
         offsets: Mapping[str, int],
         timestamp: datetime,
+        battery: BatteryValues | None,
     ) -> Reading:
         def wh(name: str) -> int:
             return states[name].energy_wh + offsets.get(name, 0)
@@ -269,6 +318,7 @@ class MeterReader:
             power_w=round(measurement.power_w),
             production_wh=wh("production_wh") if measurement.production is not None else None,
             production_w=round(production_w) if production_w is not None else None,
+            battery=battery,
         )
 
     def _advance(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from meter_adapter.errors import DecodeError
+from meter_adapter.sunspec.battery import BatteryValues
 
 __all__ = ["Reading"]
 
@@ -41,6 +42,10 @@ class Reading:
         production_wh: The inverter's lifetime AC energy, Wh, where the device
             has an inverter; otherwise ``None``.
         production_w: The inverter's AC power output, whole W, where present.
+        battery: The home battery as read with this reading (SunSpec model
+            802), where the device has one and its values passed the
+            plausibility rules; not streamed to the engine (the agent turns it
+            into a storage order).
 
     Raises:
         DecodeError: On construction, for a naive timestamp, a sequence below
@@ -55,6 +60,7 @@ class Reading:
     power_w: int
     production_wh: int | None = None
     production_w: int | None = None
+    battery: BatteryValues | None = None
 
     def __post_init__(self) -> None:
         if not self.meter_id:
@@ -84,4 +90,5 @@ class Reading:
             "energy_export_wh": self.energy_export_wh,
             "production_w": self.production_w,
             "production_wh": self.production_wh,
+            "battery": None if self.battery is None else self.battery.to_json_dict(),
         }

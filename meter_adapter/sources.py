@@ -14,9 +14,10 @@ from fractions import Fraction
 from typing import Any, Protocol
 
 from meter_adapter.accumulator import CounterSample
-from meter_adapter.errors import DecodeError
+from meter_adapter.errors import DecodeError, ImplausibleReadingError
 from meter_adapter.register_map import RegisterMap
 from meter_adapter.registers import RegisterReader, read_span
+from meter_adapter.sunspec.battery import BatteryValues, decode_battery
 from meter_adapter.sunspec.decode import (
     CommonInfo,
     InverterValues,
@@ -29,6 +30,7 @@ from meter_adapter.sunspec.decode import (
 from meter_adapter.sunspec.discovery import DiscoveryRetry, SunSpecMap, discover, read_model
 from meter_adapter.sunspec.models import (
     BASE_ADDRESSES,
+    BATTERY_MODEL_ID,
     COMMON_MODEL_ID,
     INVERTER_MODEL_IDS,
     METER_MODEL_IDS,
@@ -52,6 +54,10 @@ class Measurement:
         energy_export: Counter of energy fed into the grid.
         production_w: Inverter AC output, W, where the device has an inverter.
         production: Inverter lifetime AC energy counter, where present.
+        battery: The battery (SunSpec model 802), where the device has one
+            and its model decoded.
+        battery_refused: Why the battery's model was refused this poll
+            (its values are then not in ``battery``); the reader quarantines it.
     """
 
     power_w: float
@@ -59,6 +65,8 @@ class Measurement:
     energy_export: CounterSample
     production_w: float | None = None
     production: CounterSample | None = None
+    battery: BatteryValues | None = None
+    battery_refused: ImplausibleReadingError | None = None
 
     def counters(self) -> dict[str, CounterSample]:
         """The energy counters present, by reading field name."""
@@ -97,6 +105,10 @@ class Source(Protocol):
 class SunSpecSource:
     """A SunSpec device: a meter model (201-204), an inverter model (101-103), or both.
 
+    A battery base model (802) next to them is read on every poll too; a
+    battery model that does not decode is refused on its own
+    (:attr:`Measurement.battery_refused`) and the meter's values still count.
+
     With a meter model, power and energy come from the meter and production
     from the inverter, if any. With only an inverter, the device is metered as
     a generator: power and exported energy are the inverter's AC output and
@@ -118,6 +130,7 @@ class SunSpecSource:
         self.production_rating_w = production_rating_w
         self.meter_model = sunspec_map.first(METER_MODEL_IDS)
         self.inverter_model = sunspec_map.first(INVERTER_MODEL_IDS)
+        self.battery_model = sunspec_map.first([BATTERY_MODEL_ID])
         if self.meter_model is None and self.inverter_model is None:
             raise DecodeError(
                 f"SunSpec device has models {list(sunspec_map.model_ids)}, "
@@ -189,6 +202,7 @@ class SunSpecSource:
         if self.inverter_model is not None:
             data = await read_model(self.reader, self.inverter_model)
             inverter = decode_inverter(self.inverter_model.model_id, data)
+        battery, refused = await self._battery()
         production_w = inverter.ac_power_w if inverter else None
         production = inverter.ac_energy if inverter else None
         if meter is not None:
@@ -202,6 +216,8 @@ class SunSpecSource:
                 energy_export=meter.energy_exported,
                 production_w=production_w,
                 production=production,
+                battery=battery,
+                battery_refused=refused,
             )
         if production_w is None or production is None:
             raise DecodeError("inverter: W or WH not implemented")
@@ -211,7 +227,21 @@ class SunSpecSource:
             energy_export=production,
             production_w=production_w,
             production=production,
+            battery=battery,
+            battery_refused=refused,
         )
+
+    async def _battery(self) -> tuple[BatteryValues | None, ImplausibleReadingError | None]:
+        """The battery model decoded, or why it was refused (a changed header still raises)."""
+        if self.battery_model is None:
+            return None, None
+        data = await read_model(self.reader, self.battery_model)
+        try:
+            return decode_battery(self.battery_model.model_id, data), None
+        except ImplausibleReadingError as exc:
+            return None, exc
+        except DecodeError as exc:
+            return None, ImplausibleReadingError(f"battery: {exc}", quantity="battery")
 
 
 class RegisterMapSource:

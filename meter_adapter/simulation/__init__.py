@@ -4,7 +4,8 @@
 - :class:`HouseholdProfile`: seeded household consumption with a daily shape.
 - :class:`EvCharging`: seeded home charging of an electric car.
 - :class:`SimulatedMeter`: integrates both into cumulative import/export/production Wh.
-- :class:`SunSpecSimulator`: the home as SunSpec models 1, 103 and 203.
+- :class:`SimulatedBattery`: a home battery whose state of charge follows its schedule.
+- :class:`SunSpecSimulator`: the home as SunSpec models 1, 103 and 203 (and 802).
 - :func:`start_simulator_server`: serves it over Modbus TCP (pymodbus).
 
 Nothing here reads the wall clock: time comes from the clock you pass in.
@@ -12,6 +13,7 @@ Nothing here reads the wall clock: time comes from the clock you pass in.
 
 from __future__ import annotations
 
+from meter_adapter.simulation.battery import BatterySpec, BatteryState, DailyCycle, SimulatedBattery
 from meter_adapter.simulation.device import DeviceIdentity, SunSpecSimulator, sunspec_registers
 from meter_adapter.simulation.ev import EvCharging
 from meter_adapter.simulation.household import HouseholdProfile
@@ -20,6 +22,9 @@ from meter_adapter.simulation.pv import PvProfile, PvSystem
 from meter_adapter.simulation.server import SimulatorServer, start_simulator_server
 
 __all__ = [
+    "BatterySpec",
+    "BatteryState",
+    "DailyCycle",
     "DeviceIdentity",
     "EvCharging",
     "HouseholdProfile",
@@ -27,6 +32,7 @@ __all__ = [
     "PowerProfile",
     "PvProfile",
     "PvSystem",
+    "SimulatedBattery",
     "SimulatedMeter",
     "SimulatorServer",
     "SunSpecSimulator",

@@ -4,7 +4,9 @@
 :class:`~meter_adapter.simulation.meter.SimulatedMeter` at the clock's current
 time into the holding registers a real SunSpec inverter-with-meter would
 serve. The meter model counts import as positive power, like the real ones;
-the inverter model reports the PV output.
+the inverter model reports the PV output. With a
+:class:`~meter_adapter.simulation.battery.SimulatedBattery` the device also
+serves battery base model 802 after the meter.
 """
 
 from __future__ import annotations
@@ -14,15 +16,23 @@ from dataclasses import dataclass
 from meter_adapter.clock import Clock
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.registers import RegisterImage
+from meter_adapter.simulation.battery import BatterySpec, BatteryState, SimulatedBattery
 from meter_adapter.simulation.meter import MeterState, SimulatedMeter
 from meter_adapter.sunspec.encode import encode_model, encode_sunspec_map
-from meter_adapter.sunspec.models import COMMON_MODEL, INVERTER_MODEL, METER_MODEL
+from meter_adapter.sunspec.models import (
+    BATTERY_MODEL,
+    BATTERY_MODEL_ID,
+    COMMON_MODEL,
+    INVERTER_MODEL,
+    METER_MODEL,
+)
 
-__all__ = ["DeviceIdentity", "SunSpecSimulator", "sunspec_registers"]
+__all__ = ["DeviceIdentity", "SunSpecSimulator", "battery_values", "sunspec_registers"]
 
 _VOLTAGE_V = 230.0
 _FREQUENCY_HZ = 50.0
 _MPPT, _SLEEPING = 4, 2  # SunSpec inverter operating states
+_BATTERY_V = 51.2  # nominal voltage of a 16-cell LFP home battery
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,8 +110,54 @@ def _meter_values(state: MeterState) -> dict[str, int | float | str]:
     }
 
 
-def sunspec_registers(state: MeterState, identity: DeviceIdentity) -> list[int]:
-    """The device's holding registers from its base address: SunS, 1, 103, 203, end."""
+def battery_values(spec: BatterySpec, state: BatteryState) -> dict[str, int | float | str]:
+    """Model 802's points for ``state``: SoC in 0.01 %, limits and power in whole W."""
+    capacity, capacity_sf = _fit(spec.capacity_wh, limit=65535)
+    rate_sf = _fit(max(spec.max_charge_w, spec.max_discharge_w), limit=65535)[1]
+    power, power_sf = _fit(state.power_w)
+    amps, amps_sf = _fit(state.power_w / _BATTERY_V * 10)
+    return {
+        "AHRtg": round(spec.capacity_wh / _BATTERY_V),
+        "WHRtg": capacity,
+        "WChaRteMax": spec.max_charge_w // 10**rate_sf,
+        "WDisChaRteMax": spec.max_discharge_w // 10**rate_sf,
+        "SoCMax": spec.max_soc_percent * 100,
+        "SoCMin": 0,
+        "SoCRsvMin": spec.min_soc_percent * 100,
+        "SoC": state.soc_wh * 10_000 // spec.capacity_wh,
+        "ChaSt": state.charge_status,
+        "LocRemCtl": 1,  # local control: the gateway only reads
+        "AlmRst": 0,
+        "Typ": 4,  # lithium-ion
+        "State": 3,  # connected
+        "Evt1": 0,
+        "Evt2": 0,
+        "EvtVnd1": 0,
+        "EvtVnd2": 0,
+        "V": round(_BATTERY_V * 10),
+        "A": amps,
+        "W": power,
+        "SetOp": 1,
+        "SetInvState": 3,
+        "AHRtg_SF": 0,
+        "WHRtg_SF": capacity_sf,
+        "WChaDisChaMax_SF": rate_sf,
+        "SoC_SF": -2,
+        "V_SF": -1,
+        "CellV_SF": -3,
+        "A_SF": amps_sf - 1,
+        "AMax_SF": 0,
+        "W_SF": power_sf,
+    }
+
+
+def sunspec_registers(
+    state: MeterState, identity: DeviceIdentity, battery: SimulatedBattery | None = None
+) -> list[int]:
+    """The device's holding registers from its base address: SunS, 1, 103, 203, [802], end.
+
+    ``battery`` is included as it stands (advance it first).
+    """
     common = encode_model(
         COMMON_MODEL,
         1,
@@ -116,7 +172,11 @@ def sunspec_registers(state: MeterState, identity: DeviceIdentity) -> list[int]:
     )
     inverter = encode_model(INVERTER_MODEL, 103, _inverter_values(state))
     meter = encode_model(METER_MODEL, 203, _meter_values(state))
-    return encode_sunspec_map([common, inverter, meter])
+    models = [common, inverter, meter]
+    if battery is not None:
+        values = battery_values(battery.spec, battery.state)
+        models.append(encode_model(BATTERY_MODEL, BATTERY_MODEL_ID, values))
+    return encode_sunspec_map(models)
 
 
 class SunSpecSimulator:
@@ -127,6 +187,7 @@ class SunSpecSimulator:
         clock: Where simulated time comes from (the engine's clock in a demo).
         identity: What common model 1 says.
         base_address: Where the ``SunS`` marker sits (40000, 0 or 50000).
+        battery: A home battery to serve as model 802 (None: no battery).
     """
 
     def __init__(
@@ -136,8 +197,10 @@ class SunSpecSimulator:
         *,
         identity: DeviceIdentity | None = None,
         base_address: int = 40000,
+        battery: SimulatedBattery | None = None,
     ) -> None:
         self.meter = meter
+        self.battery = battery
         self.clock = clock
         self.identity = identity or DeviceIdentity()
         if not 0 <= self.identity.unit_id <= 255:
@@ -150,9 +213,17 @@ class SunSpecSimulator:
         """The simulated home, advanced to the clock's current time."""
         return self.meter.advance_to(self.clock())
 
+    @property
+    def model_ids(self) -> tuple[int, ...]:
+        """The models served, in register order."""
+        return (1, 103, 203) + ((BATTERY_MODEL_ID,) if self.battery is not None else ())
+
     def registers(self) -> list[int]:
         """The register map from :attr:`base_address`, at the clock's current time."""
-        return sunspec_registers(self.state(), self.identity)
+        state = self.state()
+        if self.battery is not None:
+            self.battery.advance_to(state.time)
+        return sunspec_registers(state, self.identity, self.battery)
 
     def snapshot(self) -> RegisterImage:
         """An in-memory device frozen at the current time (no network needed)."""

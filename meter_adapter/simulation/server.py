@@ -116,5 +116,5 @@ async def start_simulator_server(
     bound_port = int(sockets[0].getsockname()[1])
     result = SimulatorServer(simulator, server, host, bound_port)
     handle.append(result)
-    logger.info("%r serving SunSpec models 1, 103, 203 at %d", result, base)
+    logger.info("%r serving SunSpec models %s at %d", result, simulator.model_ids, base)
     return result

@@ -8,6 +8,8 @@ the model length ``L`` counts too.
 - Common model 1: manufacturer, model, serial number.
 - Inverter models 101, 102, 103 (single, split, three phase) share one layout.
 - Meter models 201, 202, 203, 204 (single, split, wye, delta) share one layout.
+- Battery base model 802 (``sunspec/models``, ``json/model_802.json``): capacity,
+  state of charge, charge and discharge rates, battery power.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from meter_adapter.datatypes import DataType, register_count
 
 __all__ = [
     "BASE_ADDRESSES",
+    "BATTERY_MODEL",
+    "BATTERY_MODEL_ID",
     "COMMON_MODEL",
     "COMMON_MODEL_ID",
     "END_MODEL_ID",
@@ -45,6 +49,7 @@ COMMON_MODEL_ID = 1
 INVERTER_MODEL_IDS = frozenset({101, 102, 103})
 METER_MODEL_IDS = frozenset({201, 202, 203, 204})
 NAMEPLATE_MODEL_ID = 120
+BATTERY_MODEL_ID = 802
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,3 +227,71 @@ NAMEPLATE_MODEL = _layout(
     ],
 )
 """The leading points of nameplate model 120 (26 registers): the continuous power rating."""
+
+_U32 = DataType.UINT32
+
+BATTERY_MODEL = _layout(
+    "battery",
+    [
+        ("AHRtg", _U16, "AHRtg_SF"),
+        ("WHRtg", _U16, "WHRtg_SF"),
+        ("WChaRteMax", _U16, "WChaDisChaMax_SF"),
+        ("WDisChaRteMax", _U16, "WChaDisChaMax_SF"),
+        ("DisChaRte", _U16, "DisChaRte_SF"),
+        ("SoCMax", _U16, "SoC_SF"),
+        ("SoCMin", _U16, "SoC_SF"),
+        ("SoCRsvMax", _U16, "SoC_SF"),
+        ("SoCRsvMin", _U16, "SoC_SF"),
+        ("SoC", _U16, "SoC_SF"),
+        ("DoD", _U16, "DoD_SF"),
+        ("SoH", _U16, "SoH_SF"),
+        ("NCyc", _U32, None),
+        ("ChaSt", _E16, None),
+        ("LocRemCtl", _E16, None),
+        ("Hb", _U16, None),
+        ("CtrlHb", _U16, None),
+        ("AlmRst", _U16, None),
+        ("Typ", _E16, None),
+        ("State", _E16, None),
+        ("StateVnd", _E16, None),
+        ("WarrDt", _U32, None),
+        ("Evt1", _B32, None),
+        ("Evt2", _B32, None),
+        ("EvtVnd1", _B32, None),
+        ("EvtVnd2", _B32, None),
+        ("V", _U16, "V_SF"),
+        ("VMax", _U16, "V_SF"),
+        ("VMin", _U16, "V_SF"),
+        ("CellVMax", _U16, "CellV_SF"),
+        ("CellVMaxStr", _U16, None),
+        ("CellVMaxMod", _U16, None),
+        ("CellVMin", _U16, "CellV_SF"),
+        ("CellVMinStr", _U16, None),
+        ("CellVMinMod", _U16, None),
+        ("CellVAvg", _U16, "CellV_SF"),
+        ("A", _I16, "A_SF"),
+        ("AChaMax", _U16, "AMax_SF"),
+        ("ADisChaMax", _U16, "AMax_SF"),
+        ("W", _I16, "W_SF"),
+        ("ReqInvState", _E16, None),
+        ("ReqW", _I16, "W_SF"),
+        ("SetOp", _E16, None),
+        ("SetInvState", _E16, None),
+        ("AHRtg_SF", _SF, None),
+        ("WHRtg_SF", _SF, None),
+        ("WChaDisChaMax_SF", _SF, None),
+        ("DisChaRte_SF", _SF, None),
+        ("SoC_SF", _SF, None),
+        ("DoD_SF", _SF, None),
+        ("SoH_SF", _SF, None),
+        ("V_SF", _SF, None),
+        ("CellV_SF", _SF, None),
+        ("A_SF", _SF, None),
+        ("AMax_SF", _SF, None),
+        ("W_SF", _SF, None),
+    ],
+)
+"""Battery base model 802 (62 registers), point for point as ``sunspec/models``
+``json/model_802.json`` lists it (https://github.com/sunspec/models). Its ``W``
+("total power flowing to/from the battery bank") carries no sign in the model
+text; gridex reads it in the SunSpec DER convention, positive while discharging."""
