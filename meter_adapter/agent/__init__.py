@@ -2,6 +2,7 @@
 
 - :class:`AgentConfig`: the prosumer's price limits and the forecast's knobs.
 - :class:`ProsumerAgent`: decides and places one idempotent order per interval.
+- :class:`StorageAgent`: keeps a storage order for the home battery, from its measured SoC.
 - :class:`MarketEvents`: follows the engine's market events (its clock, the open interval).
 - :func:`forecast_net_wh` / :class:`EnergyHistory`: the forecast, documented in
   :mod:`meter_adapter.agent.forecast`.
@@ -18,15 +19,27 @@ from meter_adapter.agent.agent import (
 )
 from meter_adapter.agent.forecast import EnergyHistory, IntervalEnergy, forecast_net_wh
 from meter_adapter.agent.market import MarketClient, MarketEvents
+from meter_adapter.agent.storage import (
+    FlexOrderClient,
+    StorageAgent,
+    StorageConfig,
+    StorageOrder,
+    build_storage_order,
+)
 
 __all__ = [
     "AgentConfig",
     "AgentOrder",
     "EnergyHistory",
+    "FlexOrderClient",
     "IntervalEnergy",
     "MarketClient",
     "MarketEvents",
     "ProsumerAgent",
+    "StorageAgent",
+    "StorageConfig",
+    "StorageOrder",
+    "build_storage_order",
     "client_order_id",
     "decide_order",
     "forecast_net_wh",

@@ -25,6 +25,12 @@ saved order unchanged, which the engine answers with the original order;
 ALREADY_EXISTS (the id was used with other content) is taken as "already
 ordered". Gate closed, price out of band and other refusals are logged and
 recorded; unavailable engines are retried on the next call.
+
+With ``storage`` settings and a battery on the device, the agent also keeps
+a storage order for the battery at the engine, built from its measured state
+of charge (:mod:`meter_adapter.agent.storage`): posted on the first plausible
+battery reading, amended when the measured SoC drifts from the schedule,
+never from a quarantined reading.
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ from gridex.v1 import market_pb2, types_pb2
 
 from meter_adapter.agent.forecast import EnergyHistory, IntervalEnergy, forecast_net_wh
 from meter_adapter.agent.market import MarketClient, MarketEvents
+from meter_adapter.agent.storage import FlexOrderClient, StorageAgent, StorageConfig
 from meter_adapter.clock import Clock
 from meter_adapter.errors import MeterConfigError
+from meter_adapter.sunspec.battery import BatteryValues
 from meter_adapter.uplink.buffer import BufferedReading, ReadingBuffer
 
 __all__ = ["AgentConfig", "AgentOrder", "ProsumerAgent", "client_order_id", "decide_order"]
@@ -102,6 +110,7 @@ class AgentConfig:
             once with the engine's public GetMarketInfo call).
         retry_s: In :meth:`ProsumerAgent.run`, how often to retry an order that
             could not be sent, and (with ``gate_closure_s``) to check the clock, s.
+        storage: How to offer a home battery the device reports (None: not offered).
     """
 
     sell_min_price: int | None = None
@@ -114,12 +123,17 @@ class AgentConfig:
     request_timeout_s: float = 10.0
     retry_s: float = 5.0
     engine_id: str | None = None
+    storage: StorageConfig | None = None
 
     def problems(self) -> list[str]:
         """Every rule the configuration breaks, each naming the field."""
         out: list[str] = []
-        if self.sell_min_price is None and self.buy_max_price is None:
-            out.append("sell_min_price, buy_max_price: give at least one price limit")
+        if self.sell_min_price is None and self.buy_max_price is None and self.storage is None:
+            out.append(
+                "sell_min_price, buy_max_price, storage: give a price limit or storage settings"
+            )
+        if self.storage is not None:
+            out += self.storage.problems()
         for name in ("sell_min_price", "buy_max_price"):
             value = getattr(self, name)
             if value is not None and value < 0:
@@ -231,6 +245,8 @@ class ProsumerAgent:
         clock: Clock,
         events: MarketEvents | None = None,
         forecaster: Callable[[int], float | None] | None = None,
+        flex_client: FlexOrderClient | None = None,
+        expected_soc_wh: Callable[[int], int | None] | None = None,
     ) -> None:
         if problems := config.problems():
             raise MeterConfigError("agent: " + "; ".join(problems))
@@ -250,6 +266,25 @@ class ProsumerAgent:
         self.history = EnergyHistory(self._interval_s())
         rows = self._db.execute("SELECT interval, net_wh, covered_ms FROM agent_energy")
         self.history.load(IntervalEnergy(*row) for row in rows)
+        self.storage: StorageAgent | None = None
+        """The battery's storage order (None: no ``config.storage``)."""
+        if config.storage is not None:
+            client = flex_client
+            if client is None and hasattr(self._client, "submit_flex_order"):
+                client = self._client  # once the engine API lands
+            if client is None:
+                raise MeterConfigError(
+                    "agent storage: no client for flexibility orders "
+                    "(MarketClient has no submit_flex_order in this build)"
+                )
+            self.storage = StorageAgent(
+                client,
+                participant=signer.address,
+                meter_id=meter_id,
+                config=config.storage,
+                store=store,
+                expected_soc_wh=expected_soc_wh,
+            )
 
     # -- time --------------------------------------------------------------------------
 
@@ -302,6 +337,11 @@ class ProsumerAgent:
             self.history, interval, now_ms=self._now_ms(), blend=self.config.blend
         )
 
+    def observe_battery(self, battery: BatteryValues | None, timestamp_ms: int) -> None:
+        """Take the battery as read with one reading (None: absent or quarantined)."""
+        if self.storage is not None:
+            self.storage.observe(battery, timestamp_ms)
+
     # -- orders ------------------------------------------------------------------------
 
     def order(self, interval: int) -> AgentOrder | None:
@@ -336,8 +376,13 @@ class ProsumerAgent:
         """Make sure the open interval has its order; return the decision (None: too early).
 
         Never raises for an engine problem: it is logged, and the order is sent
-        again on the next call while the interval is open.
+        again on the next call while the interval is open. The battery's
+        storage order, if any, is posted or amended first.
         """
+        if self.storage is not None:
+            await self.storage.post_once(self._now_ms())
+        if self.config.sell_min_price is None and self.config.buy_max_price is None:
+            return None  # storage only
         interval = self.open_interval()
         if interval is None:
             return None

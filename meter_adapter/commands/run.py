@@ -12,6 +12,16 @@ interval at ``--sell-min-price`` or bids for the deficit at
     gridex-meter run --simulate --kwp 7 --seed 3 --engine 127.0.0.1:50051 \\
         --key gateway.key --clock engine
 
+With ``--storage-cycling-price`` and a device that has a battery (SunSpec
+model 802), the agent also keeps a storage order for the battery at the
+engine, built from its measured state of charge and limits, amended when the
+measured SoC drifts from the schedule by more than ``--storage-drift-wh``,
+never posted from a quarantined battery reading::
+
+    gridex-meter run --modbus 192.168.1.50:502 --engine engine.example:50051 \\
+        --key gateway.key --agent --sell-min-price 80000 \\
+        --storage-cycling-price 20000 --storage-reserve-percent 20
+
 ``--clock engine`` follows the engine's clock (from its market events) instead
 of the gateway's: use it against an engine on a simulated clock. The key must
 then belong to a registered participant, as it must with ``--agent``.
@@ -116,6 +126,50 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     trade.add_argument("--sell-min-price", type=int, metavar="N", help="least per kWh to sell")
     trade.add_argument("--buy-max-price", type=int, metavar="N", help="most per kWh to buy")
     trade.add_argument("--interval-s", type=int, default=900, help="market interval, s")
+    storage = parser.add_argument_group(
+        "home battery (with --agent; the device must report SunSpec model 802)"
+    )
+    storage.add_argument(
+        "--storage-cycling-price",
+        type=int,
+        metavar="N",
+        help="offer the battery as a storage order; N = wear cost per kWh discharged",
+    )
+    storage.add_argument(
+        "--storage-reserve-percent",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="least state of charge the market may leave, %% of capacity (default: 0, "
+        "the battery's own minimum still holds)",
+    )
+    storage.add_argument(
+        "--storage-end-percent",
+        type=float,
+        metavar="P",
+        help="state of charge to end the horizon with, %% (default: the lowest allowed)",
+    )
+    storage.add_argument(
+        "--storage-charge-efficiency",
+        type=float,
+        default=0.95,
+        metavar="F",
+        help="share of the metered charge stored (default: 0.95)",
+    )
+    storage.add_argument(
+        "--storage-discharge-efficiency",
+        type=float,
+        default=0.95,
+        metavar="F",
+        help="share of the drawn energy delivered (default: 0.95)",
+    )
+    storage.add_argument(
+        "--storage-drift-wh",
+        type=int,
+        default=500,
+        metavar="WH",
+        help="amend the order once the measured SoC is this far off the schedule (default: 500)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -149,18 +203,29 @@ def _simulated_source(args: argparse.Namespace, clock: Any, meter_id: str, buffe
 
 def _configs(args: argparse.Namespace) -> tuple[Any, Any]:
     """The agent's and the uplink's configuration from the flags (or MeterConfigError)."""
-    from meter_adapter.agent import AgentConfig
+    from meter_adapter.agent import AgentConfig, StorageConfig
     from meter_adapter.errors import MeterConfigError
     from meter_adapter.uplink import UplinkConfig
 
     agent = None
     problems: list[str] = []
     if args.agent:
+        storage = None
+        if args.storage_cycling_price is not None:
+            storage = StorageConfig(
+                cycling_price=args.storage_cycling_price,
+                reserve_percent=args.storage_reserve_percent,
+                end_soc_percent=args.storage_end_percent,
+                charge_efficiency=args.storage_charge_efficiency,
+                discharge_efficiency=args.storage_discharge_efficiency,
+                drift_wh=args.storage_drift_wh,
+            )
         agent = AgentConfig(
             sell_min_price=args.sell_min_price,
             buy_max_price=args.buy_max_price,
             interval_s=args.interval_s,
             engine_id=args.engine_id,
+            storage=storage,
         )
         problems += agent.problems()
     uplink = UplinkConfig(max_batch_readings=args.max_batch, max_delay_s=args.max_delay)
@@ -288,9 +353,12 @@ async def _until(stop: asyncio.Event, work: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT/SIGTERM; exit 1 with a message for a configuration problem."""
-    if args.agent and args.sell_min_price is None and args.buy_max_price is None:
+    prices = (args.sell_min_price, args.buy_max_price, args.storage_cycling_price)
+    if args.agent and all(p is None for p in prices):
         print(
-            "gridex-meter run: --agent needs --sell-min-price or --buy-max-price", file=sys.stderr
+            "gridex-meter run: --agent needs --sell-min-price, --buy-max-price "
+            "or --storage-cycling-price",
+            file=sys.stderr,
         )
         return 2
 

@@ -2,9 +2,11 @@
 
 Models 1 (common), 103 (three-phase inverter) and 203 (wye meter), driven by a
 pvlib PV profile and a household consumption profile, deterministic for a
-seed. Runs until interrupted::
+seed; with ``--battery-kwh``, also a home battery as model 802 (charging
+around noon, discharging in the evening). Runs until interrupted::
 
     gridex-meter simulate --port 1502 --kwp 7.5 --seed 3
+    gridex-meter simulate --port 1502 --battery-kwh 10 --battery-kw 5
     gridex-meter simulate --port 0 --start 2024-06-21T06:00:00+00:00 --speed 3600
 """
 
@@ -16,9 +18,10 @@ import contextlib
 import signal
 import sys
 from datetime import datetime
+from typing import Any
 
 from meter_adapter.commands._args import home_profiles
-from meter_adapter.errors import MeterError
+from meter_adapter.errors import MeterConfigError, MeterError
 
 __all__ = ["register", "run"]
 
@@ -37,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add the ``simulate`` subcommand."""
     parser = subparsers.add_parser(
         "simulate",
-        help="serve a simulated SunSpec PV inverter and meter over Modbus TCP",
+        help="serve a simulated SunSpec PV inverter and meter (and battery) over Modbus TCP",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -62,11 +65,46 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     time = parser.add_argument_group("time")
     time.add_argument("--start", type=_aware_time, help="simulated start time (default: now)")
     time.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    battery = parser.add_argument_group("home battery (SunSpec model 802)")
+    battery.add_argument("--battery-kwh", type=float, help="capacity, kWh (default: no battery)")
+    battery.add_argument(
+        "--battery-kw", type=float, default=5.0, help="charge and discharge limit, kW (default: 5)"
+    )
+    battery.add_argument(
+        "--battery-soc-percent", type=int, default=50, help="state of charge at the start, %%"
+    )
+    battery.add_argument(
+        "--battery-reserve-percent", type=int, default=10, help="reserve it keeps, %% (default: 10)"
+    )
     counters = parser.add_argument_group("initial counters")
     counters.add_argument("--initial-import-wh", type=int, default=0)
     counters.add_argument("--initial-export-wh", type=int, default=0)
     counters.add_argument("--initial-production-wh", type=int, default=0)
     parser.set_defaults(func=run)
+
+
+def _battery(args: argparse.Namespace, start: datetime) -> Any:
+    """The simulated battery the flags ask for, or None."""
+    from meter_adapter.simulation import BatterySpec, SimulatedBattery
+
+    if args.battery_kwh is None:
+        return None
+    power_w = round(args.battery_kw * 1000)
+    spec = BatterySpec(
+        capacity_wh=round(args.battery_kwh * 1000),
+        max_charge_w=power_w,
+        max_discharge_w=power_w,
+        min_soc_percent=args.battery_reserve_percent,
+    )
+    if problems := spec.problems():
+        raise MeterConfigError("--battery-*: " + "; ".join(problems))
+    soc_wh = spec.capacity_wh * args.battery_soc_percent // 100
+    if not spec.min_soc_wh <= soc_wh <= spec.max_soc_wh:
+        raise MeterConfigError(
+            f"--battery-soc-percent: must be in [{spec.min_soc_percent}, "
+            f"{spec.max_soc_percent}], got {args.battery_soc_percent}"
+        )
+    return SimulatedBattery(spec, start=start, soc_wh=soc_wh)
 
 
 async def _serve(args: argparse.Namespace) -> None:
@@ -89,10 +127,17 @@ async def _serve(args: argparse.Namespace) -> None:
         initial_production_wh=args.initial_production_wh,
     )
     identity = DeviceIdentity(serial_number=f"SIM-{args.seed}", unit_id=args.unit)
-    simulator = SunSpecSimulator(meter, clock, identity=identity, base_address=args.base_address)
+    simulator = SunSpecSimulator(
+        meter,
+        clock,
+        identity=identity,
+        base_address=args.base_address,
+        battery=_battery(args, clock()),
+    )
     server = await start_simulator_server(simulator, host=args.host, port=args.port)
+    models = ", ".join(map(str, simulator.model_ids))
     print(
-        f"serving simulated SunSpec device (models 1, 103, 203) on {server.host}:{server.port} "
+        f"serving simulated SunSpec device (models {models}) on {server.host}:{server.port} "
         f"unit {args.unit}",
         flush=True,
     )

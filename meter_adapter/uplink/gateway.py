@@ -46,6 +46,7 @@ from gridex.signing import Signer
 
 from meter_adapter.agent.agent import AgentConfig, AgentOrder, ProsumerAgent
 from meter_adapter.agent.market import MarketEvents
+from meter_adapter.agent.storage import FlexOrderClient
 from meter_adapter.clock import Clock, utc_now
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.uplink.buffer import BufferedReading, ReadingBuffer
@@ -85,6 +86,8 @@ class Gateway:
             own when it needs one).
         forecaster: The agent's forecast of an interval's net energy, Wh
             (see :class:`~meter_adapter.agent.agent.ProsumerAgent`).
+        flex_client: Where the agent's storage orders go (see
+            :class:`~meter_adapter.agent.agent.ProsumerAgent`).
 
     Raises:
         MeterConfigError: A setting breaks a rule or the buffer belongs to another meter.
@@ -105,6 +108,7 @@ class Gateway:
         first_seq: int | None = None,
         events: MarketEvents | None = None,
         forecaster: Callable[[int], float | None] | None = None,
+        flex_client: FlexOrderClient | None = None,
     ) -> None:
         try:
             signer = key if isinstance(key, Signer) else Signer(key)
@@ -137,6 +141,7 @@ class Gateway:
                     clock=clock,
                     events=events,
                     forecaster=forecaster,
+                    flex_client=flex_client,
                 )
             )
         except BaseException:
@@ -164,6 +169,8 @@ class Gateway:
         if reading is None:
             self.skipped += 1
             return None
+        if self.agent is not None:
+            self.agent.observe_battery(reading.battery, reading.timestamp_ms)
         ts, imp, exp = reading.timestamp_ms, reading.energy_import_wh, reading.energy_export_wh
         problem = self.buffer.accepts(ts, imp, exp)
         if problem is not None:
