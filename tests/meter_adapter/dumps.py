@@ -119,3 +119,41 @@ def inverter_101(wh_high: int, wh_low: int) -> list[int]:
 def inverter_only_at_50000(wh_high: int, wh_low: int) -> list[int]:
     """Base 50000: SunS, 1 @50002, 101 @50070, end @50122."""
     return [*SUNS, *COMMON_1, *inverter_101(wh_high, wh_low), *END]
+
+# --- battery base model 802 (L = 62) -------------------------------------------
+# Offsets as sunspec/models json/model_802.json lists the points.
+# WHRtg = 1350 × 10^1 = 13500 Wh; WChaRteMax 500 × 10 = 5000 W, WDisChaRteMax 4600 W
+# SoC = 667 × 10^-1 = 66.7 % -> ⌊13500 × 0.667⌋ = ⌊9004.5⌋ = 9004 Wh
+# lowest: max(SoCMin 5.0 %, SoCRsvMin 15.0 %) = 15 % -> ⌈2025⌉ = 2025 Wh
+# highest: SoCMax 95.0 % (SoCRsvMax not implemented) -> ⌊12825⌋ = 12825 Wh
+# W = 0xF100 = -3840 W (charging), ChaSt = 4 (charging)
+BATTERY_802 = [
+    802, 62,
+    195, 1350, 500, 460,        # AHRtg, WHRtg, WChaRteMax, WDisChaRteMax
+    NU16,                       # DisChaRte: not implemented
+    950, 50, NU16, 150,         # SoCMax 95.0, SoCMin 5.0, SoCRsvMax n/i, SoCRsvMin 15.0
+    667,                        # SoC 66.7 %
+    NU16, 98,                   # DoD n/i, SoH 98 %
+    0x0000, 0x0123,             # NCyc = 291
+    4, 1, 42, NU16, 0,          # ChaSt charging, LocRemCtl local, Hb, CtrlHb n/i, AlmRst
+    4, 3, NU16,                 # Typ lithium-ion, State connected, StateVnd n/i
+    0xFFFF, 0xFFFF,             # WarrDt: not implemented
+    0, 0, 0, 0, 0, 0, 0, 0,     # Evt1, Evt2, EvtVnd1, EvtVnd2
+    5120, NU16, NU16,           # V 51.20 V, VMax, VMin n/i
+    3345, 1, 2, 3301, 1, 5, 3320,  # CellVMax, Str, Mod, CellVMin, Str, Mod, CellVAvg
+    0xFFB5, 100, 100,           # A = -75 × 10^-1 A, AChaMax, ADisChaMax
+    0xF100,                     # W = -3840
+    NU16, NI16, 1, 3,           # ReqInvState n/i, ReqW n/i, SetOp connect, SetInvState started
+    0, 1, 1, NI16,              # AHRtg_SF, WHRtg_SF, WChaDisChaMax_SF, DisChaRte_SF n/i
+    0xFFFF, NI16, 0,            # SoC_SF = -1, DoD_SF n/i, SoH_SF
+    0xFFFE, 0xFFFD, 0xFFFF, 0,  # V_SF -2, CellV_SF -3, A_SF -1, AMax_SF
+    0,                          # W_SF
+]  # fmt: skip
+
+#: Where the points gridex reads sit in model 802's data, counted by hand from
+#: model_802.json (an independent check of the layout in sunspec/models.py).
+BATTERY_802_OFFSETS = {
+    "WHRtg": 1, "WChaRteMax": 2, "WDisChaRteMax": 3, "SoCMax": 5, "SoCMin": 6,
+    "SoCRsvMax": 7, "SoCRsvMin": 8, "SoC": 9, "ChaSt": 14, "W": 45,
+    "WHRtg_SF": 51, "WChaDisChaMax_SF": 52, "SoC_SF": 54, "W_SF": 61,
+}  # fmt: skip
