@@ -120,6 +120,7 @@ def inverter_only_at_50000(wh_high: int, wh_low: int) -> list[int]:
     """Base 50000: SunS, 1 @50002, 101 @50070, end @50122."""
     return [*SUNS, *COMMON_1, *inverter_101(wh_high, wh_low), *END]
 
+
 # --- battery base model 802 (L = 62) -------------------------------------------
 # Offsets as sunspec/models json/model_802.json lists the points.
 # WHRtg = 1350 × 10^1 = 13500 Wh; WChaRteMax 500 × 10 = 5000 W, WDisChaRteMax 4600 W

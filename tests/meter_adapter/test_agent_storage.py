@@ -138,7 +138,7 @@ def test_a_soc_below_the_reserve_widens_the_band_to_it() -> None:
     efficiency=st.floats(0.01, 1.0),
     price=st.integers(0, 1_000_000),
 )
-def test_every_order_built_passes_the_engines_validator(  # noqa: PLR0913, PLR0917 - one draw each
+def test_every_order_built_passes_the_engines_validator(  # noqa: PLR0917 - one draw each
     capacity: int,
     soc: Fraction,
     low: Fraction,
@@ -189,7 +189,8 @@ def test_posts_once_then_amends_only_on_drift_beyond_the_threshold() -> None:
         assert await a.post_once(T0_MS) is None  # no battery reading yet
         a.observe(HAND, T0_MS)
         first = await a.post_once(T0_MS)
-        assert first is not None and first.status == "posted"
+        assert first is not None
+        assert first.status == "posted"
         assert await a.post_once(T0_MS + 1_000) is None  # nothing changed: not sent again
         # 9004 -> 9301 Wh (2.2 % of 13.5 kWh = 297 Wh): within 300 Wh
         a.observe(battery(Fraction(689, 10)), T0_MS + 60_000)
@@ -197,7 +198,8 @@ def test_posts_once_then_amends_only_on_drift_beyond_the_threshold() -> None:
         # 9004 -> 9315 Wh: 311 Wh off, beyond 300 Wh
         a.observe(battery(Fraction(690, 10)), T0_MS + 120_000)
         amended = await a.post_once(T0_MS + 120_000)
-        assert amended is not None and amended.status == "amended"
+        assert amended is not None
+        assert amended.status == "amended"
 
     asyncio.run(scenario())
     assert [o.soc_wh for o in client.orders] == [9_004, 9_315]
@@ -214,12 +216,14 @@ def test_drift_is_measured_against_the_schedule_when_known() -> None:
         await a.post_once(T0_MS)
         # the schedule charged 1000 Wh; the battery did (10 003 Wh): no drift
         a.observe(battery(Fraction(741, 10)), T0_MS + 900_000)
-        assert a.battery is not None and a.battery.soc_wh == 10_003
+        assert a.battery is not None
+        assert a.battery.soc_wh == 10_003
         assert await a.post_once(T0_MS + 900_000) is None
         # it stayed at 9004 Wh while the schedule expected 10 004: amended
         a.observe(HAND, T0_MS + 900_000)
         post = await a.post_once(T0_MS + 900_000)
-        assert post is not None and post.status == "amended"
+        assert post is not None
+        assert post.status == "amended"
 
     asyncio.run(scenario())
     assert [o.soc_wh for o in client.orders] == [9_004, 9_004]
@@ -265,16 +269,19 @@ def test_a_refusal_is_not_resent_and_an_outage_is_retried() -> None:
         a.observe(HAND, T0_MS)
         client.fail = grpc.StatusCode.UNAVAILABLE
         failed = await a.post_once(T0_MS)
-        assert failed is not None and failed.status == "failed"
+        assert failed is not None
+        assert failed.status == "failed"
         client.fail = grpc.StatusCode.INVALID_ARGUMENT
         refused = await a.post_once(T0_MS)
-        assert refused is not None and refused.status == "refused"
+        assert refused is not None
+        assert refused.status == "refused"
         assert "INVALID_ARGUMENT" in refused.detail
         client.fail = None
         assert await a.post_once(T0_MS + 1_000) is None  # that exact order: not again
         a.observe(battery(80), T0_MS + 2_000)
         posted = await a.post_once(T0_MS + 2_000)  # another SoC: sent
-        assert posted is not None and posted.status == "posted"
+        assert posted is not None
+        assert posted.status == "posted"
 
     asyncio.run(scenario())
     assert [o.soc_wh for o in client.orders] == [10_800]
@@ -296,7 +303,8 @@ def test_a_restart_neither_reposts_nor_forgets(tmp_path: Path) -> None:
         assert await again.post_once(T0_MS + 5_000) is None
         again.observe(battery(90), T0_MS + 10_000)
         post = await again.post_once(T0_MS + 10_000)
-        assert post is not None and post.status == "amended"
+        assert post is not None
+        assert post.status == "amended"
         store.close()
 
     asyncio.run(scenario())

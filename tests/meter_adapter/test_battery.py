@@ -1,4 +1,4 @@
-"""The home battery over SunSpec model 802: decoding against a hand dump, plausibility, quarantine."""
+"""The home battery over SunSpec model 802: decoded against a hand dump, plausible, quarantined."""
 
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ def poll(battery_data: list[int], *, max_power_w: float = 100_000.0) -> tuple[Re
     )
     reading = asyncio.run(reader.poll())
     assert reading is not None  # the meter's values never depend on the battery's
-    assert reading.power_w == 1234 and reading.energy_export_wh == 12_345_670
+    assert reading.power_w == 1234
+    assert reading.energy_export_wh == 12_345_670
     return reading, reader
 
 
@@ -86,10 +87,8 @@ def test_the_reader_puts_the_battery_in_the_reading() -> None:
 
 
 def test_rounding_of_the_soc_band_is_conservative() -> None:
-    # 10 000 Wh at SoC 33.33 %: holds ⌊3333⌋; lowest 12.345 % -> ⌈1234.5⌉; highest 87.655 % -> ⌊8765.5⌋
-    data = with_points(
-        WHRtg=1000, SoC=3333, SoCMin=1234, SoCRsvMin=1234, SoCMax=8766, SoC_SF=-2
-    )
+    # 10 000 Wh, SoC_SF = -2: SoC 33.33 % -> 3333 Wh, band 12.34 % .. 87.66 % -> 1234 .. 8766 Wh
+    data = with_points(WHRtg=1000, SoC=3333, SoCMin=1234, SoCRsvMin=1234, SoCMax=8766, SoC_SF=-2)
     data[OFF["SoCRsvMax"]] = 0xFFFF
     b = decode_battery(802, data)
     assert (b.capacity_wh, b.soc_wh, b.min_soc_wh, b.max_soc_wh) == (10_000, 3_333, 1_234, 8_766)
@@ -115,8 +114,11 @@ def test_rounding_of_the_soc_band_is_conservative() -> None:
         pytest.param({"W_SF": -11}, "battery", id="power-scale-out-of-range"),
         pytest.param({"WHRtg": 60000, "WHRtg_SF": 4}, "battery.WHRtg", id="capacity-absurd"),
         pytest.param({"WHRtg": 0}, "battery.WHRtg", id="capacity-zero"),
-        pytest.param({"WChaRteMax": 32767, "WChaDisChaMax_SF": 4}, "battery.WChaRteMax",
-                     id="charge-limit-beyond-site"),  # fmt: skip
+        pytest.param(
+            {"WChaRteMax": 32767, "WChaDisChaMax_SF": 4},
+            "battery.WChaRteMax",
+            id="charge-limit-beyond-site",
+        ),
         pytest.param({"W": 6000}, "battery.W", id="power-beyond-discharge-limit"),
         pytest.param({"W": -5600}, "battery.W", id="power-beyond-charge-limit"),
         pytest.param({"W": 32767, "W_SF": 10}, "battery.W", id="power-absurd"),
@@ -146,12 +148,14 @@ def test_a_soc_that_jumps_faster_than_the_battery_can_move_is_quarantined() -> N
     image.set(BATTERY_DATA_AT, with_points(SoC=600))
     now[0] = T0 + timedelta(seconds=10)
     reading = asyncio.run(reader.poll())
-    assert reading is not None and reading.battery is None
+    assert reading is not None
+    assert reading.battery is None
     assert reader.quarantined == {"battery.SoC": 1}
     # an hour after the last accepted one, 904 Wh (6.7 %) is within 5000 Wh: accepted again
     now[0] = T0 + timedelta(hours=1)
     reading = asyncio.run(reader.poll())
-    assert reading is not None and reading.battery is not None
+    assert reading is not None
+    assert reading.battery is not None
     assert reading.battery.soc_wh == 8_100
 
 
@@ -164,7 +168,8 @@ def test_a_soc_step_within_the_rating_is_accepted() -> None:
     image.set(BATTERY_DATA_AT, with_points(SoC=673))
     now[0] = T0 + timedelta(seconds=60)
     reading = asyncio.run(reader.poll())
-    assert reading is not None and reading.battery is not None
+    assert reading is not None
+    assert reading.battery is not None
     assert reading.battery.soc_wh == 9_085
 
 
@@ -191,7 +196,9 @@ def reference(data: list[int]) -> dict[str, object] | None:
     mandatory = [data[OFF[n]] for n in ("WHRtg", "WChaRteMax", "WDisChaRteMax", "SoC")]
     if 0xFFFF in mandatory or None in (wh_sf, rate_sf, soc_sf):
         return None
-    assert wh_sf is not None and rate_sf is not None and soc_sf is not None
+    assert wh_sf is not None
+    assert rate_sf is not None
+    assert soc_sf is not None
 
     def pct(name: str) -> Fraction | None:
         v = data[OFF[name]]
@@ -250,7 +257,8 @@ def test_arbitrary_registers_decode_or_raise_a_decode_error(data: list[int]) -> 
         b = decode_battery(802, data)
     except DecodeError:  # ImplausibleReadingError is one
         return
-    assert 0 <= b.min_soc_wh <= b.max_soc_wh + 1 and 0 <= b.soc_wh <= b.capacity_wh
+    assert 0 <= b.min_soc_wh <= b.max_soc_wh + 1
+    assert 0 <= b.soc_wh <= b.capacity_wh
 
 
 @given(battery_data())
@@ -262,7 +270,8 @@ def test_the_reader_never_reports_an_implausible_battery(data: list[int]) -> Non
     b = reading.battery
     assert b == decode_battery(802, data)  # exactly what the registers say
     assert 0 < b.capacity_wh <= 20_000 * 24
-    assert b.max_charge_w <= 20_000 and b.max_discharge_w <= 20_000
+    assert b.max_charge_w <= 20_000
+    assert b.max_discharge_w <= 20_000
     assert 0 <= b.soc_wh <= b.capacity_wh
     if b.power_w is not None:
         assert -(1.1 * b.max_charge_w + 50) <= b.power_w <= 1.1 * b.max_discharge_w + 50
