@@ -7,7 +7,9 @@ process and measures, for a few seconds each:
 - a full SunSpec poll (meter model 203 and inverter model 103: two requests,
   decoding, rollover tracking, a Reading),
 - the same poll from several gateways at once (one connection each),
-- the same poll against an in-memory register image (decoding cost alone).
+- the same poll against an in-memory register image (decoding cost alone),
+- both polls again on a device that also has a home battery (SunSpec model
+  802: a third request, the battery's decoding and plausibility checks).
 
 Run: ``.venv/bin/python bench/meter.py [--seconds S] [--clients N]``.
 """
@@ -27,8 +29,10 @@ from meter_adapter.modbus_client import ReadOnlyModbusClient
 from meter_adapter.reader import MeterReader
 from meter_adapter.registers import RegisterType
 from meter_adapter.simulation import (
+    BatterySpec,
     HouseholdProfile,
     PvProfile,
+    SimulatedBattery,
     SimulatedMeter,
     SunSpecSimulator,
     start_simulator_server,
@@ -117,7 +121,34 @@ async def run(seconds: float, clients: int) -> list[Row]:
     await image_reader.describe()
     count, latencies = await timed(image_reader.poll, seconds)
     rows.append(Row("SunSpec poll, in-memory image", count, seconds, latencies))
+
+    battery = SimulatedBattery(BatterySpec(), start=clock(), soc_wh=5_000)
+    with_battery = SunSpecSimulator(meter, clock, battery=battery)
+    async with await start_simulator_server(with_battery) as server:
+        async with ReadOnlyModbusClient(server.host, server.port) as client:
+            reader = MeterReader(
+                client, meter_id="bench-b", clock=clock, max_power_w=BENCH_MAX_POWER_W
+            )
+            await reader.describe()
+            count, latencies = await timed(_with_battery(reader), seconds)
+            rows.append(Row("SunSpec poll (103 + 203 + 802)", count, seconds, latencies))
+    image_reader = MeterReader(
+        with_battery.snapshot(), meter_id="image-b", clock=clock, max_power_w=BENCH_MAX_POWER_W
+    )
+    await image_reader.describe()
+    count, latencies = await timed(_with_battery(image_reader), seconds)
+    rows.append(Row("in-memory image, with battery", count, seconds, latencies))
     return rows
+
+
+def _with_battery(reader: MeterReader) -> Callable[[], Awaitable[object]]:
+    """A poll that counts as skipped unless its reading carries the battery."""
+
+    async def poll() -> object:
+        reading = await reader.poll()
+        return None if reading is None or reading.battery is None else reading
+
+    return poll
 
 
 def main() -> None:
@@ -135,6 +166,11 @@ def main() -> None:
     mean_ms = statistics.fmean(rows[1].latencies_s) * 1000
     print(
         f"\none gateway polls the loopback simulator {rows[1].rate:.0f} times/s ({mean_ms:.2f} ms)"
+    )
+    print(
+        f"with a battery (model 802) in the device: {rows[4].rate:.0f} polls/s over TCP "
+        f"({rows[4].rate / rows[1].rate:.2f}x), {rows[5].rate:.0f}/s from memory "
+        f"({rows[5].rate / rows[3].rate:.2f}x)"
     )
 
 

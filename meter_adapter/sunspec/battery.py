@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 from meter_adapter.errors import DecodeError, ImplausibleReadingError
-from meter_adapter.sunspec.decode import point_exact, point_value
+from meter_adapter.sunspec.decode import point_value
 from meter_adapter.sunspec.models import BATTERY_MODEL, BATTERY_MODEL_ID
 
 __all__ = ["CHARGE_STATUS", "BatteryValues", "decode_battery"]
@@ -69,6 +69,9 @@ class BatteryValues:
         power_w: Battery power, whole W, positive while discharging (None: not given).
         charge_status: ``ChaSt`` (see :data:`CHARGE_STATUS`; None: not given).
         soc_count_percent: What one count of ``SoC`` is worth, % (10^``SoC_SF``).
+
+    The energies in Wh (``soc_wh``, ``min_soc_wh``, ``max_soc_wh``,
+    ``soc_resolution_wh``) follow from these, by the rounding rule above.
     """
 
     capacity_wh: int
@@ -81,25 +84,25 @@ class BatteryValues:
     charge_status: int | None = None
     soc_count_percent: Fraction = Fraction(1)
 
-    @property
-    def soc_wh(self) -> int:
-        """State of charge, Wh: ⌊capacity × SoC / 100⌋."""
-        return math.floor(self.capacity_wh * self.soc_percent / _HUNDRED)
+    soc_wh: int = field(init=False)
+    """State of charge, Wh: ⌊capacity × SoC / 100⌋."""
+    min_soc_wh: int = field(init=False)
+    """Lowest allowed state of charge, Wh: ⌈capacity × min / 100⌉."""
+    max_soc_wh: int = field(init=False)
+    """Highest allowed state of charge, Wh: ⌊capacity × max / 100⌋."""
+    soc_resolution_wh: int = field(init=False)
+    """Wh one count of ``SoC`` stands for, rounded up."""
 
-    @property
-    def min_soc_wh(self) -> int:
-        """Lowest allowed state of charge, Wh: ⌈capacity × min / 100⌉."""
-        return math.ceil(self.capacity_wh * self.min_soc_percent / _HUNDRED)
-
-    @property
-    def max_soc_wh(self) -> int:
-        """Highest allowed state of charge, Wh: ⌊capacity × max / 100⌋."""
-        return math.floor(self.capacity_wh * self.max_soc_percent / _HUNDRED)
-
-    @property
-    def soc_resolution_wh(self) -> int:
-        """Wh one count of ``SoC`` stands for, rounded up."""
-        return math.ceil(self.capacity_wh * self.soc_count_percent / _HUNDRED)
+    def __post_init__(self) -> None:
+        capacity = self.capacity_wh
+        energy = {
+            "soc_wh": math.floor(capacity * self.soc_percent / _HUNDRED),
+            "min_soc_wh": math.ceil(capacity * self.min_soc_percent / _HUNDRED),
+            "max_soc_wh": math.floor(capacity * self.max_soc_percent / _HUNDRED),
+            "soc_resolution_wh": math.ceil(capacity * self.soc_count_percent / _HUNDRED),
+        }
+        for name, value in energy.items():
+            object.__setattr__(self, name, value)
 
     def to_json_dict(self) -> dict[str, int | float | str | None]:
         """The reading as JSON-ready values."""
@@ -118,15 +121,32 @@ class BatteryValues:
         }
 
 
-def _mandatory(data: Sequence[int], name: str) -> Fraction:
-    value = point_exact(BATTERY_MODEL, data, name)
+def _scaled(data: Sequence[int], name: str, scale: int | None) -> Fraction | None:
+    """Point ``name`` × 10^``scale`` exactly (None: the point or its scale not implemented)."""
+    value = point_value(BATTERY_MODEL, data, name)
+    if value is None or scale is None:
+        return None
+    assert isinstance(value, int)  # every point read here is an integer type
+    return Fraction(value * 10**scale) if scale >= 0 else Fraction(value, 10**-scale)
+
+
+def _scale(data: Sequence[int], name: str) -> int | None:
+    """Scale factor ``name`` (None: not implemented); outside -10..10 raises DecodeError."""
+    value = point_value(BATTERY_MODEL, data, name)
+    if value is not None and not (isinstance(value, int) and -10 <= value <= 10):
+        raise DecodeError(f"{name}={value} is outside -10..10")
+    return None if value is None else int(value)
+
+
+def _mandatory(data: Sequence[int], name: str, scale: int | None) -> Fraction:
+    value = _scaled(data, name, scale)
     if value is None:
         raise DecodeError(f"battery model 802: {name} (mandatory) is not implemented")
     return value
 
 
-def _percent(data: Sequence[int], name: str) -> Fraction | None:
-    value = point_exact(BATTERY_MODEL, data, name)
+def _percent(data: Sequence[int], name: str, scale: int | None) -> Fraction | None:
+    value = _scaled(data, name, scale)
     if value is not None and not 0 <= value <= _HUNDRED:
         raise ImplausibleReadingError(
             f"battery {name}={float(value):g} % is outside 0..100 %", quantity=f"battery.{name}"
@@ -150,14 +170,15 @@ def decode_battery(model_id: int, data: Sequence[int]) -> BatteryValues:
         raise DecodeError(
             f"battery model data has {len(data)} registers; it needs {BATTERY_MODEL.length}"
         )
-    capacity = _mandatory(data, "WHRtg")
-    charge = _mandatory(data, "WChaRteMax")
-    discharge = _mandatory(data, "WDisChaRteMax")
-    soc = _percent(data, "SoC")
-    if soc is None:
+    rate_sf, soc_sf = _scale(data, "WChaDisChaMax_SF"), _scale(data, "SoC_SF")
+    capacity = _mandatory(data, "WHRtg", _scale(data, "WHRtg_SF"))
+    charge = _mandatory(data, "WChaRteMax", rate_sf)
+    discharge = _mandatory(data, "WDisChaRteMax", rate_sf)
+    soc = _percent(data, "SoC", soc_sf)
+    if soc is None or soc_sf is None:
         raise DecodeError("battery model 802: SoC (mandatory) is not implemented")
-    lows = [v for name in ("SoCMin", "SoCRsvMin") if (v := _percent(data, name)) is not None]
-    highs = [v for name in ("SoCMax", "SoCRsvMax") if (v := _percent(data, name)) is not None]
+    lows = [v for n in ("SoCMin", "SoCRsvMin") if (v := _percent(data, n, soc_sf)) is not None]
+    highs = [v for n in ("SoCMax", "SoCRsvMax") if (v := _percent(data, n, soc_sf)) is not None]
     low, high = max(lows, default=Fraction(0)), min(highs, default=_HUNDRED)
     if low > high:
         raise ImplausibleReadingError(
@@ -165,9 +186,7 @@ def decode_battery(model_id: int, data: Sequence[int]) -> BatteryValues:
             f"{float(high):g} % (SoCMin/SoCRsvMin vs SoCMax/SoCRsvMax)",
             quantity="battery.SoCMin",
         )
-    soc_sf = point_value(BATTERY_MODEL, data, "SoC_SF")
-    assert isinstance(soc_sf, int)  # SoC decoded, so its scale factor is in -10..10
-    power = point_exact(BATTERY_MODEL, data, "W")
+    power = _scaled(data, "W", _scale(data, "W_SF"))
     status = point_value(BATTERY_MODEL, data, "ChaSt")
     return BatteryValues(
         capacity_wh=math.floor(capacity),

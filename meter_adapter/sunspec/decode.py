@@ -37,7 +37,6 @@ __all__ = [
     "decode_meter",
     "decode_nameplate",
     "point_counter",
-    "point_exact",
     "point_scaled",
     "point_value",
 ]
@@ -139,22 +138,6 @@ def point_scaled(layout: ModelLayout, data: Sequence[int], name: str) -> float |
     if value is None or scale is None:
         return None
     return float(value * 10**scale) if scale >= 0 else value / 10 ** (-scale)
-
-
-def point_exact(layout: ModelLayout, data: Sequence[int], name: str) -> Fraction | None:
-    """Point ``name`` × 10^(its scale factor) as an exact fraction (``None``: not implemented).
-
-    Raises:
-        DecodeError: Malformed data, a scale factor outside -10..10, or a
-            point that is not an integer.
-    """
-    value = point_value(layout, data, name)
-    scale = _scale_factor(layout, data, name)
-    if value is None or scale is None:
-        return None
-    if not isinstance(value, int):
-        raise DecodeError(f"{name} is not an integer point")
-    return value * Fraction(10) ** scale
 
 
 def point_counter(layout: ModelLayout, data: Sequence[int], name: str) -> CounterSample | None:

@@ -14,7 +14,7 @@ the model length ``L`` counts too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meter_adapter.datatypes import DataType, register_count
 
@@ -77,6 +77,10 @@ class ModelLayout:
 
     name: str
     points: tuple[Point, ...]
+    _index: dict[str, Point] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {point.name: point for point in self.points})
 
     @property
     def length(self) -> int:
@@ -86,10 +90,7 @@ class ModelLayout:
 
     def point(self, name: str) -> Point:
         """The point called ``name``; raises ``KeyError`` for an unknown name."""
-        for point in self.points:
-            if point.name == name:
-                return point
-        raise KeyError(name)
+        return self._index[name]
 
 
 def _layout(name: str, spec: list[tuple[str, DataType | int, str | None]]) -> ModelLayout:
