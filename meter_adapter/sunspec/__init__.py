@@ -1,8 +1,9 @@
 """SunSpec over Modbus: the models as data, discovery, decoding and encoding.
 
-- :mod:`~meter_adapter.sunspec.models`: point layouts of models 1, 101-103, 201-204.
+- :mod:`~meter_adapter.sunspec.models`: point layouts of models 1, 101-103, 120, 201-204, 802.
 - :mod:`~meter_adapter.sunspec.discovery`: the ``SunS`` marker and the model chain.
 - :mod:`~meter_adapter.sunspec.decode`: model data to values with units.
+- :mod:`~meter_adapter.sunspec.battery`: battery model 802 to a typed battery reading.
 - :mod:`~meter_adapter.sunspec.encode`: values to registers (for the simulator).
 """
 
