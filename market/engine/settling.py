@@ -28,10 +28,12 @@ computed by the same function from the same clearing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from gridex.v1 import types_pb2 as pb
 
@@ -40,12 +42,15 @@ from market.engine._core import Core, EngineConfig
 from market.engine.settler import Correction, Settler, receipt_gas, receipt_text
 from market.engine.state import IntervalState
 from market.errors import EngineStateError, MarketError
-from market.settlement import (
-    IntervalSettlement,
-    correction_hash,
-    settle_interval,
-    settlement_difference,
+from market.manifest import (
+    book_rows,
+    feeder_digest,
+    interval_inputs,
+    manifest_hash,
+    metering_rows,
+    posting_manifest,
 )
+from market.settlement import IntervalSettlement, settle_interval, settlement_difference
 
 __all__ = ["Settling"]
 
@@ -65,6 +70,8 @@ class Settling:
     _config: EngineConfig
     _settler: Settler
     _operator: str
+    _feeder: Any
+    _clearing: Any
     _settle_pool: ThreadPoolExecutor
     _busy: dict[tuple[str, int], Future[object]]
     _retry_at: dict[int, float]
@@ -73,6 +80,7 @@ class Settling:
         self._attempts: dict[tuple[int, int], int] = {}
         self._seen: dict[int, tuple[int | None, ...]] = {}  # last timestamps of incomplete meters
         self._watermarks: tuple[int, int] | None = None
+        self._feeder_sha256: str | None = None
 
     def end_ms(self, interval: int) -> int:  # pragma: no cover - Lifecycle defines it
         raise NotImplementedError
@@ -191,6 +199,53 @@ class Settling:
             result_hash=clearing.result_hash,
         )
 
+    def commitment(
+        self,
+        s: IntervalState,
+        version: int,
+        *,
+        previous_hash: bytes,
+        meters: Meters,
+        estimated: Iterable[str],
+        deltas: Mapping[str, int],
+        fee: int,
+    ) -> bytes:
+        """The hash a posting carries on chain: its manifest's (:mod:`market.manifest`).
+
+        Built from the engine state alone (the interval's orders, clearing and
+        the posting's metering), so a restarted engine computes the same hash,
+        and so does anyone who rebuilds it from the published bundle.
+        """
+        clearing = s.clearing
+        if clearing is None:
+            raise EngineStateError(f"interval: {s.interval} is metered but was never cleared")
+        if self._feeder_sha256 is None:
+            self._feeder_sha256 = feeder_digest(self._feeder)
+        orders, participants = book_rows(self._core.state, s)
+        inputs = interval_inputs(
+            feeder_name=self._feeder.name,
+            feeder_sha256=self._feeder_sha256,
+            base=clearing.base,
+            market=self._market,
+            mechanism=clearing.mechanism,
+            options=getattr(self._clearing, "options", None),
+            operator=self._operator,
+            orders=orders,
+            participants=participants,
+        )
+        manifest = posting_manifest(
+            inputs,
+            interval=s.interval,
+            version=version,
+            previous_hash=previous_hash,
+            metering=metering_rows(self._core.state, meters, estimated),
+            clearing_ok=clearing.ok,
+            clearing_hash=clearing.result_hash,
+            deltas=deltas,
+            fee=fee,
+        )
+        return manifest_hash(manifest)
+
     def _may_try(self, k: int) -> bool:
         return ("settle", k) not in self._busy and self._retry_at.get(k, 0.0) <= time.monotonic()
 
@@ -230,6 +285,16 @@ class Settling:
     def _start_settlement(self, s: IntervalState) -> None:
         try:
             settlement = self.settlement_of(s)
+            committed = self.commitment(
+                s,
+                0,
+                previous_hash=b"",
+                meters=s.metered or {},
+                estimated=s.estimated,
+                deltas=settlement.deltas,
+                fee=settlement.fee,
+            )
+            settlement = dataclasses.replace(settlement, result_hash=committed)
         except MarketError as exc:
             self._failed(s.interval, 0, f"cannot compute the settlement: {exc}")
             return
@@ -242,14 +307,19 @@ class Settling:
             posted = self.settlement_of(s)
             wanted = self.settlement_of(s, meters)
             deltas, fee = settlement_difference(posted, wanted)
+            previous = s.last_hash
+            result_hash = self.commitment(
+                s,
+                version,
+                previous_hash=previous,
+                meters=meters,
+                estimated=estimated,
+                deltas=deltas,
+                fee=fee,
+            )
         except MarketError as exc:
             self._failed(s.interval, version, f"cannot compute the reconciliation: {exc}")
             return
-        basis = {m: [*v, m in estimated] for m, v in meters.items()}
-        previous = s.last_hash
-        result_hash = correction_hash(
-            previous, interval=s.interval, version=version, meters=basis, deltas=deltas
-        )
         correction = Correction(s.interval, version, previous, deltas, fee, result_hash, wanted)
         self._submit(self._settle_pool, ("settle", s.interval), self._correct, correction)
 
