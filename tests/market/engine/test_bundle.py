@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -131,9 +131,9 @@ def test_a_file_changed_behind_the_manifest_is_reported(bundle: Path) -> None:
 
 
 @pytest.fixture
-def embedded_ledger() -> Iterator[Ledger]:
+def embedded_ledger() -> Ledger:
     chain = Chain.embedded()
-    yield Ledger(chain, deploy(chain))
+    return Ledger(chain, deploy(chain))
 
 
 def test_only_the_chain_catches_a_bundle_forged_throughout(
