@@ -50,17 +50,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_verify)
 
 
-def bundles_from_journal(db: Path, out: Path, interval: int | None = None) -> list[Path]:
+def bundles_from_journal(
+    db: Path, out: Path, interval: int | None = None, *, feeders: _Feeders | None = None
+) -> list[Path]:
     """Write the bundle of each settled interval of the journal ``db`` into ``out``.
+
+    ``feeders`` keeps the loaded feeder for verifying the bundles after.
 
     Raises:
         InputFileError: the journal cannot be read, or ``interval`` is not settled.
     """
-    from grid import load_feeder
     from market.bundle import write_bundle
     from market.engine.clearing import MarketClearing
     from market.errors import InputFileError
-    from market.manifest import feeder_digest
     from market.report.journal import read_journal
 
     run = read_journal(db)
@@ -70,7 +72,7 @@ def bundles_from_journal(db: Path, out: Path, interval: int | None = None) -> li
         if interval not in settled:
             raise InputFileError(f"--interval: interval {interval} is not settled in {db}")
         settled = [interval]
-    digest = feeder_digest(load_feeder(run.feeder))
+    _, digest = (feeders or _Feeders()).load(run.feeder)
     options = MarketClearing().options
     return [
         write_bundle(
@@ -94,32 +96,42 @@ class _Feeders:
     def __init__(self) -> None:
         self._loaded: dict[str, tuple[Any, str]] = {}
 
+    def load(self, name: str) -> tuple[Any, str]:
+        """The feeder ``name`` (built-in or a pandapower JSON file) and its digest."""
+        from grid import load_feeder
+        from market.manifest import feeder_digest
+
+        if name not in self._loaded:
+            feeder = load_feeder(name)
+            self._loaded[name] = (feeder, feeder_digest(feeder))
+        return self._loaded[name]
+
     def __call__(self, folder: Path) -> tuple[Any, str]:
+        """The feeder a bundle's manifest names, and its digest."""
         import json
 
-        from grid import load_feeder
         from market.errors import InputFileError
-        from market.manifest import feeder_digest
 
         try:
             index = json.loads((folder / "manifest.json").read_text())
             name = str(index["inputs"]["feeder"]["name"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputFileError(f"bundle {folder}: cannot read its manifest ({exc!r})") from exc
-        if name not in self._loaded:
-            feeder = load_feeder(name)
-            self._loaded[name] = (feeder, feeder_digest(feeder))
-        return self._loaded[name]
+        return self.load(name)
 
 
 def verify_folders(
-    folders: list[Path], *, chain: Any = None, progress: Callable[[str], None] | None = None
+    folders: list[Path],
+    *,
+    chain: Any = None,
+    progress: Callable[[str], None] | None = None,
+    feeders: _Feeders | None = None,
 ) -> Iterator[str]:
     """Verify each bundle folder (against ``chain``, a :class:`market.bundle.ChainPostings`);
     yield every difference. ``progress`` is told each interval as it is done."""
     from market.bundle import verify_bundle
 
-    feeders = _Feeders()
+    feeders = feeders or _Feeders()
     started = time.perf_counter()
     for i, folder in enumerate(folders, 1):
         feeder, digest = feeders(folder)
@@ -142,9 +154,10 @@ def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, 
     """
     from market.bundle import ChainPostings
 
-    folders = bundles_from_journal(db, out)
+    feeders = _Feeders()
+    folders = bundles_from_journal(db, out, feeders=feeders)
     chain = None if ledger is None else ChainPostings(ledger)
-    return len(folders), list(verify_folders(folders, chain=chain))
+    return len(folders), list(verify_folders(folders, chain=chain, feeders=feeders))
 
 
 def _chain(args: argparse.Namespace) -> Any:
@@ -169,12 +182,13 @@ def _verify(args: argparse.Namespace) -> int:
     from market.errors import InputFileError
 
     started = time.perf_counter()
+    feeders = _Feeders()
     try:
         if args.db is not None:
             if args.bundles:
                 raise InputFileError("BUNDLE: give bundle folders or --db, not both")
             out = args.out or Path(tempfile.mkdtemp(prefix="gridex-bundles-"))
-            folders = bundles_from_journal(args.db, out, args.interval)
+            folders = bundles_from_journal(args.db, out, args.interval, feeders=feeders)
         else:
             if not args.bundles:
                 raise InputFileError("BUNDLE: give at least one bundle folder, or --db")
@@ -182,7 +196,10 @@ def _verify(args: argparse.Namespace) -> int:
         chain = _chain(args)
         differences = 0
         for line in verify_folders(
-            folders, chain=chain, progress=lambda text: print(text, file=sys.stderr, flush=True)
+            folders,
+            chain=chain,
+            progress=lambda text: print(text, file=sys.stderr, flush=True),
+            feeders=feeders,
         ):
             print(line, flush=True)
             differences += 1
