@@ -11,7 +11,8 @@ are written from the replayed journal to ``--out`` (default: a temporary
 folder) and verified. With ``--rpc-url`` and ``--deployment`` (the document
 ``gridex chain deploy --out`` writes) every posting is also compared with
 the Settlement contract's record on that node: the hash (each posting's
-manifest rebuilt from the bundle), the deltas and the fee. Each difference
+manifest rebuilt from the bundle), the deltas and the fee; with ``--db`` an
+interval posted on chain that the journal did not settle is a difference too. Each difference
 is printed on its own line; a progress line per interval goes to stderr. The
 exit code is 0 when everything agrees, 1 when something differs and 2 for
 bad input (or a chain that cannot be read).
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["bundles_from_journal", "register", "verify_folders", "verify_journal"]
+__all__ = ["bundles_from_journal", "register", "unbundled", "verify_folders", "verify_journal"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -145,6 +146,17 @@ def verify_folders(
             )
 
 
+def unbundled(chain: Any, folders: list[Path]) -> list[str]:
+    """A line for each interval posted on ``chain`` that no bundle (no settled
+    interval of the journal) accounts for."""
+    bundled = {f.name for f in folders}
+    return [
+        f"interval {k}: posted on chain, but not settled in the journal"
+        for k in chain.intervals()
+        if f"interval-{k}" not in bundled
+    ]
+
+
 def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, list[str]]:
     """Bundle and verify every settled interval of the journal ``db`` (against ``ledger``,
     a :class:`contracts.Ledger`).
@@ -157,7 +169,8 @@ def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, 
     feeders = _Feeders()
     folders = bundles_from_journal(db, out, feeders=feeders)
     chain = None if ledger is None else ChainPostings(ledger)
-    return len(folders), list(verify_folders(folders, chain=chain, feeders=feeders))
+    found = list(verify_folders(folders, chain=chain, feeders=feeders))
+    return len(folders), found + ([] if chain is None else unbundled(chain, folders))
 
 
 def _chain(args: argparse.Namespace) -> Any:
@@ -203,6 +216,10 @@ def _verify(args: argparse.Namespace) -> int:
         ):
             print(line, flush=True)
             differences += 1
+        if chain is not None and args.db is not None and args.interval is None:
+            for line in unbundled(chain, folders):
+                print(line, flush=True)
+                differences += 1
     except InputFileError as exc:
         print(f"gridex verify: {exc}", file=sys.stderr)
         return 2

@@ -193,6 +193,10 @@ class ChainPostings:
         for event in sorted(ledger.corrected_events(), key=lambda e: e.version):
             self._by_interval.setdefault(event.interval_id, []).append(event)
 
+    def intervals(self) -> list[int]:
+        """Every interval with a posting on chain, ascending."""
+        return sorted(self._by_interval)
+
     def of(self, interval: int) -> list[Any]:
         """The postings of ``interval`` in version order (Settled first, then Corrected)."""
         return self._by_interval.get(interval, [])

@@ -11,8 +11,8 @@ import polars as pl
 import pytest
 from eth_hash.auto import keccak
 
-from contracts import Chain, Ledger, deploy
-from market._cli_verify import bundles_from_journal
+from contracts import Chain, Ledger, SettlementDriver, deploy
+from market._cli_verify import bundles_from_journal, verify_journal
 from market.bundle import ChainPostings, verify_bundle, write_bundle
 from market.engine.clearing import MarketClearing
 from market.engine.engine import Engine, EngineConfig
@@ -153,6 +153,13 @@ def test_only_the_chain_catches_a_bundle_forged_throughout(
     assert len(folders) > 1  # the intervals around the outage settled too
     assert [line for f in folders for line in verify_bundle(f, chain=chain)] == []
     (folder,) = [f for f in folders if f.name == f"interval-{outage.FIRST}"]
+    # a posting the journal knows nothing of is reported too
+    foreign = outage.FIRST + 1000
+    deltas = {chain_outage.GRID_ACCOUNT: -5, chain_outage.PARTICIPANTS[0]: 5}
+    SettlementDriver(embedded_ledger).settle_interval(foreign, deltas, 0, b"\x07" * 32)
+    _, found = verify_journal(tmp_path / "engine.db", tmp_path / "again", ledger=embedded_ledger)
+    assert found == [f"interval {foreign}: posted on chain, but not settled in the journal"]
+    chain = ChainPostings(embedded_ledger)
     chain_outage.forge_reading(folder)
     found = verify_bundle(folder)
     assert not any("SHA-256" in line or "hashes to" in line for line in found)
