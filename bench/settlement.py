@@ -1,6 +1,6 @@
 """Settlement benchmark: gas per trade netted vs ERC-20 transfers, and settlements/s.
 
-Run: ``.venv/bin/python bench/settlement.py`` (about two minutes on 2 cores).
+Run: ``.venv/bin/python bench/settlement.py`` (about five minutes on 2 cores).
 
 Part 1, gas per trade (embedded EVM, Prague rules). An interval has N
 bilateral trades (buyer, seller, amount) drawn at random among N accounts
@@ -20,13 +20,30 @@ trade of each, and of an advance of the finality watermarks.
 Part 2, settlements per second through :class:`contracts.SettlementDriver`
 (all checks included: interval state, nonce, gas, receipt) with 35 accounts
 per interval, like the demo feeder, on the embedded EVM and on a Hardhat node.
+
+Part 3, ``gridex verify`` of a demo day: runs ``gridex demo --start-hour H
+--intervals N`` (default 10 and 8, a shorter day; ``--intervals 96
+--start-hour 0`` for a whole one), quotes the demo's own verify line (every
+interval recomputed and checked against its embedded chain), then times on
+the same journal, one after the other: the bundles written from the journal,
+verify as it was (the feeder loaded again for every bundle) and verify as it
+is (each feeder loaded once), with the time per interval. ``--journal DB``
+skips the demo and uses that engine journal; ``--only verify`` or ``--only
+gas`` runs one part.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import random
+import re
+import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -185,7 +202,84 @@ def measure_speed(chain: Chain, label: str) -> SpeedRow:
     return SpeedRow(label, len(receipts), seconds, gas_each)
 
 
+@dataclass(frozen=True)
+class VerifyRow:
+    intervals: int
+    demo_line: str  # the demo's own "gridex verify: ..." line ("" with --journal)
+    bundles_s: float
+    before_s: float  # every bundle loads its feeder again (verify as it was)
+    after_s: float  # each feeder loaded once
+    differences: int
+
+
+def measure_verify(journal: Path | None, *, start_hour: int, intervals: int) -> VerifyRow:
+    from market._cli_verify import _Feeders, bundles_from_journal, verify_folders
+    from market.bundle import verify_bundle
+
+    work = Path(tempfile.mkdtemp(prefix="gridex-bench-verify-"))
+    demo_line = ""
+    if journal is None:
+        done = subprocess.run(
+            [
+                sys.executable,
+                *("-m", "market.cli", "demo", "--seed", "1"),
+                *("--start-hour", str(start_hour), "--intervals", str(intervals)),
+                *("--report", str(work / "report")),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "COLUMNS": "200"},
+        )
+        found = re.search(r"gridex verify: .*", done.stdout)
+        demo_line = found.group(0) if found else "(the demo printed no verify line)"
+        journal = work / "report" / "engine.db"
+    started = time.perf_counter()
+    folders = bundles_from_journal(journal, work / "bundles")
+    bundles_s = time.perf_counter() - started
+    started = time.perf_counter()
+    before = sum(len(verify_bundle(folder)) for folder in folders)
+    before_s = time.perf_counter() - started
+    started = time.perf_counter()
+    after = len(list(verify_folders(folders, feeders=_Feeders())))
+    after_s = time.perf_counter() - started
+    assert before == after
+    return VerifyRow(len(folders), demo_line, bundles_s, before_s, after_s, after)
+
+
+def print_verify(row: VerifyRow) -> None:
+    print(f"\n## gridex verify of a demo day ({row.intervals} intervals)\n")
+    if row.demo_line:
+        print(f"demo: {row.demo_line}\n")
+    print("| step | seconds | s/interval |")
+    print("|---|---:|---:|")
+    n = max(row.intervals, 1)
+    print(f"| bundles written from the journal | {row.bundles_s:.1f} | {row.bundles_s / n:.2f} |")
+    print(
+        f"| verify, feeder loaded per bundle (before) | {row.before_s:.1f} | "
+        f"{row.before_s / n:.2f} |"
+    )
+    print(
+        f"| verify, each feeder loaded once (after) | {row.after_s:.1f} | {row.after_s / n:.2f} |"
+    )
+    print(f"\ndifferences found: {row.differences}; load: {os.getloadavg()[0]:.2f} (1 min)")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", choices=["gas", "verify"])
+    parser.add_argument("--journal", type=Path, help="verify this engine journal (no demo run)")
+    parser.add_argument("--start-hour", type=int, default=10)
+    parser.add_argument("--intervals", type=int, default=8)
+    args = parser.parse_args()
+    if args.only != "verify":
+        gas_and_speed()
+    if args.only != "gas":
+        row = measure_verify(args.journal, start_hour=args.start_hour, intervals=args.intervals)
+        print_verify(row)
+
+
+def gas_and_speed() -> None:
     print("## Gas per trade: one netted settlement vs one ERC-20 transfer per trade\n")
     print(
         "| trades N | accounts netted | netted gas (1 tx) "

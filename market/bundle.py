@@ -2,59 +2,83 @@
 
 A bundle is a folder::
 
-    manifest.json        interval, feeder (name and SHA-256 of its pandapower JSON),
-                         tariffs, mechanism, clearing options, operator account,
-                         the clearing's status and result hash, every posting's
-                         version, fee, result hash and previous hash, and the
-                         SHA-256 of each file below
+    manifest.json        the index: interval, the inputs every posting shares
+                         (market.manifest.interval_inputs: feeder name and
+                         SHA-256, base-load forecast, tariffs, mechanism,
+                         clearing options, operator, digests of the orders and
+                         participants), the clearing's status and result hash,
+                         every posting's version, fee and the hash it carries
+                         (as posted), and the SHA-256 of each file below
+    posting-v<N>.json    the manifest of posting N (market.manifest), canonical
+                         JSON: keccak-256 of these bytes is what the Settlement
+                         contract records for version N
     orders.parquet       order_id, participant, side, interval, quantity_wh, limit_price
-    participants.parquet address, bus
+    participants.parquet address, bus (of the participants the orders name)
     metered.parquet      version, meter_id, participant, import_wh, export_wh,
                          complete, estimated: the metering each posting used
     postings.parquet     version, account, delta: what each posting moved
     result.json          the clearing result's canonical JSON (absent if it failed)
 
-:func:`verify_bundle` recomputes, from the bundle alone (and the named
-built-in feeder, checked against its hash), the clearing (byte for byte:
-its keccak-256 must be the posted hash) and every posting (the settlement of
-its metering minus the postings before it, and a reconciliation's chained
-hash), and returns every difference it finds as a line of text; with a
-:class:`contracts.Ledger` it also compares the postings with the chain's
-Settled and Corrected events and their transactions' deltas. The manifest's
-own hash is keccak-256 of its bytes (:func:`manifest_hash`).
+:func:`verify_bundle` works from the bundle alone (and the named built-in
+feeder, checked against its hash). It rebuilds each posting's manifest from
+the parquet rows and the index, chaining each version to the hash of the
+version before, and checks that its hash is the one posted (and, given the
+chain's postings, :class:`ChainPostings`, the one on chain); it recomputes
+the clearing (byte for byte: its keccak-256 must be the clearing hash the
+manifests name) and every posting (the settlement of its metering minus the
+postings before it). Every difference comes back as a line of text.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from eth_hash.auto import keccak
-from gridex.v1 import types_pb2 as pb
 
 from market.config import MarketConfig
 from market.errors import InputFileError
+from market.manifest import (
+    MeteringRow,
+    book_rows,
+    canonical,
+    feeder_digest,
+    interval_inputs,
+    manifest_hash,
+    metering_rows,
+    posting_manifest,
+    rows_sha256,
+)
 from market.orders import Order, Participant, Side
-from market.settlement import correction_hash, settle_interval
+from market.settlement import IntervalSettlement, settle_interval
 
-__all__ = ["manifest_hash", "verify_bundle", "write_bundle"]
+__all__ = ["ChainPostings", "verify_bundle", "write_bundle"]
 
 _FILES = ("orders.parquet", "participants.parquet", "metered.parquet", "postings.parquet")
+_ORDER_SCHEMA = {
+    "order_id": pl.String,
+    "participant": pl.String,
+    "side": pl.String,
+    "interval": pl.Int64,
+    "quantity_wh": pl.Int64,
+    "limit_price": pl.Int64,
+}
+_METERED_SCHEMA = {
+    "version": pl.Int64,
+    "meter_id": pl.String,
+    "participant": pl.String,
+    "import_wh": pl.Int64,
+    "export_wh": pl.Int64,
+    "complete": pl.Boolean,
+    "estimated": pl.Boolean,
+}
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def feeder_digest(feeder: Any) -> str:
-    """SHA-256 of a feeder's pandapower JSON (its version)."""
-    import pandapower as pp
-
-    return hashlib.sha256(pp.to_json(feeder.net).encode()).hexdigest()
 
 
 def write_bundle(
@@ -72,79 +96,68 @@ def write_bundle(
     """Write the bundle of ``interval`` from an engine state (live or replayed).
 
     Returns:
-        The manifest's path.
+        The index's (``manifest.json``) path.
     """
     folder.mkdir(parents=True, exist_ok=True)
     s = state.intervals[interval]
-    orders = [r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED]
+    orders, participants = book_rows(state, s)
+    pl.DataFrame(orders, schema=_ORDER_SCHEMA, orient="row").write_parquet(
+        folder / "orders.parquet"
+    )
     pl.DataFrame(
-        {
-            "order_id": [o.order_id for o in orders],
-            "participant": [o.participant for o in orders],
-            "side": [o.side.value for o in orders],
-            "interval": [o.interval for o in orders],
-            "quantity_wh": [o.quantity_wh for o in orders],
-            "limit_price": [o.limit_price for o in orders],
-        },
-        schema={
-            "order_id": pl.String,
-            "participant": pl.String,
-            "side": pl.String,
-            "interval": pl.Int64,
-            "quantity_wh": pl.Int64,
-            "limit_price": pl.Int64,
-        },
-    ).write_parquet(folder / "orders.parquet")
-    people = sorted(state.participants.values(), key=lambda p: p.address)
-    pl.DataFrame(
-        {"address": [p.address for p in people], "bus": [p.bus for p in people]},
+        sorted(participants.items()),
         schema={"address": pl.String, "bus": pl.Int64},
-    ).write_parquet(folder / "participants.parquet")
-    rows: list[tuple[int, str, str, int, int, bool, bool]] = []
-    postings: list[tuple[int, str, int]] = []
-    records = [r for r in [s.settlement, *s.corrections] if r is not None]
-    meterings = _meterings(state, s)
-    for version, (meters, estimated) in enumerate(meterings[: len(records)]):
-        for m, (imp, exp, complete) in sorted(meters.items()):
-            rows.append((version, m, state.meters[m][1], imp, exp, complete, m in estimated))
-    for record in records:
-        postings += [(record.version, a, d) for a, d in sorted(record.deltas.items())]
-    pl.DataFrame(
-        rows,
-        schema={
-            "version": pl.Int64,
-            "meter_id": pl.String,
-            "participant": pl.String,
-            "import_wh": pl.Int64,
-            "export_wh": pl.Int64,
-            "complete": pl.Boolean,
-            "estimated": pl.Boolean,
-        },
         orient="row",
-    ).write_parquet(folder / "metered.parquet")
+    ).write_parquet(folder / "participants.parquet")
+    clearing = s.clearing
+    inputs = interval_inputs(
+        feeder_name=feeder_name,
+        feeder_sha256=feeder_sha256,
+        base=None if clearing is None else clearing.base,
+        market=market,
+        mechanism=mechanism if clearing is None else clearing.mechanism,
+        options=options,
+        operator=operator,
+        orders=orders,
+        participants=participants,
+    )
+    records = [r for r in [s.settlement, *s.corrections] if r is not None]
+    rows: list[tuple[Any, ...]] = []
+    postings: list[tuple[int, str, int]] = []
+    previous = b""
+    for version, (record, (meters, estimated)) in enumerate(
+        zip(records, s.meterings, strict=False)
+    ):
+        metering = metering_rows(state, meters, estimated)
+        rows += [(version, m, *row) for m, row in metering.items()]
+        postings += [(version, a, d) for a, d in sorted(record.deltas.items())]
+        manifest = posting_manifest(
+            inputs,
+            interval=interval,
+            version=version,
+            previous_hash=previous,
+            metering=metering,
+            clearing_ok=bool(clearing is not None and clearing.ok),
+            clearing_hash=b"" if clearing is None else clearing.result_hash,
+            deltas=record.deltas,
+            fee=record.fee,
+        )
+        (folder / f"posting-v{version}.json").write_bytes(canonical(manifest))
+        previous = record.result_hash
+    pl.DataFrame(rows, schema=_METERED_SCHEMA, orient="row").write_parquet(
+        folder / "metered.parquet"
+    )
     pl.DataFrame(
         postings,
         schema={"version": pl.Int64, "account": pl.String, "delta": pl.Int64},
         orient="row",
     ).write_parquet(folder / "postings.parquet")
-    clearing = s.clearing
     if clearing is not None and clearing.ok:
         (folder / "result.json").write_bytes(clearing.result_json)
-    files = {
-        name: _sha256(folder / name)
-        for name in (*_FILES, "result.json")
-        if (folder / name).exists()
-    }
-    manifest = {
+    names = [*_FILES, "result.json", *(f"posting-v{r.version}.json" for r in records)]
+    index = {
         "interval": interval,
-        "feeder": {"name": feeder_name, "sha256": feeder_sha256},
-        # the base-load forecast the interval was cleared against (None: the
-        # feeder's own base), as the engine journaled it
-        "base": clearing.base if clearing is not None else None,
-        "market": asdict(market),
-        "mechanism": clearing.mechanism if clearing is not None else mechanism,
-        "options": _options_json(options),
-        "operator": operator,
+        "inputs": inputs,
         "clearing": {
             "ok": bool(clearing is not None and clearing.ok),
             "result_hash": "" if clearing is None else clearing.result_hash.hex(),
@@ -158,73 +171,81 @@ def write_bundle(
             }
             for r in records
         ],
-        "files": files,
+        "files": {n: _sha256(folder / n) for n in names if (folder / n).exists()},
     }
     path = folder / "manifest.json"
-    path.write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n")
+    path.write_text(json.dumps(index, sort_keys=True, indent=1) + "\n")
     return path
 
 
-def _options_json(options: Any) -> dict[str, Any]:
-    """Clearing options as JSON values (sets sorted, so the manifest is deterministic)."""
-    return {
-        k: sorted(v) if isinstance(v, frozenset | set) else v for k, v in asdict(options).items()
-    }
+class ChainPostings:
+    """Every posting of a Settlement contract, read once: events by interval.
 
+    ``ledger`` is a :class:`contracts.Ledger` on any node (the embedded EVM or
+    JSON-RPC). Deltas are decoded from each posting's transaction when asked.
+    """
 
-def _meterings(
-    state: Any, s: Any
-) -> list[tuple[dict[str, tuple[int, int, bool]], tuple[str, ...]]]:
-    """The metering of each posting of ``s``, in version order."""
-    return list(s.meterings)
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+        self._by_interval: dict[int, list[Any]] = {}
+        for event in ledger.settled_events():
+            self._by_interval.setdefault(event.interval_id, []).append(event)
+        for event in sorted(ledger.corrected_events(), key=lambda e: e.version):
+            self._by_interval.setdefault(event.interval_id, []).append(event)
 
+    def intervals(self) -> list[int]:
+        """Every interval with a posting on chain, ascending."""
+        return sorted(self._by_interval)
 
-def manifest_hash(folder: Path) -> bytes:
-    """keccak-256 of the bundle's manifest bytes."""
-    return bytes(keccak((folder / "manifest.json").read_bytes()))
+    def of(self, interval: int) -> list[Any]:
+        """The postings of ``interval`` in version order (Settled first, then Corrected)."""
+        return self._by_interval.get(interval, [])
+
+    def deltas(self, event: Any) -> dict[str, int]:
+        """What ``event``'s posting moved, by lower-case account."""
+        return {a.lower(): d for a, d in self.ledger.settlement_deltas(event).items()}
 
 
 def _read(folder: Path) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         frames = {name: pl.read_parquet(folder / name) for name in _FILES}
-    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
-        raise InputFileError(f"bundle {folder}: cannot read it ({exc})") from exc
+        int(manifest["interval"]), manifest["inputs"], manifest["postings"], manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
+        raise InputFileError(f"bundle {folder}: cannot read it ({exc!r})") from exc
     return manifest, frames
 
 
-def _settlement(
-    manifest: dict[str, Any],
-    summary: Any,
-    metered: pl.DataFrame,
-    version: int,
-    result_hash: bytes,
-) -> Any:
-    rows = metered.filter(pl.col("version") == version)
-    net: dict[str, int] = {}
-    for participant, imp, exp in rows.select("participant", "import_wh", "export_wh").iter_rows():
-        net[participant] = net.get(participant, 0) + exp - imp
-    surplus = 0 if summary is None else max(summary.operator_surplus, 0)
-    return settle_interval(
-        int(manifest["interval"]),
-        traded_wh={} if summary is None else dict(summary.traded_wh),
-        payments={} if summary is None else dict(summary.payments),
-        operator_surplus=surplus,
-        metered_wh=net,
-        config=MarketConfig(**manifest["market"]),
-        operator=manifest["operator"],
-        result_hash=result_hash,
-    )
+def _clearing_backend(options: dict[str, Any] | None) -> Any:
+    """The clearing with the options the manifest names (sets were written sorted)."""
+    from market.clearing.options import ClearingOptions
+    from market.engine.clearing import MarketClearing
+
+    if options is None:
+        return MarketClearing()
+    values: dict[str, Any] = {
+        k: frozenset(v) if isinstance(v, list) else v for k, v in options.items()
+    }
+    return MarketClearing(ClearingOptions(**values))
 
 
-def verify_bundle(folder: Path, *, feeder: Any = None, ledger: Any = None) -> list[str]:
-    """Recompute a bundle's clearing and postings; return every difference found.
+def verify_bundle(
+    folder: Path,
+    *,
+    feeder: Any = None,
+    feeder_sha256: str | None = None,
+    chain: ChainPostings | None = None,
+) -> list[str]:
+    """Rebuild a bundle's manifests, recompute its clearing and postings; return
+    every difference found.
 
     Args:
         folder: the bundle.
         feeder: the feeder to clear on (default: the built-in one the manifest
             names); its SHA-256 must match the manifest's.
-        ledger: a :class:`contracts.Ledger` to compare the postings with the chain.
+        feeder_sha256: ``feeder``'s digest if the caller already has it
+            (:func:`market.manifest.feeder_digest`), to spare computing it again.
+        chain: the postings on chain to compare the bundle with.
 
     Returns:
         One line per difference; empty when everything agrees.
@@ -233,104 +254,208 @@ def verify_bundle(folder: Path, *, feeder: Any = None, ledger: Any = None) -> li
         InputFileError: the bundle cannot be read.
     """
     from grid import load_feeder
-    from market.engine.clearing import MarketClearing
 
     manifest, frames = _read(folder)
     k = int(manifest["interval"])
+    inputs = manifest["inputs"]
     out: list[str] = []
     for name, digest in manifest["files"].items():
         path = folder / name
         if not path.exists() or _sha256(path) != digest:
             out.append(f"interval {k}: {name} does not match the manifest's SHA-256")
     if feeder is None:
-        feeder = load_feeder(manifest["feeder"]["name"])
-    if feeder_digest(feeder) != manifest["feeder"]["sha256"]:
+        feeder = load_feeder(inputs["feeder"]["name"])
+        feeder_sha256 = None
+    if (feeder_sha256 or feeder_digest(feeder)) != inputs["feeder"]["sha256"]:
         out.append(f"interval {k}: the feeder is not the version the manifest names")
-    market = MarketConfig(**manifest["market"])
-    orders = [
-        Order(o_id, who, Side(side), iv, q, p)
-        for o_id, who, side, iv, q, p in frames["orders.parquet"].iter_rows()
-    ]
-    participants = {
-        a: Participant(a, int(b)) for a, b in frames["participants.parquet"].iter_rows()
-    }
-    if manifest.get("base") is not None:
+    order_rows = list(frames["orders.parquet"].iter_rows())
+    participant_rows = sorted(frames["participants.parquet"].iter_rows())
+    if rows_sha256(order_rows) != inputs["orders_sha256"]:
+        out.append(f"interval {k}: orders.parquet is not the order book the manifest names")
+    if rows_sha256(participant_rows) != inputs["participants_sha256"]:
+        out.append(f"interval {k}: participants.parquet is not the set the manifest names")
+    market = MarketConfig(**inputs["market"])
+    orders = [Order(o_id, who, Side(side), iv, q, p) for o_id, who, side, iv, q, p in order_rows]
+    participants = {a: Participant(a, int(b)) for a, b in participant_rows}
+    if inputs.get("base") is not None:
         from market.forecast.base import BaseInterval
 
-        feeder = BaseInterval.from_json(manifest["base"]).view(feeder)
-    clearing = MarketClearing()
+        feeder = BaseInterval.from_json(inputs["base"]).view(feeder)
     summary = None
-    posted_hash = bytes.fromhex(manifest["clearing"]["result_hash"])
+    clearing_hash = bytes.fromhex(manifest["clearing"]["result_hash"])
+    published = folder / "result.json"
+    if published.exists() and bytes(keccak(published.read_bytes())) != clearing_hash:
+        out.append(f"interval {k}: result.json is not the clearing result the manifest names")
     if manifest["clearing"]["ok"]:
+        clearing = _clearing_backend(inputs.get("options"))
         blob = clearing.clear(
-            feeder, orders, participants, market, interval=k, mechanism=manifest["mechanism"]
+            feeder, orders, participants, market, interval=k, mechanism=inputs["mechanism"]
         )
         recomputed = bytes(keccak(blob))
-        if recomputed != posted_hash:
+        if recomputed != clearing_hash:
             out.append(
                 f"interval {k}: clearing recomputed from the inputs has hash 0x{recomputed.hex()}, "
-                f"the bundle says 0x{posted_hash.hex()}"
+                f"the bundle says 0x{clearing_hash.hex()}"
             )
-            out += _fill_differences(k, (folder / "result.json").read_bytes(), blob, clearing)
+            out += _fill_differences(k, published, blob, clearing)
         summary = clearing.decode(blob)
-    out += _posting_differences(k, manifest, frames, summary, posted_hash)
-    if ledger is not None:
-        out += _chain_differences(k, manifest, frames["postings.parquet"], ledger)
+    out += _posting_differences(k, manifest, frames, summary)
+    out += _manifest_differences(
+        k, folder, manifest=manifest, frames=frames, clearing_hash=clearing_hash, chain=chain
+    )
     return out
 
 
+def _metering_of(metered: pl.DataFrame, version: int) -> dict[str, MeteringRow]:
+    rows = metered.filter(pl.col("version") == version).drop("version")
+    return {m: (who, imp, exp, c, e) for m, who, imp, exp, c, e in rows.iter_rows()}
+
+
+def _deltas_of(postings: pl.DataFrame, version: int) -> dict[str, int]:
+    return {a: d for _, a, d in postings.filter(pl.col("version") == version).iter_rows()}
+
+
+def _settlement(
+    manifest: dict[str, Any], summary: Any, metered: pl.DataFrame, version: int
+) -> IntervalSettlement:
+    net: dict[str, int] = {}
+    for who, imp, exp, _, _ in _metering_of(metered, version).values():
+        net[who] = net.get(who, 0) + exp - imp
+    surplus = 0 if summary is None else max(summary.operator_surplus, 0)
+    return settle_interval(
+        int(manifest["interval"]),
+        traded_wh={} if summary is None else dict(summary.traded_wh),
+        payments={} if summary is None else dict(summary.payments),
+        operator_surplus=surplus,
+        metered_wh=net,
+        config=MarketConfig(**manifest["inputs"]["market"]),
+        operator=manifest["inputs"]["operator"],
+        result_hash=b"\x01" * 32,  # not what is checked here: see _manifest_differences
+    )
+
+
 def _posting_differences(
-    k: int,
-    manifest: dict[str, Any],
-    frames: dict[str, pl.DataFrame],
-    summary: Any,
-    posted_hash: bytes,
+    k: int, manifest: dict[str, Any], frames: dict[str, pl.DataFrame], summary: Any
 ) -> list[str]:
     """Each posting recomputed: its metering's settlement minus the one before."""
     out: list[str] = []
-    postings = frames["postings.parquet"]
-    metered = frames["metered.parquet"]
-    previous = None
+    previous: IntervalSettlement | None = None
     for meta in manifest["postings"]:
         v = int(meta["version"])
-        wanted = _settlement(manifest, summary, metered, v, posted_hash)
-        if previous is None:
-            expected = dict(wanted.deltas)
-        else:
+        wanted = _settlement(manifest, summary, frames["metered.parquet"], v)
+        expected = dict(wanted.deltas)
+        if previous is not None:
             accounts = wanted.deltas.keys() | previous.deltas.keys()
             diff = {a: wanted.deltas.get(a, 0) - previous.deltas.get(a, 0) for a in accounts}
             expected = {a: d for a, d in diff.items() if d}
-            rows = metered.filter(pl.col("version") == v)
-            basis = {
-                m: [imp, exp, complete, est]
-                for m, imp, exp, complete, est in rows.select(
-                    "meter_id", "import_wh", "export_wh", "complete", "estimated"
-                ).iter_rows()
-            }
-            chained = correction_hash(
-                bytes.fromhex(meta["previous_hash"]),
-                interval=k,
-                version=v,
-                meters=basis,
-                deltas=dict(sorted(expected.items())),
-            )
-            if chained.hex() != meta["result_hash"]:
-                out.append(f"interval {k} v{v}: the posting's hash does not follow from its body")
-        got = {a: d for _, a, d in postings.filter(pl.col("version") == v).iter_rows()}
+        got = _deltas_of(frames["postings.parquet"], v)
         for account in sorted(expected.keys() | got.keys()):
             if expected.get(account, 0) != got.get(account, 0):
                 out.append(
                     f"interval {k} v{v}: {account} posted {got.get(account, 0)}, "
                     f"recomputed {expected.get(account, 0)}"
                 )
+        fee = wanted.fee if previous is None else 0
+        if int(meta["fee"]) != fee:
+            out.append(f"interval {k} v{v}: fee posted {meta['fee']}, recomputed {fee}")
         previous = wanted
     return out
 
 
-def _fill_differences(k: int, published: bytes, recomputed: bytes, clearing: Any) -> list[str]:
+def _manifest_differences(
+    k: int,
+    folder: Path,
+    *,
+    manifest: dict[str, Any],
+    frames: dict[str, pl.DataFrame],
+    clearing_hash: bytes,
+    chain: ChainPostings | None,
+) -> list[str]:
+    """Each posting's manifest rebuilt from the bundle, its hash chained to the
+    version before: equal to the hash posted, the published manifest, the chain's."""
+    out: list[str] = []
+    events = None if chain is None else chain.of(k)
+    if events is not None and len(events) != len(manifest["postings"]):
+        out.append(
+            f"interval {k}: {len(events)} postings on chain, "
+            f"{len(manifest['postings'])} in the bundle"
+        )
+    inputs = manifest["inputs"]
+    previous = b""
+    for i, meta in enumerate(manifest["postings"]):
+        v = int(meta["version"])
+        rebuilt = posting_manifest(
+            inputs,
+            interval=k,
+            version=v,
+            previous_hash=previous,
+            metering=_metering_of(frames["metered.parquet"], v),
+            clearing_ok=bool(manifest["clearing"]["ok"]),
+            clearing_hash=clearing_hash,
+            deltas=_deltas_of(frames["postings.parquet"], v),
+            fee=int(meta["fee"]),
+        )
+        digest = manifest_hash(rebuilt)
+        if digest.hex() != meta["result_hash"]:
+            out.append(
+                f"interval {k} v{v}: the manifest rebuilt from the bundle hashes to "
+                f"0x{digest.hex()}, the posting carried 0x{meta['result_hash']}"
+            )
+        out += _published_differences(k, v, folder / f"posting-v{v}.json", rebuilt)
+        if events is not None and i < len(events):
+            out += _event_differences(k, v, chain, events[i], digest=digest, rebuilt=rebuilt)
+        previous = digest
+    return out
+
+
+def _published_differences(k: int, v: int, path: Path, rebuilt: dict[str, Any]) -> list[str]:
+    """Where the published manifest of posting ``v`` says something the bundle does not."""
     try:
-        old = {(f.participant, f.order_id): f for f in clearing.decode(published).fills}
-    except Exception:  # a tampered result may not even parse
+        published = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return [f"interval {k} v{v}: {path.name} is missing or does not parse"]
+    out = []
+    for where, a, b in _walk("", published, rebuilt):
+        out.append(f"interval {k} v{v}: {path.name} says {where} = {a!r}, the bundle gives {b!r}")
+    return out
+
+
+def _walk(where: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[tuple[str, Any, Any]] = []
+        for key in sorted(a.keys() | b.keys()):
+            out += _walk(f"{where}.{key}" if where else key, a.get(key), b.get(key))
+        return out
+    return [] if canonical(a) == canonical(b) else [(where, a, b)]
+
+
+def _event_differences(
+    k: int, v: int, chain: Any, event: Any, *, digest: bytes, rebuilt: dict[str, Any]
+) -> list[str]:
+    out = []
+    if event.result_hash != "0x" + digest.hex():
+        out.append(
+            f"interval {k} v{v}: the chain holds hash {event.result_hash}, the manifest "
+            f"rebuilt from the bundle hashes to 0x{digest.hex()}"
+        )
+    on_chain = chain.deltas(event)
+    posted = rebuilt["outputs"]["deltas"]
+    for account in sorted(on_chain.keys() | posted.keys()):
+        if on_chain.get(account, 0) != posted.get(account, 0):
+            out.append(
+                f"interval {k} v{v}: {account} moved {on_chain.get(account, 0)} on chain, "
+                f"{posted.get(account, 0)} in the bundle"
+            )
+    if event.fee != rebuilt["outputs"]["fee"]:
+        out.append(f"interval {k} v{v}: chain fee {event.fee}, bundle {rebuilt['outputs']['fee']}")
+    return out
+
+
+def _fill_differences(k: int, published: Path, recomputed: bytes, clearing: Any) -> list[str]:
+    try:
+        fills = clearing.decode(published.read_bytes()).fills
+        old = {(f.participant, f.order_id): f for f in fills}
+    except Exception:  # a tampered (or missing) result may not even parse
         return [f"interval {k}: the published result does not parse"]
     new = {(f.participant, f.order_id): f for f in clearing.decode(recomputed).fills}
     out = []
@@ -343,30 +468,4 @@ def _fill_differences(k: int, published: bytes, recomputed: bytes, clearing: Any
                 f"interval {k}: fill of order {key[1]!r} ({key[0]}): published "
                 f"(filled_wh, price, amount) {wa}, recomputed {wb}"
             )
-    return out
-
-
-def _chain_differences(
-    k: int, manifest: dict[str, Any], postings: pl.DataFrame, ledger: Any
-) -> list[str]:
-    out: list[str] = []
-    events: list[Any] = [*ledger.settled_events(interval_id=k)]
-    events += sorted(ledger.corrected_events(interval_id=k), key=lambda e: e.version)
-    if len(events) != len(manifest["postings"]):
-        out.append(
-            f"interval {k}: {len(events)} postings on chain, "
-            f"{len(manifest['postings'])} in the bundle"
-        )
-    for meta, event in zip(manifest["postings"], events, strict=False):
-        v = int(meta["version"])
-        if event.result_hash != "0x" + meta["result_hash"]:
-            out.append(
-                f"interval {k} v{v}: chain hash {event.result_hash}, bundle 0x{meta['result_hash']}"
-            )
-        on_chain = {a.lower(): d for a, d in ledger.settlement_deltas(event).items()}
-        got = {a: d for _, a, d in postings.filter(pl.col("version") == v).iter_rows()}
-        if on_chain != got:
-            out.append(f"interval {k} v{v}: the chain's deltas differ from the bundle's")
-        if event.fee != int(meta["fee"]):
-            out.append(f"interval {k} v{v}: chain fee {event.fee}, bundle {meta['fee']}")
     return out

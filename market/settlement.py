@@ -47,10 +47,8 @@ makes. Accounts whose delta is zero are left out of ``deltas``.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-from eth_hash.auto import keccak
 
 from market.config import MarketConfig
 from market.errors import SettlementInputError
@@ -58,7 +56,6 @@ from market.orders import normalise_address
 
 __all__ = [
     "IntervalSettlement",
-    "correction_hash",
     "imbalance_amount",
     "settle_interval",
     "settlement_difference",
@@ -91,7 +88,8 @@ class IntervalSettlement:
             address; participants and the operator; zero deltas left out.
         fee: the operator's surplus from the clearing (congestion rent and
             fees), base units, ``>= 0``; credited to the operator on chain.
-        result_hash: hash of the clearing result's canonical JSON (32 bytes).
+        result_hash: the hash the posting carries on chain (32 bytes); the
+            engine posts its manifest's hash (:mod:`market.manifest`).
         traded_wh: net traded export per participant, Wh.
         metered_wh: net metered export per participant, Wh.
         imbalance_wh: ``metered_wh − traded_wh`` per participant, Wh.
@@ -199,7 +197,8 @@ def settle_interval(
         metered_wh: net metered export (export − import) per participant, Wh.
         config: the tariffs (``retail_price``, ``feed_in_price``).
         operator: the operator's account, which takes the grid's side.
-        result_hash: hash of the clearing result's canonical JSON, 32 bytes.
+        result_hash: the hash to post with it, 32 bytes (the engine replaces
+            it by the posting manifest's hash, :mod:`market.manifest`).
 
     Returns:
         The settlement, with ``sum(deltas) + fee == 0``.
@@ -277,32 +276,3 @@ def settlement_difference(
     accounts = sorted(posted.deltas.keys() | wanted.deltas.keys())
     diff = {a: wanted.deltas.get(a, 0) - posted.deltas.get(a, 0) for a in accounts}
     return {a: d for a, d in diff.items() if d != 0}, 0
-
-
-def correction_hash(
-    previous_hash: bytes,
-    *,
-    interval: int,
-    version: int,
-    meters: Mapping[str, Sequence[object]],
-    deltas: Mapping[str, int],
-) -> bytes:
-    """The result hash of reconciliation ``version``, chained to the posting before it.
-
-    ``keccak256(previous_hash ‖ canonical JSON of {interval, version, meters,
-    deltas})``, where ``meters`` is the metered energy the correction is based
-    on (``{meter_id: [import_wh, export_wh, complete, estimated]}``) and
-    ``deltas`` what it posts. So each version's hash commits to the whole
-    chain before it, and anyone holding the postings can recompute it.
-    """
-    body = json.dumps(
-        {
-            "interval": interval,
-            "version": version,
-            "meters": {m: list(v) for m, v in sorted(meters.items())},
-            "deltas": dict(sorted(deltas.items())),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return bytes(keccak(previous_hash + body.encode()))

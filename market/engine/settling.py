@@ -14,12 +14,14 @@ Each posting's intent is journaled before it is sent ("metered",
 "remetered") and its landing after ("settled", "corrected"), so an engine
 killed in between posts the same thing again on restart, and the settler
 (idempotent per posting) finds it on chain: each posting lands once. A
-posting that fails is retried after ``settle_retry_s``, at most
-``settle_max_attempts`` times, then journaled as failed ("settle_failed");
-no interval waits for another. After finality changes and at each gate
-closure the settler is told the watermarks (intervals below ``final_before``
-final, orders taken up to ``open_through``) that time-locked withdrawals
-wait for.
+posting that fails is retried, the wait doubling from ``settle_retry_s``
+(at most :data:`_MAX_SETTLE_RETRY_S`), at most ``settle_max_attempts`` times,
+then journaled as failed ("settle_failed"); a restarted engine gives a
+provisional posting given up before one more round. One episode logs one
+warning and, if given up, one error; no interval waits for another. After
+finality changes and at each gate closure the settler is told the
+watermarks (intervals below ``final_before`` final, orders taken up to
+``open_through``) that time-locked withdrawals wait for.
 
 The sum of an interval's postings is the settlement of its last metering:
 each correction is ``settle(new metering) − settle(previous metering)``,
@@ -28,10 +30,12 @@ computed by the same function from the same clearing.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from gridex.v1 import types_pb2 as pb
 
@@ -40,12 +44,15 @@ from market.engine._core import Core, EngineConfig
 from market.engine.settler import Correction, Settler, receipt_gas, receipt_text
 from market.engine.state import IntervalState
 from market.errors import EngineStateError, MarketError
-from market.settlement import (
-    IntervalSettlement,
-    correction_hash,
-    settle_interval,
-    settlement_difference,
+from market.manifest import (
+    book_rows,
+    feeder_digest,
+    interval_inputs,
+    manifest_hash,
+    metering_rows,
+    posting_manifest,
 )
+from market.settlement import IntervalSettlement, settle_interval, settlement_difference
 
 __all__ = ["Settling"]
 
@@ -65,6 +72,8 @@ class Settling:
     _config: EngineConfig
     _settler: Settler
     _operator: str
+    _feeder: Any
+    _clearing: Any
     _settle_pool: ThreadPoolExecutor
     _busy: dict[tuple[str, int], Future[object]]
     _retry_at: dict[int, float]
@@ -73,6 +82,12 @@ class Settling:
         self._attempts: dict[tuple[int, int], int] = {}
         self._seen: dict[int, tuple[int | None, ...]] = {}  # last timestamps of incomplete meters
         self._watermarks: tuple[int, int] | None = None
+        self._feeder_sha256: str | None = None
+        # intervals whose provisional posting this process gave up (after a restart
+        # a journaled settle_failed gets one more round of attempts)
+        self._given_up: set[int] = set()
+        self._advance_failures = 0
+        self._advance_at = 0.0
 
     def end_ms(self, interval: int) -> int:  # pragma: no cover - Lifecycle defines it
         raise NotImplementedError
@@ -191,45 +206,131 @@ class Settling:
             result_hash=clearing.result_hash,
         )
 
+    def commitment(
+        self,
+        s: IntervalState,
+        version: int,
+        *,
+        previous_hash: bytes,
+        meters: Meters,
+        estimated: Iterable[str],
+        deltas: Mapping[str, int],
+        fee: int,
+    ) -> bytes:
+        """The hash a posting carries on chain: its manifest's (:mod:`market.manifest`).
+
+        Built from the engine state alone (the interval's orders, clearing and
+        the posting's metering), so a restarted engine computes the same hash,
+        and so does anyone who rebuilds it from the published bundle.
+        """
+        clearing = s.clearing
+        if clearing is None:
+            raise EngineStateError(f"interval: {s.interval} is metered but was never cleared")
+        if self._feeder_sha256 is None:
+            self._feeder_sha256 = feeder_digest(self._feeder)
+        orders, participants = book_rows(self._core.state, s)
+        inputs = interval_inputs(
+            feeder_name=self._feeder.name,
+            feeder_sha256=self._feeder_sha256,
+            base=clearing.base,
+            market=self._market,
+            mechanism=clearing.mechanism,
+            options=getattr(self._clearing, "options", None),
+            operator=self._operator,
+            orders=orders,
+            participants=participants,
+        )
+        manifest = posting_manifest(
+            inputs,
+            interval=s.interval,
+            version=version,
+            previous_hash=previous_hash,
+            metering=metering_rows(self._core.state, meters, estimated),
+            clearing_ok=clearing.ok,
+            clearing_hash=clearing.result_hash,
+            deltas=deltas,
+            fee=fee,
+        )
+        return manifest_hash(manifest)
+
     def _may_try(self, k: int) -> bool:
         return ("settle", k) not in self._busy and self._retry_at.get(k, 0.0) <= time.monotonic()
 
     def _failed(self, k: int, version: int, error: str, exc: BaseException | None = None) -> None:
-        """Count a failed attempt, logged in one line; retry later, backing off,
-        and give the posting up after the last attempt.
+        """Count a failed attempt at posting ``version`` of ``k``; retry later, backing
+        off, and give the posting up after the last attempt.
 
         The wait doubles from ``settle_retry_s`` up to :data:`_MAX_SETTLE_RETRY_S`.
-        A traceback is logged only for what is not a chain error (a bug), and only
-        on the first failure of the posting.
+        One episode logs one WARNING line (the first failure), DEBUG lines for the
+        attempts after it, and one ERROR line when the posting is given up
+        (journaled ``settle_failed``). A traceback is logged only for what is not a
+        chain error (a bug): a revert or an unreachable node is expected.
         """
         from contracts.errors import ChainError
 
         attempts = self._attempts.get((k, version), 0) + 1
         self._attempts[(k, version)] = attempts
+        limit = self._config.settle_max_attempts
         wait_s = min(self._config.settle_retry_s * 2 ** (attempts - 1), _MAX_SETTLE_RETRY_S)
-        trace = attempts == 1 and exc is not None and not isinstance(exc, ChainError)
-        logger.error(
-            "interval %d: posting v%d failed (attempt %d of %d): %s",
-            k,
-            version,
-            attempts,
-            self._config.settle_max_attempts,
-            error,
-            exc_info=exc if trace else None,
-        )
-        if attempts < self._config.settle_max_attempts:
+        if attempts < limit:
             self._retry_at[k] = time.monotonic() + wait_s
+            if attempts == 1:
+                logger.warning(
+                    "interval %d: posting v%d failed: %s; trying again, backing off, "
+                    "up to %d attempts",
+                    k,
+                    version,
+                    error,
+                    limit,
+                    exc_info=exc if exc is not None and not isinstance(exc, ChainError) else None,
+                )
+            else:
+                logger.debug(
+                    "interval %d: posting v%d attempt %d of %d failed: %s; next in %.0f s",
+                    k,
+                    version,
+                    attempts,
+                    limit,
+                    error,
+                    wait_s,
+                )
             return
         self._attempts.pop((k, version), None)
         self._retry_at.pop(k, None)
-        logger.error("interval %d: posting v%d given up after %d attempts", k, version, attempts)
+        self._given_up.add(k)
+        logger.error(
+            "interval %d: posting v%d given up after %d attempts: %s (journaled settle_failed; "
+            "fix the cause and restart the engine to try again, see docs/settlement.md)",
+            k,
+            version,
+            attempts,
+            error,
+        )
         with self._core.lock:
             body = {"interval": k, "version": version, "error": error}
             self._core.record("settle_failed", self._core.clock.now_ms(), body)
 
+    def _succeeded(self, k: int, version: int) -> None:
+        attempts = self._attempts.pop((k, version), 0)
+        self._retry_at.pop(k, None)
+        if attempts:
+            logger.info(
+                "interval %d: posting v%d landed after %d failed attempts", k, version, attempts
+            )
+
     def _start_settlement(self, s: IntervalState) -> None:
         try:
             settlement = self.settlement_of(s)
+            committed = self.commitment(
+                s,
+                0,
+                previous_hash=b"",
+                meters=s.metered or {},
+                estimated=s.estimated,
+                deltas=settlement.deltas,
+                fee=settlement.fee,
+            )
+            settlement = dataclasses.replace(settlement, result_hash=committed)
         except MarketError as exc:
             self._failed(s.interval, 0, f"cannot compute the settlement: {exc}")
             return
@@ -242,14 +343,19 @@ class Settling:
             posted = self.settlement_of(s)
             wanted = self.settlement_of(s, meters)
             deltas, fee = settlement_difference(posted, wanted)
+            previous = s.last_hash
+            result_hash = self.commitment(
+                s,
+                version,
+                previous_hash=previous,
+                meters=meters,
+                estimated=estimated,
+                deltas=deltas,
+                fee=fee,
+            )
         except MarketError as exc:
             self._failed(s.interval, version, f"cannot compute the reconciliation: {exc}")
             return
-        basis = {m: [*v, m in estimated] for m, v in meters.items()}
-        previous = s.last_hash
-        result_hash = correction_hash(
-            previous, interval=s.interval, version=version, meters=basis, deltas=deltas
-        )
         correction = Correction(s.interval, version, previous, deltas, fee, result_hash, wanted)
         self._submit(self._settle_pool, ("settle", s.interval), self._correct, correction)
 
@@ -267,8 +373,7 @@ class Settling:
         if done is None:
             return None
         posted, receipt = done
-        self._attempts.pop((k, 0), None)
-        self._retry_at.pop(k, None)
+        self._succeeded(k, 0)
         body = {
             "interval": k,
             "deltas": dict(settlement.deltas),
@@ -289,8 +394,7 @@ class Settling:
         if done is None:
             return None
         posted, receipt = done
-        self._attempts.pop((k, version), None)
-        self._retry_at.pop(k, None)
+        self._succeeded(k, version)
         body = {
             "interval": k,
             "version": version,
@@ -324,14 +428,34 @@ class Settling:
         marks = self.watermarks(now_ms)
         if marks == self._watermarks or ("advance", -1) in self._busy:
             return
+        if self._advance_at > time.monotonic():
+            return
         self._submit(self._settle_pool, ("advance", -1), self._advance, marks)
 
     def _advance(self, marks: tuple[int, int]) -> object:
+        """Post the watermarks; a failure is tried again (backing off, without end:
+        withdrawals wait for it) and logged once until it succeeds."""
+        from contracts.errors import ChainError
+
         try:
             self._settler.advance(*marks)
-        except Exception:
-            logger.exception("watermarks %s not posted; will try again", marks)
+        except Exception as exc:
+            self._advance_failures += 1
+            wait_s = self._config.settle_retry_s * 2 ** (self._advance_failures - 1)
+            self._advance_at = time.monotonic() + min(wait_s, _MAX_SETTLE_RETRY_S)
+            log = logger.warning if self._advance_failures == 1 else logger.debug
+            log(
+                "watermarks %s not posted (attempt %d): %s: %s; trying again, backing off",
+                marks,
+                self._advance_failures,
+                type(exc).__name__,
+                exc,
+                exc_info=exc if not isinstance(exc, ChainError) and log is logger.warning else None,
+            )
             return None
+        if self._advance_failures:
+            logger.info("watermarks %s posted after %d failures", marks, self._advance_failures)
+        self._advance_failures = 0
         self._watermarks = marks
         return marks
 
@@ -344,7 +468,8 @@ class Settling:
         if s.phase == pb.INTERVAL_PHASE_METERED:
             if s.failure:
                 self._finalize_unsettled(s, now_ms)
-            elif self._may_try(s.interval):
+            retry = not s.failure or s.interval not in self._given_up
+            if not s.final and retry and self._may_try(s.interval):
                 self._start_settlement(s)
         elif s.phase == pb.INTERVAL_PHASE_SETTLED:
             self._reconcile(s, now_ms)
