@@ -199,6 +199,16 @@ class Books:
     payments: Mapping[str, int]
 
 
+def _sums_by(group: IntArray, values: IntArray, n_group: int) -> list[int]:
+    """Exact sum of ``values`` per group ``0..n_group-1`` (int64 or Python-int objects)."""
+    if n_group == 0:
+        return []
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    sums = np.add.reduceat(values[order], starts)
+    return [int(v) for v in sums.tolist()]
+
+
 def lp_grid_net_wh(
     book: OrderBook, x_kwh: FloatArray, filled_wh: IntArray, g_in_kwh: float, g_out_kwh: float
 ) -> float:
@@ -253,9 +263,9 @@ def settle(
     import_amount = -((-import_wh * config.retail_price) // 1000)
     export_amount = (export_wh * config.feed_in_price) // 1000
     residual = buyers_pay - sellers_receive - import_amount + export_amount
-    payments: dict[str, int] = {}
-    for key, amt, buy in zip(book.address, amount.tolist(), is_buy.tolist(), strict=True):
-        payments[key] = payments.get(key, 0) + (-amt if buy else amt)
+    names, account = book.accounts
+    signed = np.where(is_buy, -amount, amount)
+    payments = dict(zip(names, _sums_by(account, signed, len(names)), strict=True))
     return Books(
         filled_wh=filled_wh,
         price=np.asarray(price, dtype=np.int64),
@@ -269,5 +279,5 @@ def settle(
         grid_export_amount=export_amount,
         grid_rounding_amount=min(residual, 0),
         operator_surplus=max(residual, 0),
-        payments=dict(sorted(payments.items())),
+        payments=payments,
     )
