@@ -11,9 +11,11 @@ values as given.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -120,14 +122,18 @@ class OrderColumns:
     def of(cls, orders: Iterable[Order]) -> OrderColumns:
         """The columns of ``orders`` (any iterable; consumed once)."""
         book = tuple(orders)
+
+        def column(name: str) -> list[Any]:
+            return list(map(attrgetter(name), book))
+
         return cls(
             orders=book,
-            order_id=[o.order_id for o in book],
-            participant=[o.participant for o in book],
-            side=[o.side for o in book],
-            interval=[o.interval for o in book],
-            quantity_wh=[o.quantity_wh for o in book],
-            limit_price=[o.limit_price for o in book],
+            order_id=column("order_id"),
+            participant=column("participant"),
+            side=column("side"),
+            interval=column("interval"),
+            quantity_wh=column("quantity_wh"),
+            limit_price=column("limit_price"),
         )
 
     @property
@@ -146,6 +152,11 @@ class OrderColumns:
         return firsts(self.participant_first)
 
     @cached_property
+    def participant_names(self) -> list[Any]:
+        """Each distinct participant string, in the order of ``participant_unique``."""
+        return list(map(self.participant.__getitem__, self.participant_unique.tolist()))
+
+    @cached_property
     def participant_lower(self) -> list[Any]:
         """The lower-case form of each distinct participant string (``participant_unique``).
 
@@ -153,18 +164,30 @@ class OrderColumns:
         that looking it up reuses its hash (and, most often, finds the very
         key object of the participants' mapping).
         """
-        raw = [self.participant[i] for i in self.participant_unique.tolist()]
+        raw = self.participant_names
         return [p if p == low else low for p, low in zip(raw, map(str.lower, raw), strict=True)]
 
-    def lookup(self, participants: Mapping[str, Any]) -> list[Any]:
-        """``participants.get(lower-case address)`` per distinct participant string.
+    @cached_property
+    def lower_first(self) -> IntArray:
+        """:func:`first_index` of ``participant_lower``: spellings of one address share it."""
+        if all(map(operator.is_, self.participant_lower, self.participant_names)):
+            return np.arange(len(self.participant_names), dtype=np.int64)  # distinct already
+        return first_index(self.participant_lower)
 
-        Kept for the last mapping asked about: validation and the book ask
-        about the same one within one clearing.
+    def buses(self, participants: Mapping[str, Any]) -> list[Any]:
+        """The registered bus per distinct participant string (``None``: not registered).
+
+        Looked up as ``participants.get(lower-case address).bus``, and kept
+        for the last mapping asked about: validation and the book ask about
+        the same one within one clearing.
         """
-        cached = self.__dict__.get("_lookup")
+        cached = self.__dict__.get("_buses")
         if cached is not None and cached[0] is participants:
             return list(cached[1])
-        found = list(map(participants.get, self.participant_lower))
-        self.__dict__["_lookup"] = (participants, found)
+        who = list(map(participants.get, self.participant_lower))
+        if all(who):  # every participant found (a participant is never falsy)
+            found = list(map(attrgetter("bus"), who))
+        else:
+            found = [None if w is None else w.bus for w in who]
+        self.__dict__["_buses"] = (participants, found)
         return list(found)

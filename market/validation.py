@@ -14,9 +14,11 @@ the orders one by one would.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -175,20 +177,15 @@ def _bad_participants(
 ) -> BoolArray:
     """Orders whose participant string may fail a participant rule, judged once per string."""
     unique = cols.participant_unique
-    names = [cols.participant[i] for i in unique.tolist()]
+    names = cols.participant_names
     if not _all_addresses(names):
         well_formed = np.fromiter((bool(ADDRESS_RE.match(a)) for a in names), bool, len(names))
     else:
         well_formed = np.ones(len(names), dtype=bool)
-    who = cols.lookup(participants)
-    registered = np.fromiter((w is not None for w in who), bool, len(who))
-    bus = np.array([w.bus if w is not None else 0 for w in who], dtype=object)
-    ok = well_formed & registered
-    if ok.any():
-        buses = bus[ok]
-        distinct = set(buses.tolist())
-        allowed = {b for b in distinct if _connectable(feeder, b)}
-        ok[ok] = [b in allowed for b in buses.tolist()]
+    bus = cols.buses(participants)
+    ok = well_formed & np.fromiter(map(operator.is_not, bus, repeat(None)), bool, len(bus))
+    allowed = {b for b in set(bus) - {None} if _connectable(feeder, b)}
+    ok &= np.fromiter(map(allowed.__contains__, bus), bool, len(bus))
     bad_at = np.zeros(cols.n, dtype=bool)
     bad_at[unique] = ~ok
     return bad_at[cols.participant_first]
@@ -234,7 +231,7 @@ def _duplicates(cols: OrderColumns) -> BoolArray:
         return np.zeros(n, dtype=bool)
     first, unique = cols.participant_first, cols.participant_unique
     lower_at = np.zeros(n, dtype=np.int64)
-    lower_at[unique] = first_index(cols.participant_lower)
+    lower_at[unique] = cols.lower_first
     # per order: the position (in ``participant_lower``) of its lower-case address
     account = lower_at[first]
     return repeated(account * max(n, 1) + first_index(cols.order_id))

@@ -7,7 +7,6 @@ bilateral trades, the AC check of the rounded schedule.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -94,8 +93,8 @@ def _fill_rows(book: OrderBook, books: Books) -> tuple[Fill, ...]:
     )
 
 
-def _payment_rows(payments: Mapping[str, int]) -> tuple[Payment, ...]:
-    return tuple(map(Payment._make, payments.items()))
+def _payment_rows(books: Books) -> tuple[Payment, ...]:
+    return tuple(map(Payment._make, books.payments.items()))
 
 
 def assemble(
@@ -181,7 +180,7 @@ def assemble(
         fills=fills,
         prices=prices,
         trades=trades,
-        payments=Rows(len(books.payments), partial(_payment_rows, books.payments)),
+        payments=Rows(len(books.accounts), partial(_payment_rows, books)),
         grid_import_wh=books.grid_import_wh,
         grid_export_wh=books.grid_export_wh,
         losses_wh=books.losses_wh,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import repeat
 from typing import Any
 
@@ -45,6 +45,7 @@ import numpy.typing as npt
 
 from grid import Feeder, FloatArray
 from market._columns import OrderColumns, first_index, firsts, unique_inverse
+from market.clearing.rows import Rows
 from market.orders import Order, Participant, Side
 
 __all__ = [
@@ -75,7 +76,8 @@ class OrderBook:
 
     Attributes:
         orders: the orders themselves.
-        address: lower-case participant address per order.
+        address: lower-case participant address per order (from :meth:`build`,
+            :class:`~market.clearing.rows.Rows` spelled out on first read).
         side: +1 for a sell, -1 for a buy.
         bus: pandapower bus index per order.
         position: feeder bus position per order.
@@ -106,12 +108,12 @@ class OrderBook:
 
     @cached_property
     def accounts(self) -> tuple[tuple[str, ...], IntArray]:
-        """The distinct addresses, sorted, and per order the index of its address among them."""
+        """The distinct addresses (first appearance first) and per order its address's index."""
         if self.known_accounts is not None:
             return self.known_accounts
         first = first_index(self.address)
         unique = firsts(first)
-        return _sorted_codes([self.address[i] for i in unique.tolist()], unique, first)
+        return tuple(self.address[i] for i in unique.tolist()), _dense(unique, first)
 
     @classmethod
     def build(
@@ -134,20 +136,21 @@ class OrderBook:
         n = cols.n
         first, unique = cols.participant_first, cols.participant_unique
         lower = cols.participant_lower
-        who = cols.lookup(participants)
-        if any(w is None for w in who):
+        buses = cols.buses(participants)
+        if None in buses:
             by_lower = {addr.lower(): p for addr, p in participants.items()}
-            who = [by_lower[a] for a in lower]  # KeyError: not a participant
+            buses = [by_lower[a].bus for a in lower]  # KeyError: not a participant
         bus_at = np.zeros(n, dtype=np.int64)
-        bus_at[unique] = np.array([w.bus for w in who], dtype=np.int64).reshape(-1)
-        # the distinct lower-case addresses, sorted: the book's accounts
-        lower_first = first_index(lower)
+        bus_at[unique] = np.array(buses, dtype=np.int64).reshape(-1)
+        # the distinct lower-case addresses: the book's accounts
+        lower_first = cols.lower_first
         distinct = firsts(lower_first)
-        names, code = _sorted_codes([lower[i] for i in distinct.tolist()], distinct, lower_first)
+        names = tuple(map(lower.__getitem__, distinct.tolist()))
+        code = _dense(distinct, lower_first)
         account_at = np.zeros(n, dtype=np.int64)
         account_at[unique] = code
         account = account_at[first]
-        address = list(map(names.__getitem__, account.tolist()))
+        address = Rows(n, partial(_spelled, names, account))
         side = _signs(cols.side)
         bus = bus_at[first]
         qty = np.array(cols.quantity_wh, dtype=np.int64).reshape(n)
@@ -168,14 +171,15 @@ def _signs(sides: list[Any]) -> IntArray:
     return np.where(sell, 1, -1).astype(np.int64)
 
 
-def _sorted_codes(
-    names: list[str], unique: IntArray, first: IntArray
-) -> tuple[tuple[str, ...], IntArray]:
-    """``names`` (one per ``unique`` first position) sorted, and per ``first`` its rank."""
-    rank = sorted(range(len(names)), key=names.__getitem__)
+def _spelled(names: tuple[str, ...], account: IntArray) -> tuple[str, ...]:
+    return tuple(map(names.__getitem__, account.tolist()))
+
+
+def _dense(unique: IntArray, first: IntArray) -> IntArray:
+    """Per ``first`` (a :func:`first_index` result), the rank of its value among ``unique``."""
     code_at = np.zeros(max(len(first), 1), dtype=np.int64)
-    code_at[unique[rank]] = np.arange(len(unique))
-    return tuple(map(names.__getitem__, rank)), code_at[first]
+    code_at[unique] = np.arange(len(unique))
+    return code_at[first]
 
 
 @dataclass(frozen=True)
