@@ -43,14 +43,20 @@ class Rows(Sequence[T]):
 
     def rows(self) -> tuple[T, ...]:
         """The rows as a tuple (built now if they are not yet)."""
-        if self._rows is None:
-            assert self._build is not None  # set until the rows exist
-            with no_gc_pauses():  # many small acyclic objects, as in the clearing itself
-                rows = self._build()
-            if len(rows) != self._n:
-                raise RuntimeError(f"rows: built {len(rows)} rows, expected {self._n}")
-            self._rows, self._build = rows, None
-        return self._rows
+        rows = self._rows
+        if rows is not None:
+            return rows
+        build = self._build
+        if build is None:  # another thread built them meanwhile: _rows is set before _build clears
+            assert self._rows is not None
+            return self._rows
+        with no_gc_pauses():  # many small acyclic objects, as in the clearing itself
+            rows = build()
+        if len(rows) != self._n:
+            raise RuntimeError(f"rows: built {len(rows)} rows, expected {self._n}")
+        self._rows = rows
+        self._build = None
+        return rows
 
     def __len__(self) -> int:
         return self._n
