@@ -74,19 +74,22 @@ def injection_mw(book: OrderBook, filled_wh: IntArray, n_bus: int, interval_s: i
 
 def _fill_rows(book: OrderBook, books: Books) -> tuple[Fill, ...]:
     """One :class:`Fill` per order, from the book's and the books' columns."""
+    amount = books.amount.tolist()
+    if books.amount.dtype == object:
+        amount = [int(a) for a in amount]
     return tuple(
         map(
             Fill._make,
             zip(
                 book.order_id,
                 book.address,
-                np.where(book.side > 0, "sell", "buy").tolist(),
+                map(("buy", "sell").__getitem__, (book.side > 0).tolist()),
                 book.bus.tolist(),
                 book.quantity_wh.tolist(),
                 book.limit_price.tolist(),
                 books.filled_wh.tolist(),
                 books.price.tolist(),
-                [int(a) for a in books.amount.tolist()],
+                amount,
                 strict=True,
             ),
         )

@@ -199,7 +199,7 @@ class _Pairs:
 def _trade_rows(
     book: OrderBook, price: IntArray, pair: _Pairs, *, grid_bus: int, config: MarketConfig
 ) -> tuple[Trade, ...]:
-    address = book.address
+    address = tuple(book.address)  # a plain tuple: indexing Rows is a Python call
     order_id = book.order_id
     bus_of = book.bus.tolist()
     price_of = price.tolist()
@@ -208,15 +208,15 @@ def _trade_rows(
         map(
             Trade._make,
             zip(
-                [address[i] for i in b],
-                [order_id[i] for i in b],
-                [bus_of[i] for i in b],
-                [address[i] for i in s],
-                [order_id[i] for i in s],
-                [bus_of[i] for i in s],
+                map(address.__getitem__, b),
+                map(order_id.__getitem__, b),
+                map(bus_of.__getitem__, b),
+                map(address.__getitem__, s),
+                map(order_id.__getitem__, s),
+                map(bus_of.__getitem__, s),
                 pair.width.tolist(),
-                [price_of[i] for i in b],
-                [price_of[i] for i in s],
+                map(price_of.__getitem__, b),
+                map(price_of.__getitem__, s),
                 strict=True,
             ),
         )
