@@ -199,7 +199,10 @@ def _all_addresses(names: list[Any]) -> bool:
     """Whether every name surely matches ``ADDRESS_RE`` (one regex pass over all of them)."""
     if not names or not set(map(type, names)) <= {str}:
         return not names
-    return _ADDRESS_LINES.fullmatch("\n".join(names)) is not None
+    joined = "\n".join(names)
+    if joined.count("\n") != len(names) - 1:  # a name with a newline of its own
+        return False
+    return _ADDRESS_LINES.fullmatch(joined) is not None
 
 
 def _connectable(feeder: Feeder, bus: Any) -> bool:

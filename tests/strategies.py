@@ -263,6 +263,10 @@ BOOK_PARTICIPANTS = {
     "0x" + "ab" * 20: Participant("0x" + "ab" * 20, 3),
     _address(4): Participant(_address(4), 0),
     _address(5): Participant(_address(5), 99),
+    # keys no normalised address has: they tell a string ADDRESS_RE rejects from one it
+    # accepts even when the mapping knows it
+    _address(6) + "\n" + _address(7): Participant(_address(6), 2),
+    _address(8) + "\n": Participant(_address(8), 2),
 }
 
 
@@ -275,6 +279,9 @@ def _participant_strings() -> st.SearchStrategy[str]:
         "0x123",
         "0X" + "0" * 39 + "1",
         _address(1) + "\n",  # ADDRESS_RE's $ lets a final newline through
+        _address(1) + "\n" + _address(2),  # but not one inside
+        _address(6) + "\n" + _address(7),  # not an address, though a key below
+        _address(8) + "\n",  # an address by ADDRESS_RE, and a key below
         "0x" + "g" * 40,
         "",
         " " + _address(1),

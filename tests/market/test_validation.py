@@ -163,3 +163,25 @@ def test_each_rule_once_with_its_message() -> None:
         "order 'd': participant: is not a registered participant",
         "order 'a': order_id: is used twice by the same participant",
     ]
+
+
+@pytest.mark.parametrize(
+    "participant",
+    ["0x" + "0" * 39 + "6\n0x" + "0" * 39 + "7", "0x" + "0" * 39 + "8\n"],
+    ids=["newline-inside", "final-newline"],
+)
+def test_a_mapping_key_that_is_not_a_clean_address_is_judged_by_address_re(
+    participant: str,
+) -> None:
+    """Catches a whole-book address check fooled by a name that carries its own newline.
+
+    Both strings are keys of the participants' mapping at a connectable bus;
+    ADDRESS_RE refuses the first and (its ``$`` before a final newline)
+    accepts the second, so only the first is a problem.
+    """
+    clean = "0x" + "0" * 39 + "1"
+    book = [Order("a", clean, Side.BUY, 0, 10, 100), Order("b", participant, Side.BUY, 0, 10, 100)]
+    kwargs = {"config": CONFIG, "participants": BOOK_PARTICIPANTS, "feeder": feeder("radial")}
+    got = validate_orders(book, interval=0, **kwargs)  # type: ignore[arg-type]
+    assert got == _reference(book, interval=0, **kwargs)  # type: ignore[arg-type]
+    assert len(got) == (1 if "\n0x" in participant else 0)
