@@ -15,10 +15,14 @@ from market.metering import Reading
 from market.orders import Order, Participant, Side
 
 __all__ = [
+    "BOOK_PARTICIPANTS",
+    "RADIAL_BUSES",
     "addresses",
     "market_configs",
+    "mixed_order_books",
     "reading_streams",
     "settlement_books",
+    "valid_order_books",
 ]
 
 # ---------------------------------------------------------------------------
@@ -235,3 +239,134 @@ def study_sweeps(draw: st.DrawFn) -> dict[str, list[object]]:
     return {
         key: draw(st.lists(choices[key], min_size=1, max_size=3, unique_by=repr)) for key in keys
     }
+
+
+# ---------------------------------------------------------------------------
+# market.validation and market.clearing's order book
+# ---------------------------------------------------------------------------
+
+#: Bus indices of ``tests.market.clearing.nets.feeder("radial")``: 0 is the
+#: transformer's HV bus (participants may not connect), 1-5 the LV buses.
+RADIAL_BUSES = (0, 1, 2, 3, 4, 5)
+
+
+def _address(i: int) -> str:
+    return f"0x{i:040x}"
+
+
+#: Registered participants for :func:`mixed_order_books`: at LV buses, at the HV
+#: bus, at a bus the feeder does not have.
+BOOK_PARTICIPANTS = {
+    _address(1): Participant(_address(1), 1),
+    _address(2): Participant(_address(2), 2),
+    _address(3): Participant(_address(3), 5),
+    "0x" + "ab" * 20: Participant("0x" + "ab" * 20, 3),
+    _address(4): Participant(_address(4), 0),
+    _address(5): Participant(_address(5), 99),
+    # keys no normalised address has: they tell a string ADDRESS_RE rejects from one it
+    # accepts even when the mapping knows it
+    _address(6) + "\n" + _address(7): Participant(_address(6), 2),
+    _address(8) + "\n": Participant(_address(8), 2),
+}
+
+
+def _participant_strings() -> st.SearchStrategy[str]:
+    registered = list(BOOK_PARTICIPANTS)
+    odd = [
+        "0x" + "AB" * 20,  # a registered address in upper case
+        "0x" + "aB" * 20,
+        _address(77),  # well formed, not registered
+        "0x123",
+        "0X" + "0" * 39 + "1",
+        _address(1) + "\n",  # ADDRESS_RE's $ lets a final newline through
+        _address(1) + "\n" + _address(2),  # but not one inside
+        _address(6) + "\n" + _address(7),  # not an address, though a key below
+        _address(8) + "\n",  # an address by ADDRESS_RE, and a key below
+        "0x" + "g" * 40,
+        "",
+        " " + _address(1),
+    ]
+    return st.one_of(st.sampled_from(registered), st.sampled_from(odd))
+
+
+def _order_ids() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.sampled_from(["a", "b", "c", "x" * 64]),
+        st.sampled_from(["", "x" * 65, "a\n", "\u200b", "é", " "]),
+        st.text(max_size=70),
+    )
+
+
+def _integers_and_odd(low: int, high: int) -> st.SearchStrategy[object]:
+    """Values near ``low`` and ``high``, and now and then one that is not an int64."""
+    ints = st.one_of(st.integers(low - 2, low + 2), st.integers(high - 2, high + 2))
+    odd = st.one_of(
+        st.sampled_from([2**63, -(2**63) - 1, 2**70, 0.5, 1.5, -0.5, True, False]),
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-10.0, max_value=10.0),
+    )
+    return st.one_of(ints, ints, ints, odd)
+
+
+@st.composite
+def mixed_order_books(
+    draw: st.DrawFn, config: MarketConfig, *, max_size: int = 25, odd_values: bool = True
+) -> list[Order]:
+    """Books of good and bad orders for :data:`BOOK_PARTICIPANTS` on the radial test feeder.
+
+    Every rule of :func:`market.validation.validate_order` is broken now
+    and then, duplicate ids come up often (ids from a small pool, addresses
+    in two cases), and with ``odd_values`` quantities and prices are at
+    times floats, bools or ints beyond int64.
+    """
+    from market.validation import MAX_QUANTITY_WH
+
+    quantity = (
+        _integers_and_odd(1, MAX_QUANTITY_WH)
+        if odd_values
+        else st.one_of(st.integers(-2, 3), st.integers(MAX_QUANTITY_WH - 1, MAX_QUANTITY_WH + 1))
+    )
+    price = (
+        _integers_and_odd(config.price_min, config.price_max)
+        if odd_values
+        else st.integers(config.price_min - 1, config.price_max + 1)
+    )
+    order = st.builds(
+        Order,
+        order_id=_order_ids(),
+        participant=_participant_strings(),
+        side=st.sampled_from([Side.BUY, Side.SELL]),
+        interval=st.one_of(st.just(0), st.integers(-1, 2)),
+        quantity_wh=quantity,
+        limit_price=price,
+    )
+    return draw(st.lists(order, max_size=max_size))
+
+
+@st.composite
+def valid_order_books(draw: st.DrawFn, config: MarketConfig, *, max_size: int = 40) -> list[Order]:
+    """Valid books for the connectable participants of :data:`BOOK_PARTICIPANTS`.
+
+    Addresses come in lower and upper case (one account either way); ids
+    are unique per account.
+    """
+    spellings = {
+        _address(1): [_address(1), "0x" + _address(1)[2:].upper()],
+        _address(2): [_address(2)],
+        _address(3): [_address(3)],
+        "0x" + "ab" * 20: ["0x" + "ab" * 20, "0x" + "AB" * 20, "0x" + "aB" * 20],
+    }
+    n = draw(st.integers(0, max_size))
+    out = []
+    for i in range(n):
+        account = draw(st.sampled_from(sorted(spellings)))
+        out.append(
+            Order(
+                f"o{i}",
+                draw(st.sampled_from(spellings[account])),
+                draw(st.sampled_from([Side.BUY, Side.SELL])),
+                0,
+                draw(st.integers(1, 10**6)),
+                draw(st.integers(config.price_min, config.price_max)),
+            )
+        )
+    return out

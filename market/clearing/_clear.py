@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from grid import Feeder
+from market._columns import OrderColumns
 from market.clearing._gc import no_gc_pauses
 from market.clearing._problem import OrderBook
 from market.clearing.nodal import clear_nodal
@@ -99,12 +100,13 @@ def _clear(
     t0 = time.perf_counter()
     if interval is None:
         interval = orders[0].interval if orders else 0
+    # one pass over the Order objects; validation and the book read its columns
+    columns = OrderColumns.of(orders)
     if options.validate:
         assert_valid_orders(
-            orders, config=config, participants=participants, feeder=feeder, interval=interval
+            columns, config=config, participants=participants, feeder=feeder, interval=interval
         )
-    lower = {addr.lower(): p for addr, p in participants.items()}
-    book = OrderBook.build(orders, lower, feeder)
+    book = OrderBook.build(columns, participants, feeder)
     prepare_s = time.perf_counter() - t0
     if mechanism == "nodal":
         result = clear_nodal(feeder, book, config, options=options, interval=interval)

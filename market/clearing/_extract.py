@@ -7,6 +7,7 @@ bilateral trades, the AC check of the rounded schedule.
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,7 +23,7 @@ from market.clearing._problem import (
 )
 from market.clearing._solution import LpSolution
 from market.clearing.attribution import attribute_trades
-from market.clearing.books import lp_grid_net_wh, round_fills, round_prices, settle
+from market.clearing.books import Books, lp_grid_net_wh, round_fills, round_prices, settle
 from market.clearing.result import (
     AcCheck,
     BusPrice,
@@ -32,6 +33,7 @@ from market.clearing.result import (
     SolverStats,
     rounded,
 )
+from market.clearing.rows import Rows
 from market.clearing.status import SolutionStatus, Status, Termination
 from market.config import MarketConfig
 
@@ -68,6 +70,34 @@ def injection_mw(book: OrderBook, filled_wh: IntArray, n_bus: int, interval_s: i
     weights = (book.side * filled_wh).astype(np.float64)
     per_bus = np.bincount(book.position, weights=weights, minlength=n_bus)
     return np.asarray(per_bus * (3600.0 / interval_s / 1e6), dtype=np.float64)
+
+
+def _fill_rows(book: OrderBook, books: Books) -> tuple[Fill, ...]:
+    """One :class:`Fill` per order, from the book's and the books' columns."""
+    amount = books.amount.tolist()
+    if books.amount.dtype == object:
+        amount = [int(a) for a in amount]
+    return tuple(
+        map(
+            Fill._make,
+            zip(
+                book.order_id,
+                book.address,
+                map(("buy", "sell").__getitem__, (book.side > 0).tolist()),
+                book.bus.tolist(),
+                book.quantity_wh.tolist(),
+                book.limit_price.tolist(),
+                books.filled_wh.tolist(),
+                books.price.tolist(),
+                amount,
+                strict=True,
+            ),
+        )
+    )
+
+
+def _payment_rows(books: Books) -> tuple[Payment, ...]:
+    return tuple(map(Payment._make, books.payments.items()))
 
 
 def assemble(
@@ -122,24 +152,7 @@ def assemble(
         grid_bus=feeder.ext_grid.bus,
         config=config,
     )
-    orders = book.orders
-    fills = tuple(
-        map(
-            Fill._make,
-            zip(
-                [o.order_id for o in orders],
-                list(book.address),
-                np.where(book.side > 0, "sell", "buy").tolist(),
-                book.bus.tolist(),
-                book.quantity_wh.tolist(),
-                book.limit_price.tolist(),
-                books.filled_wh.tolist(),
-                books.price.tolist(),
-                [int(a) for a in books.amount.tolist()],
-                strict=True,
-            ),
-        )
-    )
+    fills = Rows(book.n, partial(_fill_rows, book, books))
     lmp = parts.lmp.tolist()
     prices = tuple(
         BusPrice(
@@ -170,7 +183,7 @@ def assemble(
         fills=fills,
         prices=prices,
         trades=trades,
-        payments=tuple(Payment(a, amt) for a, amt in books.payments.items()),
+        payments=Rows(len(books.accounts), partial(_payment_rows, books)),
         grid_import_wh=books.grid_import_wh,
         grid_export_wh=books.grid_export_wh,
         losses_wh=books.losses_wh,

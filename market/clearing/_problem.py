@@ -33,13 +33,19 @@ coefficients of *every* bus so prices are defined where nobody trades too.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property, partial
+from itertools import repeat
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from grid import Feeder, FloatArray
+from market._columns import OrderColumns, first_index, firsts, unique_inverse
+from market.clearing.rows import Rows
 from market.orders import Order, Participant, Side
 
 __all__ = [
@@ -70,7 +76,8 @@ class OrderBook:
 
     Attributes:
         orders: the orders themselves.
-        address: lower-case participant address per order.
+        address: lower-case participant address per order (from :meth:`build`,
+            :class:`~market.clearing.rows.Rows` spelled out on first read).
         side: +1 for a sell, -1 for a buy.
         bus: pandapower bus index per order.
         position: feeder bus position per order.
@@ -78,43 +85,101 @@ class OrderBook:
         limit_price: limit price, base units per kWh.
     """
 
-    orders: tuple[Order, ...]
-    address: tuple[str, ...]
+    orders: Sequence[Order]
+    address: Sequence[str]
     side: IntArray
     bus: IntArray
     position: IntArray
     quantity_wh: IntArray
     limit_price: IntArray
+    known_accounts: tuple[tuple[str, ...], IntArray] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     @property
     def n(self) -> int:
         """Number of orders."""
         return len(self.orders)
 
+    @cached_property
+    def order_id(self) -> list[str]:
+        """The client's order id per order."""
+        return [o.order_id for o in self.orders]
+
+    @cached_property
+    def accounts(self) -> tuple[tuple[str, ...], IntArray]:
+        """The distinct addresses (first appearance first) and per order its address's index."""
+        if self.known_accounts is not None:
+            return self.known_accounts
+        first = first_index(self.address)
+        unique = firsts(first)
+        return tuple(self.address[i] for i in unique.tolist()), _dense(unique, first)
+
     @classmethod
     def build(
-        cls, orders: Sequence[Order], participants: Mapping[str, Participant], feeder: Feeder
+        cls,
+        orders: Sequence[Order] | OrderColumns,
+        participants: Mapping[str, Participant],
+        feeder: Feeder,
     ) -> OrderBook:
         """Arrays of ``orders``; every participant must be in ``participants``.
+
+        ``participants`` is keyed by lower-case address; a key in another
+        case is found through its lower-case form. Works over the book's
+        columns (:class:`~market._columns.OrderColumns`): the Python work is
+        per distinct participant and side, not per order.
 
         Raises:
             KeyError: an order's participant or its bus is unknown (validate first).
         """
-        bus_of = {addr.lower(): p.bus for addr, p in participants.items()}
-        n = len(orders)
-        address = tuple(o.participant.lower() for o in orders)
-        rows = np.array(
-            [
-                (1 if o.side == Side.SELL else -1, bus_of[a], o.quantity_wh, o.limit_price)
-                for o, a in zip(orders, address, strict=True)
-            ],
-            dtype=np.int64,
-        ).reshape(n, 4)
-        side, bus, qty, limit = (np.ascontiguousarray(rows[:, k]) for k in range(4))
-        unique_bus, inverse = np.unique(bus, return_inverse=True)
+        cols = orders if isinstance(orders, OrderColumns) else OrderColumns.of(orders)
+        n = cols.n
+        first, unique = cols.participant_first, cols.participant_unique
+        lower = cols.participant_lower
+        buses = cols.buses(participants)
+        if None in buses:
+            by_lower = {addr.lower(): p for addr, p in participants.items()}
+            buses = [by_lower[a].bus for a in lower]  # KeyError: not a participant
+        bus_at = np.zeros(n, dtype=np.int64)
+        bus_at[unique] = np.array(buses, dtype=np.int64).reshape(-1)
+        # the distinct lower-case addresses: the book's accounts
+        lower_first = cols.lower_first
+        distinct = firsts(lower_first)
+        names = tuple(map(lower.__getitem__, distinct.tolist()))
+        code = _dense(distinct, lower_first)
+        account_at = np.zeros(n, dtype=np.int64)
+        account_at[unique] = code
+        account = account_at[first]
+        address = Rows(n, partial(_spelled, names, account))
+        side = _signs(cols.side)
+        bus = bus_at[first]
+        qty = np.array(cols.quantity_wh, dtype=np.int64).reshape(n)
+        limit = np.array(cols.limit_price, dtype=np.int64).reshape(n)
+        unique_bus, inverse = unique_inverse(bus)
         pos_of_unique = np.array([feeder.position_of(int(b)) for b in unique_bus], dtype=np.int64)
-        position = pos_of_unique[inverse].astype(np.int64)
-        return cls(tuple(orders), address, side, bus, position, qty, limit)
+        position = pos_of_unique[inverse].astype(np.int64).reshape(n)
+        return cls(cols.orders, address, side, bus, position, qty, limit, (names, account))
+
+
+def _signs(sides: list[Any]) -> IntArray:
+    """+1 per sell, -1 per anything else (as ``side == Side.SELL``), by identity where it can."""
+    n = len(sides)
+    sell = np.fromiter(map(operator.is_, sides, repeat(Side.SELL)), bool, n)
+    buy = np.fromiter(map(operator.is_, sides, repeat(Side.BUY)), bool, n)
+    other = np.flatnonzero(~(sell | buy))
+    sell[other] = [sides[i] == Side.SELL for i in other.tolist()]
+    return np.where(sell, 1, -1).astype(np.int64)
+
+
+def _spelled(names: tuple[str, ...], account: IntArray) -> tuple[str, ...]:
+    return tuple(map(names.__getitem__, account.tolist()))
+
+
+def _dense(unique: IntArray, first: IntArray) -> IntArray:
+    """Per ``first`` (a :func:`first_index` result), the rank of its value among ``unique``."""
+    code_at = np.zeros(max(len(first), 1), dtype=np.int64)
+    code_at[unique] = np.arange(len(unique))
+    return code_at[first]
 
 
 @dataclass(frozen=True)

@@ -26,13 +26,16 @@ the operator's, so they appear in no trade.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import numpy.typing as npt
 
 from grid import FloatArray
+from market._columns import sorted_unique
 from market.clearing._problem import IntArray, OrderBook
 from market.clearing.result import GRID, Trade
+from market.clearing.rows import Rows
 from market.config import MarketConfig
 
 __all__ = ["attribute_trades"]
@@ -58,7 +61,9 @@ def _tape(book: OrderBook, filled_wh: IntArray, mask: npt.NDArray[np.bool_]) -> 
     idx = idx[np.argsort(book.position[idx], kind="stable")]
     fills = filled_wh[idx].astype(np.int64)
     ends = np.cumsum(fills)
-    buses, first = np.unique(book.position[idx], return_index=True)
+    pos = book.position[idx]  # ascending
+    first = np.flatnonzero(np.diff(pos, prepend=-1)) if len(pos) else np.zeros(0, dtype=np.int64)
+    buses = pos[first]
     starts = np.concatenate([[0], ends])[first]
     totals = np.add.reduceat(fills, first) if len(idx) else np.zeros(0, dtype=np.int64)
     return _Tape(idx, ends, buses.tolist(), starts.tolist(), totals.tolist())
@@ -127,7 +132,7 @@ def _order_trades(
     fb, fs, fw = flows
     t_end = np.cumsum(fw)
     t0 = t_end - fw
-    breaks = np.unique(
+    breaks = sorted_unique(
         np.concatenate(
             [t0, _inner_breaks(buy.ends, fb, fw, t0), _inner_breaks(sell.ends, fs, fw, t0)]
         )
@@ -150,8 +155,11 @@ def attribute_trades(
     distance: FloatArray,
     grid_bus: int,
     config: MarketConfig,
-) -> tuple[Trade, ...]:
+) -> Rows[Trade]:
     """Trades for the fills of ``book`` by the rule in the module docstring.
+
+    The matching runs now, over arrays; the :class:`Trade` rows are built
+    when first read (:class:`~market.clearing.rows.Rows`).
 
     Args:
         book: the orders.
@@ -163,38 +171,59 @@ def attribute_trades(
     """
     buy = _tape(book, filled_wh, (book.side < 0) & (filled_wh > 0))
     sell = _tape(book, filled_wh, (book.side > 0) & (filled_wh > 0))
-    address = book.address
-    order_id = [o.order_id for o in book.orders]
-    bus_of = book.bus.tolist()
-    price_of = price.tolist()
-    trades: list[Trade] = []
     left = filled_wh.astype(np.int64).copy()
     flows = _bus_flows(buy, sell, distance) if buy.buses and sell.buses else None
+    empty = np.zeros(0, dtype=np.int64)
+    buyer, seller, width = empty, empty, empty
     if flows is not None and len(flows[2]):
         buyer, seller, width = _order_trades(buy, sell, flows)
         left -= np.bincount(buyer, weights=width, minlength=book.n).astype(np.int64)
         left -= np.bincount(seller, weights=width, minlength=book.n).astype(np.int64)
-        b, s = buyer.tolist(), seller.tolist()
-        trades.extend(
-            map(
-                Trade._make,
-                zip(
-                    [address[i] for i in b],
-                    [order_id[i] for i in b],
-                    [bus_of[i] for i in b],
-                    [address[i] for i in s],
-                    [order_id[i] for i in s],
-                    [bus_of[i] for i in s],
-                    width.tolist(),
-                    [price_of[i] for i in b],
-                    [price_of[i] for i in s],
-                    strict=True,
-                ),
-            )
+    rest = np.flatnonzero(left > 0)
+    pair = _Pairs(buyer, seller, width, rest, left[rest])
+    build = partial(_trade_rows, book, price, pair, grid_bus=grid_bus, config=config)
+    return Rows(len(width) + len(rest), build)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The trades as columns: order-to-order ones, then each rest traded with the grid."""
+
+    buyer: IntArray
+    seller: IntArray
+    width: IntArray
+    rest: IntArray
+    rest_wh: IntArray
+
+
+def _trade_rows(
+    book: OrderBook, price: IntArray, pair: _Pairs, *, grid_bus: int, config: MarketConfig
+) -> tuple[Trade, ...]:
+    address = tuple(book.address)  # a plain tuple: indexing Rows is a Python call
+    order_id = book.order_id
+    bus_of = book.bus.tolist()
+    price_of = price.tolist()
+    b, s = pair.buyer.tolist(), pair.seller.tolist()
+    trades = list(
+        map(
+            Trade._make,
+            zip(
+                map(address.__getitem__, b),
+                map(order_id.__getitem__, b),
+                map(bus_of.__getitem__, b),
+                map(address.__getitem__, s),
+                map(order_id.__getitem__, s),
+                map(bus_of.__getitem__, s),
+                pair.width.tolist(),
+                map(price_of.__getitem__, b),
+                map(price_of.__getitem__, s),
+                strict=True,
+            ),
         )
-    for i in np.flatnonzero(left > 0).tolist():
-        wh = int(left[i])
-        if book.side[i] < 0:
+    )
+    sides = book.side[pair.rest].tolist()
+    for i, wh, side in zip(pair.rest.tolist(), pair.rest_wh.tolist(), sides, strict=True):
+        if side < 0:
             trades.append(
                 Trade(
                     address[i],

@@ -75,6 +75,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -102,12 +103,25 @@ def _exact(values: IntArray, bound: int) -> IntArray:
     return values
 
 
+def _group_order(node: IntArray, side: IntArray, limit: IntArray) -> IntArray:
+    """``np.lexsort((limit, side, node))``: by node, side, limit, then book order.
+
+    One stable sort of a combined key where it fits in int64, else the lexsort.
+    """
+    lo, hi = int(limit.min()), int(limit.max())
+    span = hi - lo + 1
+    if int(node.max()) * 2 * span + 2 * span < _SAFE:
+        key = (node * 2 + (side > 0)) * span + (limit - lo)
+        return np.argsort(key, kind="stable")
+    return np.lexsort((limit, side, node))
+
+
 def round_fills(book: OrderBook, node: IntArray, x_kwh: FloatArray) -> IntArray:
     """Integer fills in Wh by the group pro-rata rule (rule 1)."""
     n = book.n
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    order = np.lexsort((book.limit_price, book.side, node))
+    order = _group_order(node, book.side, book.limit_price)
     s_node, s_side, s_limit = node[order], book.side[order], book.limit_price[order]
     new_group = np.ones(n, dtype=bool)
     new_group[1:] = (
@@ -125,8 +139,9 @@ def round_fills(book: OrderBook, node: IntArray, x_kwh: FloatArray) -> IntArray:
     base = product // divisor
     remainder = product % divisor
     deficit = total - np.asarray(np.add.reduceat(base, starts), dtype=np.int64)
-    # leftover Wh to the largest remainders, ties in book order
-    rank_order = np.lexsort((order, -np.asarray(remainder, dtype=np.float64), group))
+    # leftover Wh to the largest remainders, ties in book order (within a group
+    # the sorted positions are in book order already: the sort is stable)
+    rank_order = np.lexsort((-np.asarray(remainder, dtype=np.float64), group))
     rank = np.empty(n, dtype=np.int64)
     rank[rank_order] = np.arange(n) - starts[group[rank_order]]
     extra = rank < deficit[group]
@@ -181,7 +196,8 @@ class Books:
         grid_rounding_amount: rounding the operator's rents do not cover,
             carried by the external grid's account, base units (≤ 0).
         operator_surplus: fees, congestion and loss rents less rounding, base units (≥ 0).
-        payments: per participant, signed base units (positive = receives).
+        accounts: the book's participants, in order of first appearance.
+        account_amount: per account, signed base units (positive = receives).
     """
 
     filled_wh: IntArray
@@ -196,7 +212,23 @@ class Books:
     grid_export_amount: int
     grid_rounding_amount: int
     operator_surplus: int
-    payments: Mapping[str, int]
+    accounts: tuple[str, ...]
+    account_amount: list[int]
+
+    @cached_property
+    def payments(self) -> Mapping[str, int]:
+        """Per participant, signed base units (positive = receives), sorted by address."""
+        return dict(sorted(zip(self.accounts, self.account_amount, strict=True)))
+
+
+def _sums_by(group: IntArray, values: IntArray, n_group: int) -> list[int]:
+    """Exact sum of ``values`` per group ``0..n_group-1`` (int64 or Python-int objects)."""
+    if n_group == 0:
+        return []
+    order = np.argsort(group, kind="stable")
+    starts = np.flatnonzero(np.diff(group[order], prepend=-1))
+    sums = np.add.reduceat(values[order], starts)
+    return [int(v) for v in sums.tolist()]
 
 
 def lp_grid_net_wh(
@@ -253,9 +285,8 @@ def settle(
     import_amount = -((-import_wh * config.retail_price) // 1000)
     export_amount = (export_wh * config.feed_in_price) // 1000
     residual = buyers_pay - sellers_receive - import_amount + export_amount
-    payments: dict[str, int] = {}
-    for key, amt, buy in zip(book.address, amount.tolist(), is_buy.tolist(), strict=True):
-        payments[key] = payments.get(key, 0) + (-amt if buy else amt)
+    names, account = book.accounts
+    signed = np.where(is_buy, -amount, amount)
     return Books(
         filled_wh=filled_wh,
         price=np.asarray(price, dtype=np.int64),
@@ -269,5 +300,6 @@ def settle(
         grid_export_amount=export_amount,
         grid_rounding_amount=min(residual, 0),
         operator_surplus=max(residual, 0),
-        payments=dict(sorted(payments.items())),
+        accounts=names,
+        account_amount=_sums_by(account, signed, len(names)),
     )

@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from grid import Feeder, FloatArray, Sensitivities
+from market._columns import unique_inverse
 from market.clearing._cache import zero_point
 from market.clearing._extract import assemble
 from market.clearing._problem import (
@@ -182,7 +183,7 @@ def define_nodal_problem(
         price_scale=scale,
         retail_price=config.retail_price,
     )
-    unique_pos, inverse = np.unique(book.position, return_inverse=True)
+    unique_pos, inverse = unique_inverse(book.position)
     node_position = unique_pos.astype(np.int64)
     node = inverse.astype(np.int64)
     node_lo, node_hi = _node_box(book, node, len(node_position))

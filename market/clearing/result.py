@@ -16,6 +16,7 @@ even when one took longer.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -222,6 +223,10 @@ class ClearingResult:
         prices: one per feeder bus, in feeder order.
         trades: bilateral attribution (see :mod:`market.clearing.attribution`).
         payments: one per participant with an order, sorted by address.
+
+    ``fills``, ``trades`` and ``payments`` are tuples, or, from
+    :func:`~market.clearing.clear`, :class:`~market.clearing.rows.Rows`
+    that build their rows on first read and compare equal to those tuples.
         grid_import_wh: energy bought from the external grid.
         grid_export_wh: energy sold to the external grid.
         losses_wh: network losses attributed to the market (may be negative).
@@ -245,10 +250,10 @@ class ClearingResult:
     sensitivities: str
     constraints: tuple[str, ...]
     status: Status
-    fills: tuple[Fill, ...]
+    fills: Sequence[Fill]
     prices: tuple[BusPrice, ...]
-    trades: tuple[Trade, ...]
-    payments: tuple[Payment, ...]
+    trades: Sequence[Trade]
+    payments: Sequence[Payment]
     grid_import_wh: int
     grid_export_wh: int
     losses_wh: int
