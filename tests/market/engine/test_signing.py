@@ -88,6 +88,54 @@ def test_request_vector() -> None:
     assert elsewhere != ADDRESS
 
 
+def test_batched_orders_vector() -> None:
+    entry = market_pb2.SubmitOrdersRequest.Entry
+    request = market_pb2.SubmitOrdersRequest(
+        participant=ADDRESS,
+        orders=[
+            entry(
+                client_order_id="order-1",
+                side=types_pb2.SIDE_SELL,
+                interval=1944000,
+                quantity_wh=1500,
+                limit_price=120000,
+            ),
+            entry(
+                client_order_id="order-2",
+                side=types_pb2.SIDE_BUY,
+                interval=1944001,
+                quantity_wh=500,
+                limit_price=90000,
+            ),
+        ],
+    )
+    raw = request.SerializeToString()
+    assert raw.hex() == (
+        "0a2a30783263373533366533363035643963313661376133643762313839386535323933393661363563"
+        "323312160a076f726465722d31100218c0d37620dc0b28c0a90712160a076f726465722d32100118c1d3"
+        "7620f4032890bf05"
+    )
+    method = "/gridex.v1.MarketService/SubmitOrders"
+    message = signing.request_message(
+        method, raw, 1749600000000, "0b7c3d9e2f4a6158", engine_id=ENGINE_ID
+    )
+    assert message.decode().splitlines()[-1] == (
+        "d95b0c029342118251f13e099dd2bcbe72b04f277b6dc770a4d7fc0267c7aafd"
+    )
+    expected = (
+        "0xd8f26bdd8ff876c8c6c2e7301692d752056709786856961e26681c444e977223"
+        "0ccd17dd945133d92867d62744705e4ed85d60ee951663ba74581d72a846bef61b"
+    )
+    metadata = dict(
+        signing.Signer(KEY).request_metadata(
+            method, raw, engine_id=ENGINE_ID, timestamp_ms=1749600000000, nonce="0b7c3d9e2f4a6158"
+        )
+    )
+    assert metadata["x-gridex-signature"] == expected
+    independent = Account.sign_message(encode_defunct(primitive=message), KEY).signature
+    assert "0x" + bytes(independent).hex() == expected
+
+
 @pytest.mark.parametrize("engine_id", ["", "a\nb", "x" * 65, "feeder b"])
 def test_an_engine_id_is_one_short_line(engine_id: str) -> None:
     with pytest.raises(ValueError, match="engine_id"):
