@@ -264,30 +264,89 @@ def keccak_us(n: int = 50_000) -> tuple[float, float]:
     return out[0], out[1]
 
 
-async def _wakeup_us(wait: Callable[[Future[int]], Any], waiters: int, rounds: int) -> float:
-    """µs of loop time per waiting handler when a thread completes ``waiters`` futures at once."""
+async def _wakeup_cpu_us(
+    wait: Callable[[Future[int]], Any], waiters: int, rounds: int
+) -> tuple[float, float]:
+    """CPU µs per waiting handler when a thread completes ``waiters`` futures at once.
 
-    async def one() -> None:
+    Returns (event-loop thread, completing thread): thread CPU time, so the
+    figures do not depend on what else the machine runs. The loop's share
+    includes making and finishing the waiting tasks, the same for both ways.
+    """
+    loop_cpu = 0.0
+    writer_cpu = [0.0]
+    for i in range(rounds + 1):
         futures: list[Future[int]] = [Future() for _ in range(waiters)]
+        started = time.thread_time()
         tasks = [asyncio.ensure_future(wait(f)) for f in futures]
         await asyncio.sleep(0)  # every task is waiting
-        commit = threading.Thread(target=lambda: [f.set_result(1) for f in futures])
-        commit.start()  # as the journal's writer does after a commit
+
+        def commit(futures: list[Future[int]] = futures) -> None:
+            begun = time.thread_time()
+            for f in futures:  # as the journal's writer does after a commit
+                f.set_result(1)
+            writer_cpu[0] += time.thread_time() - begun
+
+        thread = threading.Thread(target=commit)
+        thread.start()
         await asyncio.gather(*tasks)
-        commit.join()
+        loop_cpu += time.thread_time() - started
+        thread.join()
+        if i == 0:  # the first round warms up
+            loop_cpu, writer_cpu[0] = 0.0, 0.0
+    n = rounds * waiters
+    return loop_cpu / n * 1e6, writer_cpu[0] / n * 1e6
 
-    await one()
-    start = time.perf_counter()
-    for _ in range(rounds):
-        await one()
-    return (time.perf_counter() - start) / (rounds * waiters) * 1e6
+
+def engine_batch_us(batches: int = 10, size: int = 500) -> tuple[float, float]:
+    """(wall, CPU) µs per order of ``batch.submit_orders`` in this process.
+
+    The engine's own share of a SubmitOrders order (validation, state, event,
+    journal entry; no gRPC, no wait for the fsync). The calling thread's CPU
+    time does not depend on the machine's load the way wall time does; what
+    the gRPC figure adds on top is transport, parsing and answering.
+    """
+    from grid import load_feeder
+    from market.engine.batch import submit_orders
+    from market.engine.clock import SimClock
+    from market.engine.engine import Engine
+
+    with tempfile.TemporaryDirectory(prefix="gridex-bench-") as tmp:
+        engine = Engine(load_feeder("cigre-lv"), Path(tmp) / "e.db", clock=SimClock(T0_MS))
+        engine.start()
+        try:
+            trader = TRADERS[0]
+            engine.register_participant(trader.address, 2).result()
+            requests = [
+                [
+                    market_pb2.SubmitOrdersRequest.Entry(
+                        client_order_id=f"local-{b}-{i}",
+                        side=pb.SIDE_BUY,
+                        interval=FIRST + (b + i) % 96,
+                        quantity_wh=1000 + i,
+                        limit_price=100_000 + i,
+                    )
+                    for i in range(size)
+                ]
+                for b in range(batches + 1)
+            ]
+            submit_orders(engine, trader.address, requests[0]).result()  # warm up
+            start, cpu = time.perf_counter(), time.thread_time()
+            for entries in requests[1:]:
+                submit_orders(engine, trader.address, entries)
+            elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
+        finally:
+            engine.close()
+    n = batches * size
+    return elapsed / n * 1e6, cpu / n * 1e6
 
 
-def wakeup_us(waiters: int = 200, rounds: int = 50) -> tuple[float, float]:
-    """µs per waiting handler: journal.durable's batched wake-up and asyncio.wrap_future."""
-    batched = asyncio.run(_wakeup_us(durable, waiters, rounds))
-    per_future = asyncio.run(_wakeup_us(asyncio.wrap_future, waiters, rounds))
-    return batched, per_future
+def wakeup_us(waiters: int = 200, rounds: int = 50) -> dict[str, tuple[float, float]]:
+    """(loop, writer) CPU µs per waiting handler: journal.durable and asyncio.wrap_future."""
+    return {
+        "journal.durable": asyncio.run(_wakeup_cpu_us(durable, waiters, rounds)),
+        "asyncio.wrap_future": asyncio.run(_wakeup_cpu_us(asyncio.wrap_future, waiters, rounds)),
+    }
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -304,10 +363,31 @@ def _start(args: list[str], port_file: Path, log: Path) -> tuple[subprocess.Pope
     return proc, f"127.0.0.1:{port_file.read_text()}"
 
 
-def _measure(label: str, fn: Callable[[], tuple[int, float]]) -> float:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    label: str, fn: Callable[[], tuple[int, float]], server: subprocess.Popen[bytes]
+) -> tuple[float, float]:
+    """Items per second, and the server's CPU µs per item (independent of the machine's load)."""
+    before = _cpu_s(server.pid)
     count, rate = fn()
-    print(f"  {label:<44} {rate:>10,.0f}/s  ({count:,} in total)", flush=True)
-    return rate
+    cpu_us = (_cpu_s(server.pid) - before) / max(count, 1) * 1e6
+    print(
+        f"  {label:<40} {rate:>10,.0f}/s  {cpu_us:>7.1f} us server CPU each  ({count:,})",
+        flush=True,
+    )
+    return rate, cpu_us
+
+
+def _ratio(engine: tuple[float, float], ceiling: tuple[float, float]) -> None:
+    print(
+        f"  {'engine / ceiling':<40} {engine[0] / ceiling[0]:>11.0%}"
+        f"  {ceiling[1] / engine[1]:>7.0%} by server CPU per item"
+    )
 
 
 def main() -> int:
@@ -351,22 +431,27 @@ def main() -> int:
         print(
             f"keccak-256 of 200 bytes: {fast:.1f} us (gridex.signing) vs {slow:.1f} us (eth-hash)"
         )
-        batched, per_future = wakeup_us()
+        print("durability wake-up, CPU per waiting handler (200 per commit): loop / writer thread")
+        for name, (loop_us, writer_us) in wakeup_us().items():
+            print(f"  {name:<44} {loop_us:>7.1f} us / {writer_us:.1f} us")
+        wall_us, cpu_us = engine_batch_us()
         print(
-            f"durability wake-up per waiting handler (200 per commit): {batched:.1f} us "
-            f"(journal.durable) vs {per_future:.1f} us (asyncio.wrap_future)"
+            f"engine share of a batched order (in process, no gRPC): {wall_us:.0f} us wall, "
+            f"{cpu_us:.0f} us CPU"
         )
         print(f"orders: signed SubmitOrder, {args.concurrency} in flight")
         run = asyncio.run
         e = _measure(
             "engine (verified, journaled, fsync'd)",
             lambda: run(orders_per_second(engine_address, args.seconds, args.concurrency)),
+            engine,
         )
         c = _measure(
             "bare grpc.aio echo server (ceiling)",
             lambda: run(orders_per_second(echo_address, args.seconds, args.concurrency)),
+            echo,
         )
-        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+        _ratio(e, c)
         print(
             f"orders: signed SubmitOrders of {args.order_batch}, {args.batch_concurrency} in flight"
         )
@@ -377,6 +462,7 @@ def main() -> int:
                     engine_address, args.seconds, args.batch_concurrency, args.order_batch
                 )
             ),
+            engine,
         )
         c = _measure(
             "bare grpc.aio echo server (ceiling)",
@@ -385,18 +471,21 @@ def main() -> int:
                     echo_address, args.seconds, args.batch_concurrency, args.order_batch
                 )
             ),
+            echo,
         )
-        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+        _ratio(e, c)
         print(f"readings: signed batches of {args.batch}, {len(GATEWAYS)} gateway streams")
         e = _measure(
             "engine (verified, journaled, fsync'd)",
             lambda: run(readings_per_second(engine_address, args.seconds, args.batch)),
+            engine,
         )
         c = _measure(
             "bare grpc.aio echo server (ceiling)",
             lambda: run(readings_per_second(echo_address, args.seconds, args.batch)),
+            echo,
         )
-        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+        _ratio(e, c)
     finally:
         for proc in (engine, echo):
             proc.terminate()
