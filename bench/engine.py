@@ -2,13 +2,19 @@
 
 Starts ``gridex serve`` (simulated clock, journal with ``synchronous=FULL``)
 in a child process, then drives it from this process with an asyncio gRPC
-client that signs every order and every reading batch, as real clients do.
-Beside each figure it runs the same client against a bare grpc.aio echo
-server (another child process) that answers without signature checks,
-journal or state: the ceiling of gRPC in Python on this machine. The ratio
-says how much of that ceiling the engine keeps.
+client that signs every order, every SubmitOrders batch and every reading
+batch, as real clients do. Beside each figure it runs the same client
+against a bare grpc.aio echo server (another child process) that answers
+without signature checks, journal or state: the ceiling of gRPC in Python on
+this machine. The ratio says how much of that ceiling the engine keeps.
 
-Usage: ``python bench/engine.py [--seconds S] [--concurrency N] [--batch N]``.
+It also times, in this process, the two costs the single-order path was
+made faster by: keccak-256 (``gridex.signing.keccak`` against eth-hash) and
+the durability wake-up of a handler waiting for a commit
+(:func:`market.engine.journal.durable` against ``asyncio.wrap_future``).
+
+Usage: ``python bench/engine.py [--seconds S] [--concurrency N] [--batch N]
+[--order-batch N]``.
 """
 
 from __future__ import annotations
@@ -20,8 +26,10 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +38,14 @@ from gridex.v1 import market_pb2, meter_pb2
 from gridex.v1 import types_pb2 as pb
 
 from market.client import OperatorClient
-from market.engine.signing import Signer
+from market.engine.journal import durable
+from market.engine.signing import Signer, keccak
 
+ENGINE_ID = "cigre-lv"
 T0_MS = 1944000 * 900_000
 FIRST = 1944001
 SUBMIT = "/gridex.v1.MarketService/SubmitOrder"
+SUBMIT_MANY = "/gridex.v1.MarketService/SubmitOrders"
 READINGS = "/gridex.v1.MeterService/StreamReadings"
 OPERATOR = Signer("0x" + "11" * 32)
 TRADERS = [Signer(f"0x{i + 1:064x}") for i in range(8)]
@@ -52,6 +63,19 @@ async def _echo_server(port_file: Path) -> None:
     async def submit(request: bytes, context: Any) -> bytes:
         return order_reply
 
+    many_replies: dict[int, bytes] = {}
+
+    async def submit_many(request: bytes, context: Any) -> bytes:
+        n = len(market_pb2.SubmitOrdersRequest.FromString(request).orders)
+        if n not in many_replies:
+            result = market_pb2.SubmitOrderResult(
+                order=pb.OrderState(client_order_id="x", status=pb.ORDER_STATUS_OPEN)
+            )
+            many_replies[n] = market_pb2.SubmitOrdersResponse(
+                results=[result] * n
+            ).SerializeToString()
+        return many_replies[n]
+
     async def readings(requests: Any, context: Any) -> Any:
         async for raw in requests:
             signed = meter_pb2.SignedReadingBatch.FromString(raw)
@@ -62,13 +86,15 @@ async def _echo_server(port_file: Path) -> None:
 
     handlers = {
         "SubmitOrder": grpc.unary_unary_rpc_method_handler(submit),
+        "SubmitOrders": grpc.unary_unary_rpc_method_handler(submit_many),
         "StreamReadings": grpc.stream_stream_rpc_method_handler(readings),
     }
     server = grpc.aio.server()
     server.add_generic_rpc_handlers(
         (
             grpc.method_handlers_generic_handler(
-                "gridex.v1.MarketService", {"SubmitOrder": handlers["SubmitOrder"]}
+                "gridex.v1.MarketService",
+                {"SubmitOrder": handlers["SubmitOrder"], "SubmitOrders": handlers["SubmitOrders"]},
             ),
             grpc.method_handlers_generic_handler(
                 "gridex.v1.MeterService", {"StreamReadings": handlers["StreamReadings"]}
@@ -111,10 +137,62 @@ async def orders_per_second(address: str, seconds: float, concurrency: int) -> t
                 ).SerializeToString()
                 await call(
                     raw,
-                    metadata=tuple(signer.request_metadata(SUBMIT, raw, engine_id="cigre-lv")),
+                    metadata=tuple(signer.request_metadata(SUBMIT, raw, engine_id=ENGINE_ID)),
                     timeout=30,
                 )
                 done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    return done, done / elapsed
+
+
+async def batched_orders_per_second(
+    address: str, seconds: float, concurrency: int, batch: int
+) -> tuple[int, float]:
+    """Orders accepted per second in signed SubmitOrders calls of ``batch`` orders.
+
+    Raises:
+        RuntimeError: an order was refused (the figure would count work not done).
+    """
+    counter = itertools.count()
+    done = 0
+    async with grpc.aio.insecure_channel(address) as channel:
+        call = channel.unary_unary(
+            SUBMIT_MANY,
+            request_serializer=None,
+            response_deserializer=market_pb2.SubmitOrdersResponse.FromString,
+        )
+        deadline = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                b = next(counter)
+                signer = TRADERS[b % len(TRADERS)]
+                entries = [
+                    market_pb2.SubmitOrdersRequest.Entry(
+                        client_order_id=f"many-{b}-{i}",
+                        side=pb.SIDE_BUY if i % 2 else pb.SIDE_SELL,
+                        interval=FIRST + (b + i) % 96,
+                        quantity_wh=1000 + i % 500,
+                        limit_price=100_000 + i % 1000,
+                    )
+                    for i in range(batch)
+                ]
+                raw = market_pb2.SubmitOrdersRequest(
+                    participant=signer.address, orders=entries
+                ).SerializeToString()
+                response = await call(
+                    raw,
+                    metadata=tuple(signer.request_metadata(SUBMIT_MANY, raw, engine_id=ENGINE_ID)),
+                    timeout=60,
+                )
+                refused = [r for r in response.results if r.code]
+                if refused:
+                    raise RuntimeError(f"order refused: {refused[0].message}")
+                done += len(response.results)
 
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -149,7 +227,8 @@ async def readings_per_second(address: str, seconds: float, batch_size: int) -> 
                 raw = meter_pb2.ReadingBatch(
                     gateway=signer.address, meter_id=meter_id, batch_id=batch_id, readings=readings
                 ).SerializeToString()
-                yield meter_pb2.SignedReadingBatch(batch=raw, signature=signer.sign_batch(raw))
+                signature = signer.sign_batch(raw, engine_id=ENGINE_ID)
+                yield meter_pb2.SignedReadingBatch(batch=raw, signature=signature)
 
         async with grpc.aio.insecure_channel(address) as channel:
             call = channel.stream_stream(
@@ -167,6 +246,109 @@ async def readings_per_second(address: str, seconds: float, batch_size: int) -> 
     return applied, applied / (time.perf_counter() - start)
 
 
+# -- the single-order path's parts, in this process ---------------------------------------
+
+
+def keccak_us(n: int = 50_000) -> tuple[float, float]:
+    """µs per keccak-256 of a 200-byte message: gridex.signing's and eth-hash's."""
+    from eth_hash.auto import keccak as eth_hash_keccak
+
+    data = os.urandom(200)
+    out = []
+    for fn in (keccak, eth_hash_keccak):
+        fn(data)
+        start = time.perf_counter()
+        for _ in range(n):
+            fn(data)
+        out.append((time.perf_counter() - start) / n * 1e6)
+    return out[0], out[1]
+
+
+async def _wakeup_cpu_us(
+    wait: Callable[[Future[int]], Any], waiters: int, rounds: int
+) -> tuple[float, float]:
+    """CPU µs per waiting handler when a thread completes ``waiters`` futures at once.
+
+    Returns (event-loop thread, completing thread): thread CPU time, so the
+    figures do not depend on what else the machine runs. The loop's share
+    includes making and finishing the waiting tasks, the same for both ways.
+    """
+    loop_cpu = 0.0
+    writer_cpu = [0.0]
+    for i in range(rounds + 1):
+        futures: list[Future[int]] = [Future() for _ in range(waiters)]
+        started = time.thread_time()
+        tasks = [asyncio.ensure_future(wait(f)) for f in futures]
+        await asyncio.sleep(0)  # every task is waiting
+
+        def commit(futures: list[Future[int]] = futures) -> None:
+            begun = time.thread_time()
+            for f in futures:  # as the journal's writer does after a commit
+                f.set_result(1)
+            writer_cpu[0] += time.thread_time() - begun
+
+        thread = threading.Thread(target=commit)
+        thread.start()
+        await asyncio.gather(*tasks)
+        loop_cpu += time.thread_time() - started
+        thread.join()
+        if i == 0:  # the first round warms up
+            loop_cpu, writer_cpu[0] = 0.0, 0.0
+    n = rounds * waiters
+    return loop_cpu / n * 1e6, writer_cpu[0] / n * 1e6
+
+
+def engine_batch_us(batches: int = 10, size: int = 500) -> tuple[float, float]:
+    """(wall, CPU) µs per order of ``batch.submit_orders`` in this process.
+
+    The engine's own share of a SubmitOrders order (validation, state, event,
+    journal entry; no gRPC, no wait for the fsync). The calling thread's CPU
+    time does not depend on the machine's load the way wall time does; what
+    the gRPC figure adds on top is transport, parsing and answering.
+    """
+    from grid import load_feeder
+    from market.engine.batch import submit_orders
+    from market.engine.clock import SimClock
+    from market.engine.engine import Engine
+
+    with tempfile.TemporaryDirectory(prefix="gridex-bench-") as tmp:
+        engine = Engine(load_feeder("cigre-lv"), Path(tmp) / "e.db", clock=SimClock(T0_MS))
+        engine.start()
+        try:
+            trader = TRADERS[0]
+            engine.register_participant(trader.address, 2).result()
+            requests = [
+                [
+                    market_pb2.SubmitOrdersRequest.Entry(
+                        client_order_id=f"local-{b}-{i}",
+                        side=pb.SIDE_BUY,
+                        interval=FIRST + (b + i) % 96,
+                        quantity_wh=1000 + i,
+                        limit_price=100_000 + i,
+                    )
+                    for i in range(size)
+                ]
+                for b in range(batches + 1)
+            ]
+            submit_orders(engine, trader.address, requests[0]).result()  # warm up
+            start, cpu = time.perf_counter(), time.thread_time()
+            for entries in requests[1:]:
+                submit_orders(engine, trader.address, entries)
+            elapsed, cpu = time.perf_counter() - start, time.thread_time() - cpu
+        finally:
+            engine.close()
+    n = batches * size
+    return elapsed / n * 1e6, cpu / n * 1e6
+
+
+def wakeup_us(waiters: int = 200, rounds: int = 50) -> dict[str, tuple[float, float]]:
+    """(loop, writer) CPU µs per waiting handler: journal.durable and asyncio.wrap_future."""
+    return {
+        "journal.durable": asyncio.run(_wakeup_cpu_us(durable, waiters, rounds)),
+        "asyncio.wrap_future": asyncio.run(_wakeup_cpu_us(asyncio.wrap_future, waiters, rounds)),
+    }
+
+
 # -- processes ---------------------------------------------------------------------------
 
 
@@ -181,10 +363,31 @@ def _start(args: list[str], port_file: Path, log: Path) -> tuple[subprocess.Pope
     return proc, f"127.0.0.1:{port_file.read_text()}"
 
 
-def _measure(label: str, fn: Callable[[], tuple[int, float]]) -> float:
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system, all threads) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(
+    label: str, fn: Callable[[], tuple[int, float]], server: subprocess.Popen[bytes]
+) -> tuple[float, float]:
+    """Items per second, and the server's CPU µs per item (independent of the machine's load)."""
+    before = _cpu_s(server.pid)
     count, rate = fn()
-    print(f"  {label:<44} {rate:>10,.0f}/s  ({count:,} in total)", flush=True)
-    return rate
+    cpu_us = (_cpu_s(server.pid) - before) / max(count, 1) * 1e6
+    print(
+        f"  {label:<40} {rate:>10,.0f}/s  {cpu_us:>7.1f} us server CPU each  ({count:,})",
+        flush=True,
+    )
+    return rate, cpu_us
+
+
+def _ratio(engine: tuple[float, float], ceiling: tuple[float, float]) -> None:
+    print(
+        f"  {'engine / ceiling':<40} {engine[0] / ceiling[0]:>11.0%}"
+        f"  {ceiling[1] / engine[1]:>7.0%} by server CPU per item"
+    )
 
 
 def main() -> int:
@@ -192,6 +395,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
     parser.add_argument("--concurrency", type=int, default=64, help="orders in flight")
     parser.add_argument("--batch", type=int, default=1000, help="readings per batch")
+    parser.add_argument("--order-batch", type=int, default=500, help="orders per SubmitOrders")
+    parser.add_argument("--batch-concurrency", type=int, default=4, help="SubmitOrders in flight")
     parser.add_argument(
         "--synchronous", choices=("FULL", "NORMAL"), default="FULL", help="journal fsync mode"
     )
@@ -217,34 +422,75 @@ def main() -> int:
                 op.register_participant(t.address, 2 + i)
             for i, g in enumerate(GATEWAYS):
                 op.register_gateway(g.address, f"bench-meter-{i}", TRADERS[i].address)
+        load = os.getloadavg()[0]
         print(
             f"gridex engine benchmark, loopback, {os.cpu_count()} cores, {args.seconds:g} s per run"
+            f", load {load:.1f} at start"
+        )
+        fast, slow = keccak_us()
+        print(
+            f"keccak-256 of 200 bytes: {fast:.1f} us (gridex.signing) vs {slow:.1f} us (eth-hash)"
+        )
+        print("durability wake-up, CPU per waiting handler (200 per commit): loop / writer thread")
+        for name, (loop_us, writer_us) in wakeup_us().items():
+            print(f"  {name:<44} {loop_us:>7.1f} us / {writer_us:.1f} us")
+        wall_us, cpu_us = engine_batch_us()
+        print(
+            f"engine share of a batched order (in process, no gRPC): {wall_us:.0f} us wall, "
+            f"{cpu_us:.0f} us CPU"
         )
         print(f"orders: signed SubmitOrder, {args.concurrency} in flight")
         run = asyncio.run
         e = _measure(
             "engine (verified, journaled, fsync'd)",
             lambda: run(orders_per_second(engine_address, args.seconds, args.concurrency)),
+            engine,
         )
         c = _measure(
             "bare grpc.aio echo server (ceiling)",
             lambda: run(orders_per_second(echo_address, args.seconds, args.concurrency)),
+            echo,
         )
-        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+        _ratio(e, c)
+        print(
+            f"orders: signed SubmitOrders of {args.order_batch}, {args.batch_concurrency} in flight"
+        )
+        e = _measure(
+            "engine (verified, journaled, fsync'd)",
+            lambda: run(
+                batched_orders_per_second(
+                    engine_address, args.seconds, args.batch_concurrency, args.order_batch
+                )
+            ),
+            engine,
+        )
+        c = _measure(
+            "bare grpc.aio echo server (ceiling)",
+            lambda: run(
+                batched_orders_per_second(
+                    echo_address, args.seconds, args.batch_concurrency, args.order_batch
+                )
+            ),
+            echo,
+        )
+        _ratio(e, c)
         print(f"readings: signed batches of {args.batch}, {len(GATEWAYS)} gateway streams")
         e = _measure(
             "engine (verified, journaled, fsync'd)",
             lambda: run(readings_per_second(engine_address, args.seconds, args.batch)),
+            engine,
         )
         c = _measure(
             "bare grpc.aio echo server (ceiling)",
             lambda: run(readings_per_second(echo_address, args.seconds, args.batch)),
+            echo,
         )
-        print(f"  {'engine / ceiling':<44} {e / c:>11.0%}")
+        _ratio(e, c)
     finally:
         for proc in (engine, echo):
             proc.terminate()
             proc.wait(30)
+    print(f"load {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 

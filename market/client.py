@@ -8,6 +8,11 @@ Example (a trader)::
         interval = trader.market_info().first_open_interval
         order = trader.submit_order("o-1", "sell", interval=interval,
                                     quantity_wh=1500, limit_price=120_000)
+        results = trader.submit_orders([
+            BatchOrder("o-2", "buy", interval=interval, quantity_wh=500, limit_price=90_000),
+            BatchOrder("o-3", "sell", interval=interval + 1, quantity_wh=800,
+                       limit_price=110_000),
+        ])                                  # one signed request, one result per order
         for event in trader.events(after_sequence=0):
             ...
 
@@ -29,7 +34,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -39,7 +44,14 @@ from gridex.v1 import types_pb2 as pb
 
 from market.engine.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
 
-__all__ = ["EngineClient", "GatewayClient", "OperatorClient", "TraderClient", "status_code"]
+__all__ = [
+    "BatchOrder",
+    "EngineClient",
+    "GatewayClient",
+    "OperatorClient",
+    "TraderClient",
+    "status_code",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +61,16 @@ _MARKET = "/gridex.v1.MarketService/"
 _OPERATOR = "/gridex.v1.OperatorService/"
 _RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 _SIDES = {"buy": pb.SIDE_BUY, "sell": pb.SIDE_SELL}
+
+
+class BatchOrder(NamedTuple):
+    """One order of :meth:`TraderClient.submit_orders` (the fields of ``submit_order``)."""
+
+    client_order_id: str
+    side: str
+    interval: int
+    quantity_wh: int
+    limit_price: int
 
 
 def status_code(exc: grpc.RpcError) -> grpc.StatusCode | None:
@@ -242,6 +264,39 @@ class TraderClient(EngineClient):
         )
         return response.order
 
+    def submit_orders(self, orders: Sequence[BatchOrder]) -> list[market_pb2.SubmitOrderResult]:
+        """Place many limit orders in one signed request. Safe to retry.
+
+        Each order is validated and answered on its own: result ``i`` belongs
+        to ``orders[i]``; ``code`` 0 means accepted (``order`` holds it),
+        otherwise ``code`` is the gRPC status code ``submit_order`` would have
+        raised and ``message`` names the field and the rule. At most 1,000
+        orders per call (the engine's limit); each costs one request of the
+        signer's rate limit.
+
+        Raises:
+            ValueError: an order's ``side`` is neither ``"buy"`` nor ``"sell"`` (nothing is sent).
+            grpc.RpcError: the engine refused the whole request (signature, size, rate).
+        """
+        entries = []
+        for i, o in enumerate(orders):
+            if o.side not in _SIDES:
+                raise ValueError(f"orders[{i}].side: must be 'buy' or 'sell', got {o.side!r}")
+            entries.append(
+                market_pb2.SubmitOrdersRequest.Entry(
+                    client_order_id=o.client_order_id,
+                    side=_SIDES[o.side],
+                    interval=o.interval,
+                    quantity_wh=o.quantity_wh,
+                    limit_price=o.limit_price,
+                )
+            )
+        request = market_pb2.SubmitOrdersRequest(participant=self.address, orders=entries)
+        response = self.call(
+            _MARKET + "SubmitOrders", request, market_pb2.SubmitOrdersResponse, retry=True
+        )
+        return list(response.results)
+
     def cancel_order(self, client_order_id: str) -> pb.OrderState:
         """Cancel an open order."""
         request = market_pb2.CancelOrderRequest(
@@ -411,11 +466,12 @@ class GatewayClient(EngineClient):
     def signed_batch(
         self, meter_id: str, batch_id: int, readings: Sequence[meter_pb2.Reading]
     ) -> meter_pb2.SignedReadingBatch:
-        """One batch, serialized and signed by this client's key."""
+        """One batch, serialized and signed by this client's key for this client's engine."""
         batch = meter_pb2.ReadingBatch(
             gateway=self.address, meter_id=meter_id, batch_id=batch_id, readings=readings
         ).SerializeToString()
-        return meter_pb2.SignedReadingBatch(batch=batch, signature=self.signer.sign_batch(batch))
+        signature = self.signer.sign_batch(batch, engine_id=self.engine_id)
+        return meter_pb2.SignedReadingBatch(batch=batch, signature=signature)
 
     def stream(
         self, batches: Iterator[meter_pb2.SignedReadingBatch], *, timeout_s: float | None = None

@@ -8,8 +8,9 @@ Every method falls in one of three groups:
   then the role, the rate limit and the nonce are checked — in that order,
   so a key that may not call the method leaves no trace — the nonce is kept
   across restarts, and the bytes are parsed (a malformed request is
-  INVALID_ARGUMENT, never INTERNAL). The servicer gets the parsed request
-  with the caller in :data:`CALLER`.
+  INVALID_ARGUMENT, never INTERNAL). A SubmitOrders request costs one rate
+  token per order it holds (the first before parsing, the rest after). The
+  servicer gets the parsed request with the caller in :data:`CALLER`.
 - **public** (:data:`PUBLIC_METHODS`: MeterService's stream, whose batches
   carry their own signatures, health checking, reflection):
   unsigned, but every request message is parsed here too, so undecodable or
@@ -21,7 +22,6 @@ Every method falls in one of three groups:
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import logging
 import time
@@ -34,6 +34,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from market.engine import _status
+from market.engine.journal import durable
 from market.engine.signing import (
     ADDRESS_KEY,
     ANY_ENGINE,
@@ -73,6 +74,7 @@ _O = "/gridex.v1.OperatorService/"
 #: Who may call each signed method (docs/signing.md, "Roles").
 METHOD_ROLES: Mapping[str, Role] = {
     _M + "SubmitOrder": "self",
+    _M + "SubmitOrders": "self",
     _M + "CancelOrder": "self",
     _M + "GetOrder": "self_or_operator",
     _M + "ListOrders": "self_or_operator",
@@ -88,6 +90,8 @@ METHOD_ROLES: Mapping[str, Role] = {
     _O + "GetEngineStatus": "operator",
     _O + "GetGridStatus": "operator",
 }
+
+_SUBMIT_ORDERS = _M + "SubmitOrders"
 
 #: Methods anyone may call unsigned (each MeterService batch carries its own signature).
 PUBLIC_METHODS: frozenset[str] = frozenset(
@@ -153,22 +157,30 @@ class RateLimiter:
         self._what = what
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, time)
 
-    def check(self, address: str) -> None:
-        """Take one token of ``address``'s bucket.
+    def check(self, address: str, cost: int = 1, *, taken: int = 0) -> None:
+        """Take ``cost`` tokens of ``address``'s bucket (all or none).
+
+        ``taken`` tokens of the same call were taken before (they count
+        towards the burst rule only).
 
         Raises:
-            RateLimitedError: the bucket is empty.
+            RateLimitedError: the bucket holds fewer, or the call's tokens exceed the burst.
         """
         if self._rate is None:
             return
         now = time.monotonic()
         burst = 2 * self._rate
+        if cost + taken > burst:
+            raise RateLimitedError(
+                f"{address}: one call of {cost + taken} {self._what} exceeds the burst of "
+                f"{burst:g} ({self._rate:g} {self._what}/s); send smaller batches"
+            )
         tokens, last = self._buckets.get(address, (burst, now))
         tokens = min(burst, tokens + (now - last) * self._rate)
-        if tokens < 1:
+        if tokens < cost:
             self._buckets[address] = (tokens, now)
             raise RateLimitedError(f"{address} exceeds {self._rate:g} {self._what}/s; retry later")
-        self._buckets[address] = (tokens - 1, now)
+        self._buckets[address] = (tokens - cost, now)
 
 
 Handler = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Any]
@@ -407,6 +419,9 @@ class RequestAuthInterceptor(_Interceptor):
                     f"request: the bytes are not a valid message for {method}"
                 ) from None
             self._authorise_participant(role, caller, request)
+            if method == _SUBMIT_ORDERS and len(request.orders) > 1:
+                # one token per order: the first was taken before parsing
+                self._rate.check(caller.address, len(request.orders) - 1, taken=1)
         except MarketError as exc:
             if used is not None:
                 await self._keep(used, expires_ms, context)
@@ -517,7 +532,7 @@ async def _kept(kept: Future[int] | None, context: Ctx) -> None:
     if kept is None:
         return
     try:
-        await asyncio.wrap_future(kept)
+        await durable(kept)
     except MarketError as exc:
         mapped = _status.status_of(exc)
         assert mapped is not None

@@ -149,6 +149,7 @@ class Engine:
         self.clock: Clock = clock if clock is not None else WallClock()
         self.clearing = clearing if clearing is not None else MarketClearing()
         self.settler = settler if settler is not None else RecordingSettler()
+        self._escrow_of: tuple[object, bool] = (None, False)  # (settler, is an EscrowView)
         self.journal_path = Path(journal_path)
         state = MarketState(
             interval_s=self.market.interval_s,
@@ -442,11 +443,22 @@ class Engine:
             if problems:
                 raise OrderValidationError(problems)
             self._check_open(order.interval)
-            if isinstance(self.settler, EscrowView):
-                check_collateral(order, self._state, self.market, self.settler)
+            if (escrow := self._escrow()) is not None:
+                check_collateral(order, self._state, self.market, escrow)
             _, fut = core.record("order", self.clock.now_ms(), _order_body(order), nonce=nonce)
             record = self._state.orders[order.key]
         return Accepted(_convert.order_state(record, as_accepted=True), fut)
+
+    def _escrow(self) -> EscrowView | None:
+        """The settler as an escrow view, if it is one.
+
+        A runtime protocol check costs ~70 µs, a third of an order's cost, so
+        it is made once per settler (``settler`` is a public attribute).
+        """
+        settler = self.settler
+        if settler is not self._escrow_of[0]:
+            self._escrow_of = (settler, isinstance(settler, EscrowView))
+        return settler if self._escrow_of[1] else None  # type: ignore[return-value]
 
     def _check_open(self, interval: int) -> None:
         now = self.clock.now_ms()

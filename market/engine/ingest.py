@@ -3,7 +3,8 @@
 Checks, in order (the first that fails decides the ack's code): the bytes
 parse as a ReadingBatch (INVALID_ARGUMENT), it holds 1 to
 ``max_batch_readings`` readings (INVALID_ARGUMENT), the signature recovers to
-the batch's ``gateway`` (UNAUTHENTICATED), the meter is registered
+the batch's ``gateway`` for this engine's id (UNAUTHENTICATED: a batch
+signed for another engine recovers to another address), the meter is registered
 (FAILED_PRECONDITION), that gateway is the meter's (PERMISSION_DENIED), the
 gateway stays under its batch rate limit (RESOURCE_EXHAUSTED), and
 the meter ledger accepts the readings all or nothing (INVALID_ARGUMENT for a
@@ -79,10 +80,11 @@ def ingest_batch(
             raise RequestError(
                 f"gateway: must be 0x followed by 40 hex digits, got {msg.gateway!r}"
             ) from None
-        signer = recover_batch_signer(batch, signature)
+        signer = recover_batch_signer(batch, signature, engine_id=engine.engine_id)
         if signer != gateway:
             raise AuthenticationError(
-                f"signature: recovers to {signer}, not to the batch's gateway {gateway}"
+                f"signature: recovers to {signer}, not to the batch's gateway {gateway} (wrong "
+                f"key, or signed for another engine; this engine's id is {engine.engine_id!r})"
             )
         with core.lock:
             _check_gateway(engine, msg.meter_id, gateway, rate)

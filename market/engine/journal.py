@@ -24,10 +24,19 @@ one transaction (group commit) with ``synchronous=FULL``: a commit is on disk
 when its futures resolve, and hundreds of concurrent order submissions share
 one fsync. A failed write is fatal: the journal stops accepting entries and
 every pending future fails with :class:`~market.errors.JournalError`.
+
+Entries appended inside :meth:`Journal.group` (one SubmitOrders request's
+orders) reach the writer as one item, so they commit in one transaction: all
+of them or none are on disk after a crash.
+
+An asyncio handler waits for a durability future with :func:`durable`, which
+wakes the event loop once for every future that completed together (one
+commit) instead of once per future as :func:`asyncio.wrap_future` does.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import heapq
 import itertools
@@ -37,6 +46,7 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
@@ -45,7 +55,7 @@ from typing import Any, Literal
 
 from market.errors import JournalError
 
-__all__ = ["Entry", "Journal", "canonical_json"]
+__all__ = ["Entry", "Journal", "canonical_json", "durable"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +121,12 @@ class _Nonce:
     future: Future[int] = field(default_factory=Future)
 
 
+@dataclass(slots=True)
+class _Group:
+    pendings: list[_Pending]
+    future: Future[int]  # every entry's: it resolves to the group's last seq
+
+
 _STOP = object()
 
 
@@ -152,7 +168,8 @@ class Journal:
         self._last_seq: int = row[0]
         self._durable_seq: int = row[0]
         self._durable = threading.Condition()
-        self._queue: queue.SimpleQueue[_Pending | _Nonce | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Pending | _Group | _Nonce | object] = queue.SimpleQueue()
+        self._group: _Group | None = None
         self._nonces_written = 0
         self._appended_nonces: dict[str, int] = {}  # nonce tag -> seq, the latest entries
         self._failed: JournalError | None = None
@@ -211,9 +228,34 @@ class Journal:
             self._appended_nonces[nonce] = entry.seq
             if len(self._appended_nonces) > _RECENT_NONCES:
                 del self._appended_nonces[next(iter(self._appended_nonces))]
-        pending = _Pending(entry)
-        self._queue.put(pending)
+        if self._group is not None:  # one future for the group: a Future costs ~3-15 us
+            pending = _Pending(entry, self._group.future)
+            self._group.pendings.append(pending)
+        else:
+            pending = _Pending(entry)
+            self._queue.put(pending)
         return entry, pending.future
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        """Commit every entry appended inside the block in one transaction.
+
+        The entries go to the writer when the block ends (also when it raises:
+        they were applied, so they must be journaled). They share one future,
+        which resolves to the last seq of the group. Nested blocks join the
+        outer one. Hold the engine's lock for the whole block, as for
+        :meth:`append`.
+        """
+        if self._group is not None:
+            yield
+            return
+        self._group = _Group([], Future())
+        try:
+            yield
+        finally:
+            group, self._group = self._group, None
+            if group.pendings:
+                self._queue.put(group)
 
     def remember_nonce(self, tag: str, expires_ms: int) -> Future[int]:
         """Keep a signed request's nonce tag until ``expires_ms`` (wall Unix ms).
@@ -281,7 +323,8 @@ class Journal:
         for n in nonces:
             n.future.set_exception(error)
         for p in batch:
-            p.future.set_exception(error)
+            with contextlib.suppress(InvalidStateError):  # a group's shared future, a cancelled one
+                p.future.set_exception(error)
         with self._durable:
             watchers, self._watchers = self._watchers, []
             self._durable.notify_all()
@@ -309,6 +352,8 @@ class Journal:
                     stop = True
                 elif isinstance(item, _Pending):
                     batch.append(item)
+                elif isinstance(item, _Group):
+                    batch.extend(item.pendings)
                 elif isinstance(item, _Nonce):
                     nonces.append(item)
                 try:
@@ -356,8 +401,9 @@ class Journal:
                 ready.append(heapq.heappop(self._watchers))
             self._durable.notify_all()
         # A caller that gave up (a gRPC deadline) may have cancelled its future;
-        # that must not kill the journal thread.
-        for p in batch:
+        # that must not kill the journal thread. Last first: a group's shared
+        # future takes the group's last seq.
+        for p in reversed(batch):
             _resolve(p.future, p.entry.seq)
         for seq, _, future in ready:
             _resolve(future, seq)
@@ -372,3 +418,65 @@ def _resolve(future: Future[int], seq: int) -> None:
     """Set ``future``'s result unless its caller cancelled it meanwhile."""
     with contextlib.suppress(InvalidStateError):  # cancelled by a caller that stopped waiting
         future.set_result(seq)
+
+
+class _Waker:
+    """Resolves the asyncio waits of one event loop for durability futures, in bursts.
+
+    A concurrent future's completion (in the writer thread) schedules one
+    drain on the loop unless one is already due; the drain resolves every
+    wait whose future is done by then. One commit that completes hundreds of
+    futures thus costs the loop one wake-up, not hundreds.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+        self._due = False
+
+    def wait(self, future: Future[Any]) -> asyncio.Future[Any]:
+        waiter = self._loop.create_future()
+        self._waiting.append((future, waiter))
+        future.add_done_callback(self._on_done)
+        return waiter
+
+    def _on_done(self, _: Future[Any]) -> None:  # any thread
+        if not self._due:
+            self._due = True
+            with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
+                self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:  # the loop's thread
+        self._due = False  # before the scan: a future done after it schedules another drain
+        still: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+        for future, waiter in self._waiting:
+            if not future.done():
+                still.append((future, waiter))
+            elif waiter.done():  # the waiting task was cancelled
+                continue
+            elif future.cancelled():
+                waiter.cancel()
+            elif (exc := future.exception()) is not None:
+                waiter.set_exception(exc)
+            else:
+                waiter.set_result(future.result())
+        self._waiting = still
+
+
+_WAKERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Waker] = weakref.WeakKeyDictionary()
+
+
+async def durable(future: Future[int]) -> int:
+    """Wait on the running loop for a journal future (see :class:`_Waker`); its result.
+
+    Raises:
+        JournalError: the write failed.
+    """
+    if future.done():
+        return future.result()
+    loop = asyncio.get_running_loop()
+    waker = _WAKERS.get(loop)
+    if waker is None:
+        waker = _WAKERS[loop] = _Waker(loop)
+    result: int = await waker.wait(future)
+    return result

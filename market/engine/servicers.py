@@ -3,7 +3,8 @@
 Requests arrive authenticated and parsed (:mod:`market.engine.auth`). Each
 handler turns proto fields into domain values, calls the engine, and — for
 anything that changes state — awaits the journal's durability future before
-it answers. Domain errors become status codes through
+it answers (with :func:`~market.engine.journal.durable`: one loop wake-up per
+commit, however many handlers wait for it). Domain errors become status codes through
 :mod:`market.engine._status`; anything else is a bug, logged and answered
 with INTERNAL.
 """
@@ -29,11 +30,13 @@ from gridex.v1 import (
 from market.engine import _convert, queries
 from market.engine._status import status_of
 from market.engine.auth import CALLER, RateLimiter
+from market.engine.batch import MAX_BATCH_ORDERS, order_of, submit_orders
 from market.engine.engine import Engine
 from market.engine.events import redacted
 from market.engine.ingest import ingest_batch
+from market.engine.journal import durable
 from market.errors import OutOfRangeError, RequestError
-from market.orders import Order, normalise_address
+from market.orders import normalise_address
 
 __all__ = ["MarketServicer", "MeterServicer", "OperatorServicer"]
 
@@ -86,29 +89,39 @@ def _participant(value: str) -> str:
 
 
 class MarketServicer(market_pb2_grpc.MarketServiceServicer):
-    """Order entry, queries and the event stream."""
+    """Order entry, queries and the event stream.
 
-    def __init__(self, engine: Engine) -> None:
+    Args:
+        engine: the engine served.
+        max_batch_orders: most orders in one SubmitOrders request.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch_orders: int = MAX_BATCH_ORDERS) -> None:
         self._engine = engine
+        self._max_batch_orders = max_batch_orders
 
     @_unary
     async def SubmitOrder(  # noqa: N802 - gRPC method name
         self, request: market_pb2.SubmitOrderRequest, context: Ctx
     ) -> market_pb2.SubmitOrderResponse:
-        side = _convert.SIDE_FROM_PB.get(request.side)
-        if side is None:
-            raise RequestError(f"side: must be SIDE_BUY or SIDE_SELL, got {request.side}")
-        order = Order(
-            order_id=request.client_order_id,
-            participant=_participant(request.participant),
-            side=side,
-            interval=request.interval,
-            quantity_wh=request.quantity_wh,
-            limit_price=request.limit_price,
-        )
+        order = order_of(_participant(request.participant), request)
         accepted = self._engine.submit_order(order, nonce=_nonce())
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         return market_pb2.SubmitOrderResponse(order=accepted.value)
+
+    @_unary
+    async def SubmitOrders(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.SubmitOrdersRequest, context: Ctx
+    ) -> market_pb2.SubmitOrdersResponse:
+        accepted = submit_orders(
+            self._engine,
+            _participant(request.participant),
+            request.orders,
+            nonce=_nonce(),
+            limit=self._max_batch_orders,
+        )
+        await durable(accepted.durable)
+        return market_pb2.SubmitOrdersResponse(results=accepted.value)
 
     @_unary
     async def CancelOrder(  # noqa: N802 - gRPC method name
@@ -117,7 +130,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         accepted = self._engine.cancel_order(
             _participant(request.participant), request.client_order_id, nonce=_nonce()
         )
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         return market_pb2.CancelOrderResponse(order=accepted.value)
 
     @_unary
@@ -224,7 +237,7 @@ class MeterServicer(meter_pb2_grpc.MeterServiceServicer):
                         self._engine, signed.batch, signed.signature, rate=self._rate
                     )
                     ack = accepted.value
-                    done = asyncio.wrap_future(accepted.durable)
+                    done = durable(accepted.durable)
                     await pending.put(asyncio.ensure_future(_after(done, ack)))
             finally:
                 await pending.put(None)
@@ -254,7 +267,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         self, request: operator_pb2.RegisterParticipantRequest, context: Ctx
     ) -> operator_pb2.RegisterParticipantResponse:
         accepted = self._engine.register_participant(request.address, request.bus, nonce=_nonce())
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         return operator_pb2.RegisterParticipantResponse(participant=accepted.value)
 
     @_unary
@@ -264,7 +277,7 @@ class OperatorServicer(operator_pb2_grpc.OperatorServiceServicer):
         accepted = self._engine.register_gateway(
             request.gateway, request.meter_id, request.participant, nonce=_nonce()
         )
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         gateway, meter_id, participant = accepted.value
         return operator_pb2.RegisterGatewayResponse(
             gateway=gateway, meter_id=meter_id, participant=participant

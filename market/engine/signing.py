@@ -23,6 +23,7 @@ from gridex.signing import (
     address_of_public_key,
     batch_message,
     eip191_digest,
+    keccak,
     request_message,
 )
 
@@ -41,6 +42,7 @@ __all__ = [
     "address_of_public_key",
     "batch_message",
     "eip191_digest",
+    "keccak",
     "recover_address",
     "recover_batch_signer",
     "recover_request_signer",
@@ -73,10 +75,10 @@ def recover_request_signer(
     return recover_address(message, signature)
 
 
-def recover_batch_signer(batch: bytes, signature: bytes) -> str:
-    """The lower-case address that signed a serialized ReadingBatch.
+def recover_batch_signer(batch: bytes, signature: bytes, *, engine_id: str) -> str:
+    """The lower-case address that signed a serialized ReadingBatch for engine ``engine_id``.
 
     Raises:
         AuthenticationError: the signature is malformed.
     """
-    return recover_address(batch_message(batch), signature)
+    return recover_address(batch_message(batch, engine_id=engine_id), signature)

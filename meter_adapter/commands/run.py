@@ -95,8 +95,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     engine.add_argument(
         "--engine-id",
         metavar="ID",
-        help="the engine's id, named by every signed request (gridex serve --engine-id; "
-        "by default the engine's feeder name; default here: ask the engine)",
+        help="the engine's id, named by every signed request and reading batch (gridex serve "
+        "--engine-id; by default the engine's feeder name; default here: ask the engine)",
     )
     engine.add_argument("--meter-id", help="meter id as registered (default: the key's address)")
     engine.add_argument(
@@ -313,6 +313,7 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             agent=agent,
             clock=clock,
             uplink=uplink,
+            engine_id=args.engine_id,
             events=events,
         )
         agent_note = ", prosumer agent on" if agent else ""

@@ -78,6 +78,8 @@ class Gateway:
             :func:`~meter_adapter.uplink.sources.clock_from_ms`); the source
             stamps readings with its own clock.
         uplink: Batching and retry settings.
+        engine_id: The engine's id, which every signature names (None: the
+            agent's ``engine_id`` if it has one, else asked with GetMarketInfo).
         synchronous: The buffer's SQLite ``synchronous`` (see
             :class:`~meter_adapter.uplink.buffer.ReadingBuffer`).
         first_seq: Seq of the first reading of a fresh buffer (default: the
@@ -104,6 +106,7 @@ class Gateway:
         agent: AgentConfig | None = None,
         clock: Clock = utc_now,
         uplink: UplinkConfig | None = None,
+        engine_id: str | None = None,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         first_seq: int | None = None,
         events: MarketEvents | None = None,
@@ -128,7 +131,11 @@ class Gateway:
                 buffer_path, meter_id=meter_id, first_seq=first_seq, synchronous=synchronous
             )
         try:
-            self.uplink = Uplink(engine_channel, self.buffer, signer, config=uplink)
+            if engine_id is None and agent is not None:
+                engine_id = agent.engine_id
+            self.uplink = Uplink(
+                engine_channel, self.buffer, signer, engine_id=engine_id, config=uplink
+            )
             self.agent = (
                 None
                 if agent is None

@@ -31,6 +31,11 @@ What each answer does (``docs/signing.md``, ``meter.proto``):
   RESOURCE_EXHAUSTED) and retried after the backoff until the operator or
   the engine fixes the cause.
 
+Every batch is signed for one engine (``docs/signing.md``): the engine id is
+given, or asked once with ``MarketService/GetMarketInfo`` signed for engine
+``*`` (the gateway key must be registered; until it is, the question is
+retried like a lost stream).
+
 Nothing here raises for an engine problem; :meth:`Uplink.run` runs until it
 is cancelled.
 """
@@ -43,8 +48,8 @@ import logging
 from dataclasses import dataclass, field
 
 import grpc
-from gridex.signing import Signer
-from gridex.v1 import meter_pb2, meter_pb2_grpc
+from gridex.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
+from gridex.v1 import market_pb2, meter_pb2, meter_pb2_grpc
 
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.uplink.backoff import Backoff, BackoffPolicy
@@ -134,6 +139,8 @@ class Uplink:
         channel: A ``grpc.aio`` channel to the engine.
         buffer: The meter's buffer; the uplink drops what the engine acknowledges.
         signer: The gateway's key (signs every batch).
+        engine_id: The engine's id, which every batch signature names (None:
+            asked with GetMarketInfo before the first batch).
         config: Batching and retry settings.
         backoff: The backoff state (default: a fresh one from ``config.backoff``).
 
@@ -147,6 +154,7 @@ class Uplink:
         buffer: ReadingBuffer,
         signer: Signer,
         *,
+        engine_id: str | None = None,
         config: UplinkConfig | None = None,
         backoff: Backoff | None = None,
     ) -> None:
@@ -154,6 +162,9 @@ class Uplink:
         if problems := self.config.problems():
             raise MeterConfigError("; ".join(problems))
         self._stub = meter_pb2_grpc.MeterServiceStub(channel)
+        self._channel = channel
+        self.engine_id = engine_id
+        """The engine's id the batches are signed for (None until known)."""
         self.buffer = buffer
         self._signer = signer
         self._backoff = backoff if backoff is not None else Backoff(self.config.backoff)
@@ -302,7 +313,9 @@ class Uplink:
             ],
         )
         raw = batch.SerializeToString()
-        signed = meter_pb2.SignedReadingBatch(batch=raw, signature=self._signer.sign_batch(raw))
+        engine_id = await self._resolve_engine_id()
+        signature = self._signer.sign_batch(raw, engine_id=engine_id)
+        signed = meter_pb2.SignedReadingBatch(batch=raw, signature=signature)
         if self._call is None:
             self._call = self._stub.StreamReadings(None)
         call = self._call
@@ -321,6 +334,24 @@ class Uplink:
                 f"ack for batch {ack.batch_id} while waiting for {self._batch_id}"
             )
         return ack
+
+    async def _resolve_engine_id(self) -> str:
+        """The engine id: as given, or asked once (GetMarketInfo signed for engine ``*``).
+
+        Raises:
+            grpc.RpcError, TimeoutError: The engine could not be asked.
+        """
+        if self.engine_id is None:
+            call = self._channel.unary_unary(
+                DISCOVERY_METHOD,
+                request_serializer=_identity,
+                response_deserializer=market_pb2.GetMarketInfoResponse.FromString,
+            )
+            raw = market_pb2.GetMarketInfoRequest().SerializeToString()
+            metadata = self._signer.request_metadata(DISCOVERY_METHOD, raw, engine_id=ANY_ENGINE)
+            info = await call(raw, timeout=self.config.ack_timeout_s, metadata=tuple(metadata))
+            self.engine_id = str(info.engine_id)
+        return self.engine_id
 
     def _drop_call(self) -> None:
         call, self._call = self._call, None
@@ -412,6 +443,10 @@ class Uplink:
             ack.message,
         )
         return True
+
+
+def _identity(data: bytes) -> bytes:
+    return data
 
 
 def _describe(exc: BaseException) -> str:

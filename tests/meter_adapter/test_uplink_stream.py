@@ -25,7 +25,7 @@ from meter_adapter.uplink import (
     UplinkConfig,
     engine_channel,
 )
-from tests.meter_adapter.uplink_fake_engine import FakeEngine, wait_until
+from tests.meter_adapter.uplink_fake_engine import FAKE_ENGINE_ID, FakeEngine, wait_until
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 FAST = BackoffPolicy(initial_s=0.01, max_s=0.05)
@@ -49,7 +49,11 @@ class Rig:
 
 @asynccontextmanager
 async def rig(
-    path: str | Path = MEMORY, *, register: bool = True, **config: object
+    path: str | Path = MEMORY,
+    *,
+    register: bool = True,
+    engine_id: str | None = None,
+    **config: object,
 ) -> AsyncIterator[Rig]:
     engine = FakeEngine()
     await engine.start()
@@ -59,7 +63,13 @@ async def rig(
     channel = engine_channel(engine.target, max_reconnect_s=0.1)
     buffer = ReadingBuffer(path, meter_id="m1", first_seq=1)
     settings = {"max_batch_readings": 4, "backoff": FAST, **config}
-    uplink = Uplink(channel, buffer, signer, config=UplinkConfig(**settings))  # type: ignore[arg-type]
+    uplink = Uplink(
+        channel,
+        buffer,
+        signer,
+        engine_id=engine_id,
+        config=UplinkConfig(**settings),  # type: ignore[arg-type]
+    )
     try:
         yield Rig(engine, channel, buffer, uplink)
     finally:
@@ -90,6 +100,24 @@ def test_delivers_every_reading_once_in_order_in_signed_batches() -> None:
             )
             assert r.buffer.pending_count == 0
             assert r.uplink.stats.readings_acked == 10
+
+    run(scenario)
+
+
+def test_the_engine_id_is_asked_once_and_every_batch_is_signed_for_it() -> None:
+    async def scenario() -> None:
+        async with rig() as r:
+            r.add(10)
+            assert await r.uplink.flush() == 0
+            # three batches, each verified by the fake engine against its own id
+            assert len(r.engine.ledger.batches) == 3
+            assert r.engine.market_info_calls == 1
+            assert r.uplink.engine_id == FAKE_ENGINE_ID
+        async with rig(engine_id="other-engine") as r:  # a given id is used as given
+            r.add(2)
+            assert await r.uplink.flush(timeout_s=0.5) == 2  # refused: signed for another engine
+            assert r.engine.market_info_calls == 0
+            assert r.engine.ledger.seqs("m1") == []  # refused, nothing applied
 
     run(scenario)
 

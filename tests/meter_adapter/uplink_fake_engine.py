@@ -59,7 +59,9 @@ class MeterLedger:
         if not 1 <= len(batch.readings) <= self.max_batch_readings:
             return refuse(grpc.StatusCode.INVALID_ARGUMENT, "readings: too many")
         try:
-            signer = signing.recover_batch_signer(signed.batch, signed.signature)
+            signer = signing.recover_batch_signer(
+                signed.batch, signed.signature, engine_id=FAKE_ENGINE_ID
+            )
         except signing.SignatureError as exc:
             return refuse(grpc.StatusCode.UNAUTHENTICATED, str(exc))
         if signer != batch.gateway.lower():
@@ -125,7 +127,12 @@ class Market:
         self.new_event.set()
 
     def authenticate(
-        self, method: str, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
+        self,
+        method: str,
+        raw: bytes,
+        context: grpc.aio.ServicerContext[Any, Any],
+        *,
+        engine_id: str = FAKE_ENGINE_ID,
     ) -> str:
         """The signer of a request, checked as the engine checks it (or abort)."""
         md = dict(context.invocation_metadata() or ())
@@ -139,7 +146,7 @@ class Market:
             int(md[signing.TIMESTAMP_KEY]),
             nonce,
             bytes.fromhex(str(md[signing.SIGNATURE_KEY])[2:]),
-            engine_id=FAKE_ENGINE_ID,
+            engine_id=engine_id,
         )
         if signer != str(md[signing.ADDRESS_KEY]).lower():
             raise PermissionError("signature does not match the address")
@@ -153,6 +160,7 @@ class FakeEngine:
         self.ledger = MeterLedger()
         self.market = Market()
         self.port = 0
+        self.market_info_calls = 0
         self._server: grpc.aio.Server | None = None
         self._streams: set[asyncio.Task[Any]] = set()
 
@@ -193,15 +201,33 @@ class FakeEngine:
             request_deserializer=None,
             response_serializer=market_pb2.MarketEvent.SerializeToString,
         )
+        info = grpc.unary_unary_rpc_method_handler(
+            self._market_info,
+            request_deserializer=None,
+            response_serializer=market_pb2.GetMarketInfoResponse.SerializeToString,
+        )
         return (
             grpc.method_handlers_generic_handler(
                 "gridex.v1.MeterService", {"StreamReadings": meter}
             ),
             grpc.method_handlers_generic_handler(
                 "gridex.v1.MarketService",
-                {"SubmitOrder": submit, "StreamMarketEvents": events},
+                {"SubmitOrder": submit, "StreamMarketEvents": events, "GetMarketInfo": info},
             ),
         )
+
+    async def _market_info(
+        self, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> market_pb2.GetMarketInfoResponse:
+        """The engine id only, for a request signed for engine ``*`` (how a client learns it)."""
+        self.market_info_calls += 1
+        try:
+            self.market.authenticate(
+                signing.DISCOVERY_METHOD, raw, context, engine_id=signing.ANY_ENGINE
+            )
+        except (PermissionError, signing.SignatureError, KeyError) as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        return market_pb2.GetMarketInfoResponse(engine_id=FAKE_ENGINE_ID)
 
     async def _stream_readings(
         self,

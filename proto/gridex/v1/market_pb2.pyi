@@ -984,3 +984,127 @@ class GetMarketInfoResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetMarketInfoResponse: _TypeAlias = GetMarketInfoResponse  # noqa: Y015
+
+@_typing.final
+class SubmitOrdersRequest(_message.Message):
+    """---- batched order entry (SubmitOrders) ----"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class Entry(_message.Message):
+        """One order of a batch: SubmitOrderRequest's fields without the participant."""
+
+        DESCRIPTOR: _descriptor.Descriptor
+
+        CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+        SIDE_FIELD_NUMBER: _builtins.int
+        INTERVAL_FIELD_NUMBER: _builtins.int
+        QUANTITY_WH_FIELD_NUMBER: _builtins.int
+        LIMIT_PRICE_FIELD_NUMBER: _builtins.int
+        client_order_id: _builtins.str
+        """The participant's id for the order: 1 to 64 printable characters (the
+        idempotency key, as in SubmitOrderRequest).
+        """
+        side: _types_pb2.Side.ValueType
+        """Buy or sell; SIDE_UNSPECIFIED is rejected."""
+        interval: _builtins.int
+        """Interval to trade in; its gate must still be open, within the order horizon."""
+        quantity_wh: _builtins.int
+        """Maximum energy to trade, Wh: 1 to 1,000,000,000."""
+        limit_price: _builtins.int
+        """Worst acceptable price per kWh, within the market's price band."""
+        def __init__(
+            self,
+            *,
+            client_order_id: _builtins.str = ...,
+            side: _types_pb2.Side.ValueType = ...,
+            interval: _builtins.int = ...,
+            quantity_wh: _builtins.int = ...,
+            limit_price: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "interval", b"interval", "limit_price", b"limit_price", "quantity_wh", b"quantity_wh", "side", b"side"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    ORDERS_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """Address of the participant placing every order of the batch; must be the signer."""
+    @_builtins.property
+    def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitOrdersRequest.Entry]:
+        """The orders, 1 to max_batch_orders (1,000 by default)."""
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        orders: _abc.Iterable[Global___SubmitOrdersRequest.Entry] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["orders", b"orders", "participant", b"participant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitOrdersRequest: _TypeAlias = SubmitOrdersRequest  # noqa: Y015
+
+@_typing.final
+class SubmitOrderResult(_message.Message):
+    """The answer to one order of a SubmitOrdersRequest."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CODE_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    code: _builtins.int
+    """gRPC status code SubmitOrder would have answered for this order (0 = accepted):
+    3 INVALID_ARGUMENT, 9 FAILED_PRECONDITION, 6 ALREADY_EXISTS, ...
+    """
+    message: _builtins.str
+    """Why the order was rejected, naming the field and the rule; empty when code is 0."""
+    @_builtins.property
+    def order(self) -> _types_pb2.OrderState:
+        """The order as accepted (status OPEN) when code is 0; a re-sent order returns its
+        original answer.
+        """
+
+    def __init__(
+        self,
+        *,
+        code: _builtins.int = ...,
+        message: _builtins.str = ...,
+        order: _types_pb2.OrderState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "message", b"message", "order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitOrderResult: _TypeAlias = SubmitOrderResult  # noqa: Y015
+
+@_typing.final
+class SubmitOrdersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def results(self) -> _containers.RepeatedCompositeFieldContainer[Global___SubmitOrderResult]:
+        """One result per order of the request, in request order."""
+
+    def __init__(
+        self,
+        *,
+        results: _abc.Iterable[Global___SubmitOrderResult] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["results", b"results"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitOrdersResponse: _TypeAlias = SubmitOrdersResponse  # noqa: Y015

@@ -81,6 +81,11 @@ class MarketServiceStub:
                 request_serializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoRequest.SerializeToString,
                 response_deserializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoResponse.FromString,
                 _registered_method=True)
+        self.SubmitOrders = channel.unary_unary(
+                '/gridex.v1.MarketService/SubmitOrders',
+                request_serializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersRequest.SerializeToString,
+                response_deserializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersResponse.FromString,
+                _registered_method=True)
 
 
 class MarketServiceServicer:
@@ -158,6 +163,21 @@ class MarketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitOrders(self, request, context):
+        """Place many limit orders of one participant in one signed request (1 to the
+        engine's max_batch_orders, 1,000 by default; more is INVALID_ARGUMENT and
+        nothing is placed). Each order is validated on its own and answered in
+        SubmitOrdersResponse.results, in request order, with the code and message
+        SubmitOrder would have given it; the call itself fails only for what concerns
+        the whole request (signature, participant, batch size, rate limit, journal).
+        Each order is idempotent as in SubmitOrder (the same client_order_id twice in
+        one batch too); the accepted ones are journaled in one commit before the answer.
+        Counts as one request per order against the signer's rate limit.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -205,6 +225,11 @@ def add_MarketServiceServicer_to_server(servicer, server):
                     servicer.GetMarketInfo,
                     request_deserializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoRequest.FromString,
                     response_serializer=gridex_dot_v1_dot_market__pb2.GetMarketInfoResponse.SerializeToString,
+            ),
+            'SubmitOrders': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitOrders,
+                    request_deserializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersRequest.FromString,
+                    response_serializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +476,33 @@ class MarketService:
             '/gridex.v1.MarketService/GetMarketInfo',
             gridex_dot_v1_dot_market__pb2.GetMarketInfoRequest.SerializeToString,
             gridex_dot_v1_dot_market__pb2.GetMarketInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitOrders(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridex.v1.MarketService/SubmitOrders',
+            gridex_dot_v1_dot_market__pb2.SubmitOrdersRequest.SerializeToString,
+            gridex_dot_v1_dot_market__pb2.SubmitOrdersResponse.FromString,
             options,
             channel_credentials,
             insecure,

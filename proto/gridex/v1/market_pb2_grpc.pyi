@@ -81,6 +81,17 @@ class MarketServiceStub:
     horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
     Any registered participant, registered gateway key or operator may call it.
     """
+    SubmitOrders: _grpc.UnaryUnaryMultiCallable[_market_pb2.SubmitOrdersRequest, _market_pb2.SubmitOrdersResponse]
+    """Place many limit orders of one participant in one signed request (1 to the
+    engine's max_batch_orders, 1,000 by default; more is INVALID_ARGUMENT and
+    nothing is placed). Each order is validated on its own and answered in
+    SubmitOrdersResponse.results, in request order, with the code and message
+    SubmitOrder would have given it; the call itself fails only for what concerns
+    the whole request (signature, participant, batch size, rate limit, journal).
+    Each order is idempotent as in SubmitOrder (the same client_order_id twice in
+    one batch too); the accepted ones are journaled in one commit before the answer.
+    Counts as one request per order against the signer's rate limit.
+    """
 
 @_typing.type_check_only
 class MarketServiceAsyncStub(MarketServiceStub):
@@ -116,6 +127,17 @@ class MarketServiceAsyncStub(MarketServiceStub):
     settled and the next open ones with their phases and gate times, the order
     horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
     Any registered participant, registered gateway key or operator may call it.
+    """
+    SubmitOrders: _aio.UnaryUnaryMultiCallable[_market_pb2.SubmitOrdersRequest, _market_pb2.SubmitOrdersResponse]  # type: ignore[assignment]
+    """Place many limit orders of one participant in one signed request (1 to the
+    engine's max_batch_orders, 1,000 by default; more is INVALID_ARGUMENT and
+    nothing is placed). Each order is validated on its own and answered in
+    SubmitOrdersResponse.results, in request order, with the code and message
+    SubmitOrder would have given it; the call itself fails only for what concerns
+    the whole request (signature, participant, batch size, rate limit, journal).
+    Each order is idempotent as in SubmitOrder (the same client_order_id twice in
+    one batch too); the accepted ones are journaled in one commit before the answer.
+    Counts as one request per order against the signer's rate limit.
     """
 
 class MarketServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -203,6 +225,23 @@ class MarketServiceServicer(metaclass=_abc_1.ABCMeta):
         settled and the next open ones with their phases and gate times, the order
         horizon, price band, tariffs, fees, interval length, feeder and connectable buses.
         Any registered participant, registered gateway key or operator may call it.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitOrders(
+        self,
+        request: _market_pb2.SubmitOrdersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_pb2.SubmitOrdersResponse, _abc.Awaitable[_market_pb2.SubmitOrdersResponse]]:
+        """Place many limit orders of one participant in one signed request (1 to the
+        engine's max_batch_orders, 1,000 by default; more is INVALID_ARGUMENT and
+        nothing is placed). Each order is validated on its own and answered in
+        SubmitOrdersResponse.results, in request order, with the code and message
+        SubmitOrder would have given it; the call itself fails only for what concerns
+        the whole request (signature, participant, batch size, rate limit, journal).
+        Each order is idempotent as in SubmitOrder (the same client_order_id twice in
+        one batch too); the accepted ones are journaled in one commit before the answer.
+        Counts as one request per order against the signer's rate limit.
         """
 
 def add_MarketServiceServicer_to_server(servicer: MarketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

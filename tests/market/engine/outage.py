@@ -75,7 +75,9 @@ class Meter:
             batch_id=first_minute + 100,
             readings=self.readings(first_minute, last_minute),
         ).SerializeToString()
-        ack = ingest_batch(engine, batch, self.gateway.sign_batch(batch)).result()
+        ack = ingest_batch(
+            engine, batch, self.gateway.sign_batch(batch, engine_id=engine.engine_id)
+        ).result()
         assert ack.code == 0, ack.message
 
 

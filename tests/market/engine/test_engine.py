@@ -78,7 +78,9 @@ def test_a_day_moves_through_every_phase_and_settles_balanced(
     start = FIRST * INTERVAL_MS - 60_000
     engine.advance_to(start + 5 * 60_000)
     batch = meter_batch(gateway, "m-0", 1, start, 18)
-    ack = ingest_batch(engine, batch, gateway.sign_batch(batch)).result()
+    ack = ingest_batch(
+        engine, batch, gateway.sign_batch(batch, engine_id=engine.engine_id)
+    ).result()
     assert (ack.code, ack.applied, ack.ack_seq) == (0, 18, 18)
 
     engine.advance_to(end_of(FIRST) + 60_000)

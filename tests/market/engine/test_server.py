@@ -261,7 +261,8 @@ def test_meter_stream_acknowledges_every_batch(gateway: GatewayClient, engine: E
     resent = good
     gap = gateway.signed_batch("m-1", 2, readings(15, 5))
     forged = meter_pb2.SignedReadingBatch(
-        batch=good.batch, signature=Signer.generate().sign_batch(good.batch)
+        batch=good.batch,
+        signature=Signer.generate().sign_batch(good.batch, engine_id=gateway.engine_id),
     )
     unknown = gateway.signed_batch("m-unknown", 3, readings(1, 1))
     garbage = meter_pb2.SignedReadingBatch(batch=b"\xff\xff", signature=b"")

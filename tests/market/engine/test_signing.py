@@ -27,8 +27,12 @@ BATCH_HEX = (
     "12076d657465722d311807221a08011080b0a5e2f53218e80720fa0128d2fcffffffffffffff01"
 )
 BATCH_SIGNATURE = (
-    "90651e4c1b69447f8c0cb804776c616982686a9259d15562b744b72c27cab24b"
-    "56fee227fbccd01f4cd21d03065447a7300074ae7b3b00753316020e643918971b"
+    "b7c544474e6e7f3af41ec82fb1a8fa48bf09325875b461a91ba2d2e6fab7deb8"
+    "08cc1c1737b72638693b67d1135ffc8b04a9ba254cf9ebc4043f1810dc2f71e81b"
+)
+BATCH_SIGNATURE_FEEDER_B = (
+    "797678cf23ed79f1778182288a28c580d63f19ea8ac737d43c981a97bbb9ac03"
+    "66e7d0cff791b24532c7db031060ed0e5a46be0827b88970393229ebfa1b74c01b"
 )
 
 
@@ -84,6 +88,54 @@ def test_request_vector() -> None:
     assert elsewhere != ADDRESS
 
 
+def test_batched_orders_vector() -> None:
+    entry = market_pb2.SubmitOrdersRequest.Entry
+    request = market_pb2.SubmitOrdersRequest(
+        participant=ADDRESS,
+        orders=[
+            entry(
+                client_order_id="order-1",
+                side=types_pb2.SIDE_SELL,
+                interval=1944000,
+                quantity_wh=1500,
+                limit_price=120000,
+            ),
+            entry(
+                client_order_id="order-2",
+                side=types_pb2.SIDE_BUY,
+                interval=1944001,
+                quantity_wh=500,
+                limit_price=90000,
+            ),
+        ],
+    )
+    raw = request.SerializeToString()
+    assert raw.hex() == (
+        "0a2a30783263373533366533363035643963313661376133643762313839386535323933393661363563"
+        "323312160a076f726465722d31100218c0d37620dc0b28c0a90712160a076f726465722d32100118c1d3"
+        "7620f4032890bf05"
+    )
+    method = "/gridex.v1.MarketService/SubmitOrders"
+    message = signing.request_message(
+        method, raw, 1749600000000, "0b7c3d9e2f4a6158", engine_id=ENGINE_ID
+    )
+    assert message.decode().splitlines()[-1] == (
+        "d95b0c029342118251f13e099dd2bcbe72b04f277b6dc770a4d7fc0267c7aafd"
+    )
+    expected = (
+        "0xd8f26bdd8ff876c8c6c2e7301692d752056709786856961e26681c444e977223"
+        "0ccd17dd945133d92867d62744705e4ed85d60ee951663ba74581d72a846bef61b"
+    )
+    metadata = dict(
+        signing.Signer(KEY).request_metadata(
+            method, raw, engine_id=ENGINE_ID, timestamp_ms=1749600000000, nonce="0b7c3d9e2f4a6158"
+        )
+    )
+    assert metadata["x-gridex-signature"] == expected
+    independent = Account.sign_message(encode_defunct(primitive=message), KEY).signature
+    assert "0x" + bytes(independent).hex() == expected
+
+
 @pytest.mark.parametrize("engine_id", ["", "a\nb", "x" * 65, "feeder b"])
 def test_an_engine_id_is_one_short_line(engine_id: str) -> None:
     with pytest.raises(ValueError, match="engine_id"):
@@ -107,23 +159,38 @@ def test_batch_vector() -> None:
     )
     raw = batch.SerializeToString()
     assert raw.hex() == BATCH_HEX
-    signature = signing.Signer(KEY).sign_batch(raw)
+    signature = signing.Signer(KEY).sign_batch(raw, engine_id=ENGINE_ID)
     assert signature.hex() == BATCH_SIGNATURE
-    message = encode_defunct(primitive=b"gridex.v1 reading batch\n" + raw)
+    message = encode_defunct(primitive=b"gridex.v1 reading batch\ncigre-lv\n" + raw)
     assert Account.recover_message(message, signature=signature).lower() == ADDRESS
-    assert signing.recover_batch_signer(raw, signature) == ADDRESS
+    assert signing.recover_batch_signer(raw, signature, engine_id=ENGINE_ID) == ADDRESS
+    # signed for another engine: another signature, which recovers to another address here
+    other = signing.Signer(KEY).sign_batch(raw, engine_id="feeder-b")
+    assert other.hex() == BATCH_SIGNATURE_FEEDER_B
+    assert signing.recover_batch_signer(raw, other, engine_id="feeder-b") == ADDRESS
+    assert signing.recover_batch_signer(raw, other, engine_id=ENGINE_ID) != ADDRESS
+
+
+@pytest.mark.parametrize("engine_id", ["", "*", "a\nb", "x" * 65])
+def test_a_batch_names_one_engine(engine_id: str) -> None:
+    with pytest.raises(ValueError, match="engine_id"):
+        signing.batch_message(b"batch", engine_id=engine_id)
 
 
 def test_v_zero_or_one_is_accepted() -> None:
     signature = bytearray(bytes.fromhex(BATCH_SIGNATURE))
     signature[64] -= 27
-    assert signing.recover_batch_signer(bytes.fromhex(BATCH_HEX), bytes(signature)) == ADDRESS
+    recovered = signing.recover_batch_signer(
+        bytes.fromhex(BATCH_HEX), bytes(signature), engine_id=ENGINE_ID
+    )
+    assert recovered == ADDRESS
 
 
 def test_tampered_bytes_recover_another_address() -> None:
     raw = bytearray(bytes.fromhex(BATCH_HEX))
     raw[-1] ^= 1
-    assert signing.recover_batch_signer(bytes(raw), bytes.fromhex(BATCH_SIGNATURE)) != ADDRESS
+    signature = bytes.fromhex(BATCH_SIGNATURE)
+    assert signing.recover_batch_signer(bytes(raw), signature, engine_id=ENGINE_ID) != ADDRESS
 
 
 @pytest.mark.parametrize(
@@ -136,7 +203,7 @@ def test_tampered_bytes_recover_another_address() -> None:
 )
 def test_malformed_signatures_raise(signature: bytes, rule: str) -> None:
     with pytest.raises(AuthenticationError, match=rule):
-        signing.recover_batch_signer(b"batch", signature)
+        signing.recover_batch_signer(b"batch", signature, engine_id=ENGINE_ID)
 
 
 def test_key_forms() -> None:
@@ -153,3 +220,13 @@ def test_any_engine_is_only_for_the_discovery_call() -> None:
     assert message.decode().splitlines()[1] == "*"
     with pytest.raises(ValueError, match="engine_id"):
         signing.request_message(METHOD, b"", 1, "nonce-123", engine_id=signing.ANY_ENGINE)
+
+
+@pytest.mark.parametrize("data", [b"", b"gridex", bytes(range(256)) * 3])
+def test_keccak_is_ethereums(data: bytes) -> None:
+    from eth_hash.auto import keccak as reference
+
+    assert signing.keccak(data) == reference(data)
+    assert signing.keccak(b"").hex() == (
+        "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+    )
