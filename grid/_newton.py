@@ -81,7 +81,6 @@ class AcModel:
     _y_pattern: ComplexArray
     _cols: IntArray
     _diag: npt.NDArray[np.bool_]
-    _j_order: IntArray
     _j_src: IntArray
     _j_part: IntArray
     _j_shape: tuple[int, int]
@@ -120,8 +119,51 @@ def _pattern(ybus: sp.csr_matrix) -> tuple[IntArray, IntArray, npt.NDArray[np.in
     return key // n, key % n, key
 
 
+def _jacobian_layout(
+    ybus: sp.csr_matrix, pv: IntArray, pq: IntArray
+) -> tuple[IntArray, IntArray, ComplexArray, IntArray, IntArray, sp.csc_matrix]:
+    """Where each Jacobian entry comes from on the explicit Ybus pattern.
+
+    Returns the pattern's rows, columns and Ybus values, and per CSC entry of
+    the Jacobian its pattern entry and its part (0: ∂P/∂Va, 1: ∂P/∂Vm,
+    2: ∂Q/∂Va, 3: ∂Q/∂Vm), with the CSC structure itself.
+    """
+    n = ybus.shape[0]
+    pvpq = np.concatenate([pv, pq])
+    prow, pcol, key = _pattern(ybus)
+    coo = ybus.tocoo()
+    y_pattern = np.zeros(len(key), dtype=np.complex128)
+    np.add.at(y_pattern, np.searchsorted(key, coo.row.astype(np.int64) * n + coo.col), coo.data)
+    pos_a = np.full(n, -1, dtype=np.int64)
+    pos_a[pvpq] = np.arange(len(pvpq))
+    pos_m = np.full(n, -1, dtype=np.int64)
+    pos_m[pq] = np.arange(len(pq))
+    src, part, jr, jc = [], [], [], []
+    # part 0: dS/dVa real, 1: dS/dVm real, 2: dS/dVa imag, 3: dS/dVm imag
+    for p, rmap, cmap, roff, coff in (
+        (0, pos_a, pos_a, 0, 0),
+        (1, pos_a, pos_m, 0, len(pvpq)),
+        (2, pos_m, pos_a, len(pvpq), 0),
+        (3, pos_m, pos_m, len(pvpq), len(pvpq)),
+    ):
+        k = np.flatnonzero((rmap[prow] >= 0) & (cmap[pcol] >= 0))
+        src.append(k)
+        part.append(np.full(len(k), p, dtype=np.int64))
+        jr.append(rmap[prow[k]] + roff)
+        jc.append(cmap[pcol[k]] + coff)
+    n_x = len(pvpq) + len(pq)
+    j_src, j_part = np.concatenate(src), np.concatenate(part)
+    probe = sp.csc_matrix(
+        (np.arange(len(j_src), dtype=np.float64) + 1.0, (np.concatenate(jr), np.concatenate(jc))),
+        shape=(n_x, n_x),
+    )
+    order = (probe.data - 1.0).astype(np.int64)
+    return prow, pcol, y_pattern, j_src[order], j_part[order], probe
+
+
 def build_model(
     net: Any,
+    *,
     feeder_bus_map: IntArray,
     feeder_branch_ppc: IntArray,
     n_lines: int,
@@ -172,36 +214,7 @@ def build_model(
         load_from[n_lines:] = vn_hv * np.sqrt(3.0) * 100.0 / sn if n_tr else 0.0
         load_to[n_lines:] = vn_lv * np.sqrt(3.0) * 100.0 / sn if n_tr else 0.0
 
-    pvpq = np.concatenate([pv, pq])
-    n = ybus.shape[0]
-    prow, pcol, key = _pattern(ybus)
-    coo = ybus.tocoo()
-    y_pattern = np.zeros(len(key), dtype=np.complex128)
-    np.add.at(y_pattern, np.searchsorted(key, coo.row.astype(np.int64) * n + coo.col), coo.data)
-    pos_a = np.full(n, -1, dtype=np.int64)
-    pos_a[pvpq] = np.arange(len(pvpq))
-    pos_m = np.full(n, -1, dtype=np.int64)
-    pos_m[pq] = np.arange(len(pq))
-    src, part, jr, jc = [], [], [], []
-    # part 0: dS/dVa real, 1: dS/dVm real, 2: dS/dVa imag, 3: dS/dVm imag
-    for p, rmap, cmap, roff, coff in (
-        (0, pos_a, pos_a, 0, 0),
-        (1, pos_a, pos_m, 0, len(pvpq)),
-        (2, pos_m, pos_a, len(pvpq), 0),
-        (3, pos_m, pos_m, len(pvpq), len(pvpq)),
-    ):
-        k = np.flatnonzero((rmap[prow] >= 0) & (cmap[pcol] >= 0))
-        src.append(k)
-        part.append(np.full(len(k), p, dtype=np.int64))
-        jr.append(rmap[prow[k]] + roff)
-        jc.append(cmap[pcol[k]] + coff)
-    n_x = len(pvpq) + len(pq)
-    j_src, j_part = np.concatenate(src), np.concatenate(part)
-    probe = sp.csc_matrix(
-        (np.arange(len(j_src), dtype=np.float64) + 1.0, (np.concatenate(jr), np.concatenate(jc))),
-        shape=(n_x, n_x),
-    )
-    order = (probe.data - 1.0).astype(np.int64)
+    prow, pcol, y_pattern, j_src, j_part, probe = _jacobian_layout(ybus, pv, pq)
     return AcModel(
         base_mva=base,
         ybus=ybus,
@@ -225,10 +238,9 @@ def build_model(
         _y_pattern=y_pattern,
         _cols=pcol,
         _diag=prow == pcol,
-        _j_order=order,
-        _j_src=j_src[order],
-        _j_part=j_part[order],
-        _j_shape=(n_x, n_x),
+        _j_src=j_src,
+        _j_part=j_part,
+        _j_shape=probe.shape,
         _j_indices=probe.indices,
         _j_indptr=probe.indptr,
     )

@@ -152,11 +152,13 @@ def ac_model(feeder: Feeder) -> AcModel:
     trafos = net.trafo.loc[[b.index for b in root.trafos]]
     model = build_model(
         net,
-        bus_map,
-        rows,
-        len(root.lines),
-        np.asarray(lines["max_i_ka"] * lines["df"] * lines["parallel"], dtype=np.float64),
-        (
+        feeder_bus_map=bus_map,
+        feeder_branch_ppc=rows,
+        n_lines=len(root.lines),
+        line_i_max_ka=np.asarray(
+            lines["max_i_ka"] * lines["df"] * lines["parallel"], dtype=np.float64
+        ),
+        trafo_cols=(
             np.asarray(trafos["vn_hv_kv"], dtype=np.float64),
             np.asarray(trafos["vn_lv_kv"], dtype=np.float64),
             np.asarray(trafos["sn_mva"] * trafos["parallel"] * trafos["df"], dtype=np.float64),
@@ -184,7 +186,7 @@ def _start(feeder: Feeder, model: AcModel) -> npt.NDArray[np.complex128]:
             s_spec = model.injection_pu(shift_p, shift_q)
             cached = newton(model, s_spec, model.v0, label=_label(feeder, "its base case")).v
         feeder._flow_cache["start"] = cached
-    return cached  # type: ignore[no-any-return]  # stored above as a complex vector
+    return cached
 
 
 def _label(feeder: Feeder, what: str) -> str:
