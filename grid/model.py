@@ -155,6 +155,9 @@ class Feeder:
     _shift_q_mvar: FloatArray | None = field(repr=False, compare=False, default=None)
     base_label: str = field(compare=False, default="")
     _root: Feeder | None = field(repr=False, compare=False, default=None)
+    #: the fast power flow's cache (grid.powerflow): its model on the topology,
+    #: the converged base case on each view; read and written under :meth:`lock`
+    _flow_cache: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     @property
     def n_bus(self) -> int:

@@ -11,9 +11,10 @@ market injection vector, in MW, positive into the grid):
     ``(∂y/∂x) J⁻¹ Δs``. The outputs are the from-side active flow of every
     branch, the voltage magnitude of every bus and the slack's injection
     (whose change is minus the injection change plus the marginal losses).
-    We solve ``Jᵀ Y = (∂y/∂x)ᵀ`` once with a sparse LU factorisation
-    (``method="sparse"``) or a dense solve (``method="dense"``) for all
-    outputs at once.
+    The Jacobian is the fast power flow's own (:mod:`grid._newton`) at the
+    converged point. We solve ``Jᵀ Y = (∂y/∂x)ᵀ`` once with a sparse LU
+    factorisation (``method="sparse"``) or a dense solve (``method="dense"``)
+    for all outputs at once; ``"auto"`` chooses by size.
 
 ``dc``
     The classic lossless DC approximation, built from the same ``Bbus`` and
@@ -39,16 +40,17 @@ import numpy.typing as npt
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from grid._newton import jacobian
 from grid.errors import PowerFlowError
 from grid.model import Feeder, FloatArray
-from grid.powerflow import run_ac, run_dc
+from grid.powerflow import AcFlow, run_dc, solve_ac
 
 __all__ = ["Method", "Mode", "Sensitivities", "linearise"]
 
 logger = logging.getLogger(__name__)
 
 Mode = Literal["ac", "dc"]
-Method = Literal["sparse", "dense"]
+Method = Literal["auto", "sparse", "dense"]
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ def linearise(
     injection_mw: npt.ArrayLike | None = None,
     *,
     mode: Mode = "ac",
-    method: Method = "sparse",
+    method: Method = "auto",
 ) -> Sensitivities:
     """Linearise the feeder around base load plus ``injection_mw``.
 
@@ -113,7 +115,8 @@ def linearise(
         injection_mw: market injection per bus (MW, positive into the grid);
             zeros when omitted.
         mode: ``"ac"`` (Jacobian of the AC power flow) or ``"dc"``.
-        method: ``"sparse"`` (sparse LU) or ``"dense"`` solve; same result.
+        method: ``"sparse"`` (sparse LU) or ``"dense"`` solve, same result;
+            ``"auto"`` picks dense up to :data:`DENSE_MAX_UNKNOWNS` unknowns.
 
     Raises:
         InjectionShapeError: ``injection_mw`` has the wrong shape.
@@ -166,64 +169,77 @@ def _limits(feeder: Feeder, vm_pu_from: FloatArray, q_mvar: FloatArray) -> Float
     return limits
 
 
+#: Below this many unknowns the transposed system is solved densely (LAPACK): SuperLU's
+#: solve handles its thousands of dense right-hand sides one at a time, and a dense
+#: solve was ~5x faster at 2,700 unknowns (issue 15); above it the dense matrix
+#: (8·n² bytes) would cost more memory than it saves time.
+DENSE_MAX_UNKNOWNS = 4000
+
+
 def _solve_transposed(j: sp.csc_matrix, rhs: FloatArray, method: Method) -> FloatArray:
     """Return ``rhs @ J⁻¹`` (rows of outputs, columns of injections)."""
+    if method == "auto":
+        method = "dense" if j.shape[0] <= DENSE_MAX_UNKNOWNS else "sparse"
     if method == "sparse":
         lu = spla.splu(sp.csc_matrix(j.T))
         return np.asarray(lu.solve(np.ascontiguousarray(rhs.T)), dtype=np.float64).T
     if method == "dense":
         return np.asarray(np.linalg.solve(j.T.toarray(), rhs.T), dtype=np.float64).T
-    raise ValueError(f"method: expected 'sparse' or 'dense', got {method!r}")
+    raise ValueError(f"method: expected 'auto', 'sparse' or 'dense', got {method!r}")
 
 
 def _ac_output_sensitivities(
-    internal: Any, br_map: npt.NDArray[np.int64], method: Method
+    flow: AcFlow, method: Method
 ) -> tuple[FloatArray, npt.NDArray[np.complex128]]:
     """Rows: branch P flows, PQ voltage magnitudes, slack P; columns: [P_pvpq; Q_pq] in p.u.
 
-    Also returns the from-side complex branch flows ``Sf`` (p.u.) of all branches.
+    Uses the Newton Jacobian of the converged flow. Also returns ``∂S/∂Va`` rows
+    of the slack folded in the last row.
     """
-    from pandapower.pypower.dSbr_dV import dSbr_dV
-    from pandapower.pypower.dSbus_dV import dSbus_dV
-
-    ybus, yf, yt, v = internal["Ybus"], internal["Yf"], internal["Yt"], internal["V"]
-    ref, pv, pq = internal["ref"], internal["pv"], internal["pq"]
+    model, v = flow.model, flow.solution.v
+    ref, pv, pq = model.ref, model.pv, model.pq
     pvpq = np.concatenate([pv, pq])
-    ds_dvm, ds_dva = dSbus_dV(ybus, v)  # pypower returns magnitude first
-    ds_dva, ds_dvm = sp.csr_matrix(ds_dva), sp.csr_matrix(ds_dvm)
-    j = sp.vstack(
-        [
-            sp.hstack([ds_dva[pvpq][:, pvpq].real, ds_dvm[pvpq][:, pq].real]),
-            sp.hstack([ds_dva[pq][:, pvpq].imag, ds_dvm[pq][:, pq].imag]),
-        ],
-        format="csc",
+    j, dva, dvm = jacobian(model, v)
+    n = model.ybus.shape[0]
+    ds_dva = sp.csr_matrix((dva, (model._rows, model._cols)), shape=(n, n))
+    ds_dvm = sp.csr_matrix((dvm, (model._rows, model._cols)), shape=(n, n))
+    rows = model.branch_rows
+    yf = model.yf[rows]
+    fb = model.f_bus[rows]
+    i_f = yf @ v
+    cf = sp.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), fb)), shape=(len(rows), n))
+    diag_v = sp.diags(v)
+    vn = v / np.abs(v)
+    # pypower's dSbr_dV, from side: Sf = Vf·conj(Yf V)
+    dsf_dva = 1j * (sp.diags(np.conj(i_f)) @ cf @ diag_v - sp.diags(v[fb]) @ (yf @ diag_v).conj())
+    dsf_dvm = sp.diags(v[fb]) @ (yf @ sp.diags(vn)).conj() + sp.diags(np.conj(i_f)) @ cf @ sp.diags(
+        vn
     )
-    dsf_dva, dsf_dvm, _, _, sf, _ = dSbr_dV(internal["branch"], yf, yt, v)
-    dsf_dva, dsf_dvm = sp.csr_matrix(dsf_dva)[br_map], sp.csr_matrix(dsf_dvm)[br_map]
+    dsf_dva, dsf_dvm = sp.csr_matrix(dsf_dva), sp.csr_matrix(dsf_dvm)
     n_x = len(pvpq) + len(pq)
-    # outputs: branch P flows, voltage magnitudes of PQ buses, slack P
     dpf_dx = sp.hstack([dsf_dva[:, pvpq].real, dsf_dvm[:, pq].real]).toarray()
     dvm_dx = np.zeros((len(pq), n_x))
     dvm_dx[np.arange(len(pq)), len(pvpq) + np.arange(len(pq))] = 1.0
     slack_rows = sp.hstack([ds_dva[ref][:, pvpq].real, ds_dvm[ref][:, pq].real]).toarray()
     rhs = np.vstack([dpf_dx, dvm_dx, slack_rows.sum(axis=0, keepdims=True)])
-    return _solve_transposed(j, rhs, method), np.asarray(sf)
+    return _solve_transposed(j, rhs, method), v[fb] * np.conj(i_f)
 
 
 def _linearise_ac(feeder: Feeder, inj: FloatArray, method: Method) -> Sensitivities:
     with feeder.lock():
-        net = run_ac(feeder, inj)
-        internal = net._ppc["internal"]
-        ybus = internal["Ybus"]
-        v = np.array(internal["V"])
-        ref = np.asarray(internal["ref"], dtype=np.int64)
-        pv = np.asarray(internal["pv"], dtype=np.int64)
-        pq = np.asarray(internal["pq"], dtype=np.int64)
-        base_mva = float(internal["baseMVA"])
-        bus_map = _bus_map(net, feeder)
-        br_map = _branch_map(net, feeder)
-        sens, sf = _ac_output_sensitivities(internal, br_map, method)
-        sbus = v * np.conj(ybus @ v)
+        flow = solve_ac(feeder, inj)
+    model = flow.model
+    if np.any(model.branch_rows < 0):
+        br = feeder.branches[int(np.flatnonzero(model.branch_rows < 0)[0])]
+        raise PowerFlowError(f"{br.label} is in service but isolated from the grid")
+    v = flow.solution.v
+    ref, pv, pq = model.ref, model.pv, model.pq
+    base_mva = model.base_mva
+    bus_map = model.bus_map
+    br_map = model.branch_rows
+    sens, sf = _ac_output_sensitivities(flow, method)
+    ybus = model.ybus
+    sbus = v * np.conj(ybus @ v)
 
     pvpq = np.concatenate([pv, pq])
     n_br = len(br_map)
@@ -262,14 +278,13 @@ def _linearise_ac(feeder: Feeder, inj: FloatArray, method: Method) -> Sensitivit
     held_by_slack = valid_bus & (col_p[safe_map] < 0)
     dslack_dp = np.where(held_by_slack, -1.0, expand(sens[-1:], col_p)[0])
 
-    vm = np.abs(v)
-    vm_bus = np.where(bus_map >= 0, vm[np.maximum(bus_map, 0)], np.nan)
+    vm_bus = flow.vm_pu
     from_pos = np.array([feeder.position_of(b.from_bus) for b in feeder.branches], dtype=np.int64)
-    flow_q = np.asarray(sf[br_map].imag, dtype=np.float64) * base_mva
+    flow_q = np.asarray(sf.imag, dtype=np.float64) * base_mva
     return Sensitivities(
         mode="ac",
         injection_mw=inj.copy(),
-        flow_mw=np.asarray(sf[br_map].real, dtype=np.float64) * base_mva,
+        flow_mw=np.asarray(sf.real, dtype=np.float64) * base_mva,
         flow_q_mvar=flow_q,
         flow_limit_mw=_limits(feeder, vm_bus[from_pos], flow_q),
         vm_pu=vm_bus,

@@ -1,4 +1,4 @@
-"""AC validation of a schedule: a full pandapower power flow and its limit check."""
+"""AC validation of a schedule: the fast AC power flow and its limit check."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grid.model import Feeder, FloatArray
-from grid.powerflow import run_ac
+from grid.powerflow import solve_ac
 
 __all__ = ["AcReport", "Violation", "check_schedule"]
 
@@ -89,22 +89,14 @@ def check_schedule(
     """
     inj = feeder.check_injection(injection_mw)
     with feeder.lock():
-        net = run_ac(feeder, inj)
-        line_idx = [b.index for b in feeder.lines]
-        trafo_idx = [b.index for b in feeder.trafos]
-        line_loading = np.asarray(net.res_line.loc[line_idx, "loading_percent"], dtype=np.float64)
-        trafo_loading = np.asarray(
-            net.res_trafo.loc[trafo_idx, "loading_percent"], dtype=np.float64
-        )
-        vm = np.asarray(net.res_bus.loc[feeder.bus_indices, "vm_pu"], dtype=np.float64)
-        losses = float(net.res_line["pl_mw"].sum() + net.res_trafo["pl_mw"].sum())
-        ext_p = float(net.res_ext_grid["p_mw"].sum())
-        branch_p = np.concatenate(
-            [
-                np.asarray(net.res_line.loc[line_idx, "p_from_mw"], dtype=np.float64),
-                np.asarray(net.res_trafo.loc[trafo_idx, "p_hv_mw"], dtype=np.float64),
-            ]
-        )
+        flow = solve_ac(feeder, inj)
+    n_lines = len(feeder.lines)
+    line_loading = flow.loading_percent[:n_lines]
+    trafo_loading = flow.loading_percent[n_lines:]
+    vm = flow.vm_pu
+    losses = flow.losses_mw
+    ext_p = flow.ext_grid_p_mw
+    branch_p = np.asarray(flow.s_from_mva.real, dtype=np.float64)
 
     violations: list[Violation] = []
     for branch, loading in zip(feeder.branches, np.r_[line_loading, trafo_loading], strict=True):

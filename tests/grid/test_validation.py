@@ -82,6 +82,6 @@ def test_non_convergence_is_our_error_not_pandapowers(feeders: dict[str, Feeder]
     with pytest.raises(PowerFlowError) as info:
         check_schedule(feeder, inj)
     assert isinstance(info.value, RuntimeError)
-    assert isinstance(info.value.__cause__, pp.LoadflowNotConverged)
+    assert "did not converge" in str(info.value)
     # the feeder stays usable after a failed flow
     assert check_schedule(feeder, np.zeros(feeder.n_bus)).ok
