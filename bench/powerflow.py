@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
         pp_s = _median_s(pp_run, max(args.repeat // 4, 3))
         fast_s = _median_s(fast_run, args.repeat)
+
         def check_run(f: Feeder = f, inj: np.ndarray = inj) -> None:
             check_schedule(f, inj)
 
