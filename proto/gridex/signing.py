@@ -86,7 +86,8 @@ _REQUEST_HEADER = "gridex.v1 request"
 
 def keccak(data: bytes) -> bytes:
     """keccak-256 of ``data`` (Ethereum's hash, not NIST SHA3-256), 32 bytes."""
-    return keccak_256(data).digest()
+    digest: bytes = keccak_256(data).digest()
+    return digest
 
 
 class SignatureError(ValueError):
