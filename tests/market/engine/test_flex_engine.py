@@ -160,3 +160,5 @@ def test_the_api_carries_flex_orders_and_schedules_privately(
     with pytest.raises(grpc.RpcError) as info:
         owner.amend_flex_order(battery(owner.address))
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "cancelled" in info.value.details()
+    assert owner.flex_schedule("bat").order.status == market_pb2.FLEX_ORDER_STATUS_CANCELLED
