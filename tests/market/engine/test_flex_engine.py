@@ -21,6 +21,7 @@ from market.errors import (
 )
 from market.flex import EvOrder, StorageOrder
 from market.orders import Order, Side
+from market.report.plots_flex import battery_day
 from tests.market.engine.conftest import FIRST, register
 
 INTERVAL_MS = 900_000
@@ -85,6 +86,10 @@ def test_a_battery_buys_cheap_sells_dear_and_its_soc_carries_across_rolls(
     rolls = dict(engine.state.flex_rolls)
     assert set(rolls) == {FIRST, FIRST + 1, FIRST + 2}
     engine.close()
+    day = battery_day(engine.journal_path)  # what the report's plot reads
+    assert day is not None
+    assert day.intervals == (FIRST, FIRST + 1, FIRST + 2)
+    assert (day.charge_wh, day.discharge_wh, day.soc_wh) == ((1000, 0, 0), (0, 810, 0), (900, 0, 0))
     replayed = make_engine(config=FLEX)  # verify_replay: every roll cleared again, compared
     assert replayed.digest() == digest
     assert replayed.state.flex_rolls == rolls
@@ -162,3 +167,35 @@ def test_the_api_carries_flex_orders_and_schedules_privately(
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "cancelled" in info.value.details()
     assert owner.flex_schedule("bat").order.status == market_pb2.FLEX_ORDER_STATUS_CANCELLED
+
+
+def test_the_demo_fleet_is_valid_and_seeded(engine: Engine) -> None:
+    from market.demo.fleet import plan_homes
+    from market.demo.flex import plan_flex
+    from market.flex import validate_flex_order
+
+    homes = plan_homes(
+        engine.feeder,
+        count=30,
+        modbus=0,
+        seed=7,
+        pv_share=0.6,
+        feed_in_price=80_000,
+        retail_price=300_000,
+    )
+    for h in homes:
+        engine.register_participant(h.address, h.bus).result()
+    fleet = plan_flex(homes, seed=7, first_interval=FIRST, interval_s=900)
+    kinds = {type(f.order).__name__ for f in fleet}
+    assert kinds == {"StorageOrder", "EvOrder"}
+    for f in fleet:
+        assert f.order.participant == f.home.address
+        problems = validate_flex_order(
+            f.order,
+            config=engine.market,
+            participants=engine.state.participants,
+            feeder=engine.feeder,
+        )
+        assert problems == []
+    again = plan_flex(homes, seed=7, first_interval=FIRST, interval_s=900)
+    assert [f.order for f in again] == [f.order for f in fleet]
