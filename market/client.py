@@ -42,7 +42,9 @@ from gridex.keys import load_signer
 from gridex.v1 import market_pb2, meter_pb2, operator_pb2
 from gridex.v1 import types_pb2 as pb
 
+from market.engine import _convert
 from market.engine.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
+from market.flex import FlexOrder
 
 __all__ = [
     "BatchOrder",
@@ -329,6 +331,50 @@ class TraderClient(EngineClient):
             token = page.next_page_token
             if not token:
                 return out
+
+    def submit_flex_order(self, order: FlexOrder) -> market_pb2.FlexOrderState:
+        """Place a flexibility order (:mod:`market.flex`) as the signer. Safe to retry.
+
+        ``order.participant`` is ignored: the signer places it for itself.
+
+        Raises:
+            grpc.RpcError: the engine refused it (INVALID_ARGUMENT names the field).
+        """
+        request = market_pb2.SubmitFlexOrderRequest(
+            participant=self.address, order=_convert.flex_to_pb(order)
+        )
+        response = self.call(
+            _MARKET + "SubmitFlexOrder", request, market_pb2.SubmitFlexOrderResponse, retry=True
+        )
+        return response.order
+
+    def amend_flex_order(self, order: FlexOrder) -> market_pb2.FlexOrderState:
+        """Replace the signer's live flexibility order ``order.order_id`` by ``order``.
+
+        Not retried: a retry would be a second amendment.
+        """
+        request = market_pb2.AmendFlexOrderRequest(
+            participant=self.address, order=_convert.flex_to_pb(order)
+        )
+        return self.call(
+            _MARKET + "AmendFlexOrder", request, market_pb2.AmendFlexOrderResponse
+        ).order
+
+    def cancel_flex_order(self, order_id: str) -> market_pb2.FlexOrderState:
+        """Withdraw one of the signer's flexibility orders from the next roll on."""
+        request = market_pb2.CancelFlexOrderRequest(
+            participant=self.address, client_order_id=order_id
+        )
+        return self.call(
+            _MARKET + "CancelFlexOrder", request, market_pb2.CancelFlexOrderResponse, retry=True
+        ).order
+
+    def flex_schedule(self, order_id: str) -> market_pb2.GetFlexScheduleResponse:
+        """A flexibility order's state and its schedule from the latest roll."""
+        request = market_pb2.GetFlexScheduleRequest(
+            participant=self.address, client_order_id=order_id
+        )
+        return self.call(_MARKET + "GetFlexSchedule", request, market_pb2.GetFlexScheduleResponse)
 
     def order_book(self, interval: int) -> market_pb2.GetOrderBookResponse:
         """Price levels of ``interval``."""

@@ -53,6 +53,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo.add_argument("--mechanism", choices=("nodal", "uniform"), default="nodal")
     demo.add_argument("--rpc-url", help="settle on this JSON-RPC node instead of an embedded EVM")
     demo.add_argument("--key", type=Path, help="operator key file for --rpc-url (0x-hex key)")
+    demo.add_argument(
+        "--flex",
+        action="store_true",
+        help="batteries and EVs on some homes, cleared over a rolling horizon (slower)",
+    )
     demo.set_defaults(func=_demo)
 
     report = sub.add_parser(
@@ -88,6 +93,7 @@ def _demo(args: argparse.Namespace) -> int:
             rpc_url=args.rpc_url,
             key_file=args.key,
             mechanism=args.mechanism,
+            flex=args.flex,
         )
         outcome = run_demo(options)
     except (MarketError, GridError, ChainError) as exc:

@@ -39,6 +39,9 @@ class DemoOptions:
         mechanism: clearing mechanism of the engine.
         step_s: simulated seconds between two meter polls.
         pv_share: share of participants with PV, 0..1 (None: the scenario's).
+        flex: some homes get batteries and EVs that trade as flexibility
+            orders (:mod:`market.demo.flex`); the engine then clears a
+            rolling horizon at every gate.
     """
 
     scenario: str = "sunny-congested"
@@ -56,6 +59,7 @@ class DemoOptions:
     mechanism: str = "nodal"
     step_s: int = 300
     pv_share: float | None = None
+    flex: bool = False
 
     def __post_init__(self) -> None:
         from market.demo.scenario import SCENARIOS

@@ -250,6 +250,13 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         feeder=feeder,
         interval_s=market.interval_s,
     )
+    if o.flex:
+        from market.report.plots_flex import write_flex_page
+
+        page = await asyncio.to_thread(
+            write_flex_page, journal, o.report_dir, interval_s=market.interval_s
+        )
+        console.print(f"flexibility: {page or 'no battery rolled'}")
     timings.add("report tables and plots written", time.perf_counter() - plots_at)
     timings.add("journal replay and report tables (rest)", report_s - _sum(timings, "report: "))
     wall_s = time.perf_counter() - started
@@ -301,13 +308,17 @@ async def _trade(
     timings: Any,
 ) -> None:
     from market.client import OperatorClient
+    from market.demo.flex import FLEX_HORIZON_INTERVALS, plan_flex, submit_flex
     from market.demo.timing import TimedClearing, TimedSettler
     from market.engine import Engine, EngineConfig, ServerThread, SimClock
     from market.forecast import ProfileForecast
     from meter_adapter.uplink import engine_channel
 
     config = EngineConfig(
-        mechanism=o.mechanism, synchronous="NORMAL", operator_account=chain.operator
+        mechanism=o.mechanism,
+        synchronous="NORMAL",
+        operator_account=chain.operator,
+        flex_horizon_intervals=FLEX_HORIZON_INTERVALS,
     )
     day = o.day
     # the grid's own households follow the H0 profile; participants take the
@@ -339,6 +350,15 @@ async def _trade(
                 for home in homes:
                     operator.register_participant(home.address, home.bus)
                     operator.register_gateway(home.address, home.meter_id, home.address)
+            if o.flex:
+                fleet = plan_flex(
+                    homes,
+                    seed=o.seed,
+                    first_interval=o.start_ms // INTERVAL_MS,
+                    interval_s=market.interval_s,
+                )
+                n = await asyncio.to_thread(submit_flex, target, fleet, engine_id=engine.engine_id)
+                console.print(f"flexibility: {plural(n, 'battery or EV', 'batteries and EVs')}")
             async with AsyncExitStack() as stack:
                 channel = engine_channel(target)
                 stack.push_async_callback(channel.close, None)

@@ -69,6 +69,9 @@ class EngineConfig:
             characters of ``[0-9A-Za-z._:-]``; empty means the feeder's name
             (:class:`~market.engine.engine.Engine` fills it in, so
             ``engine.config.engine_id`` is never empty).
+        flex_horizon_intervals: intervals a rolling-horizon clearing covers
+            while flexibility orders are live (:mod:`market.engine.rolling`);
+            0 means 24 h of intervals.
     """
 
     mechanism: str = "nodal"
@@ -87,6 +90,7 @@ class EngineConfig:
     settle_retry_s: float = 5.0
     wait_timeout_s: float = 600.0
     engine_id: str = ""
+    flex_horizon_intervals: int = 0
 
     def problems(self) -> list[str]:
         """Every rule the configuration breaks, each naming the field."""
@@ -110,6 +114,10 @@ class EngineConfig:
             out.append(f"max_batch_readings: must be in 1..100000, got {self.max_batch_readings}")
         if self.synchronous not in ("FULL", "NORMAL"):
             out.append(f"synchronous: expected 'FULL' or 'NORMAL', got {self.synchronous!r}")
+        if self.flex_horizon_intervals < 0:
+            out.append(
+                f"flex_horizon_intervals: must be >= 0 (0: 24 h), got {self.flex_horizon_intervals}"
+            )
         if self.tick_s <= 0:
             out.append(f"tick_s: must be positive, got {self.tick_s}")
         if self.engine_id and not _ENGINE_ID.fullmatch(self.engine_id):

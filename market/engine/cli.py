@@ -120,6 +120,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="gate closes this long before delivery, s (default 300)",
     )
     p.add_argument(
+        "--flex-horizon-intervals",
+        type=int,
+        default=0,
+        help="intervals one flexibility roll clears (default 0: 24 h of intervals)",
+    )
+    p.add_argument(
         "--metering-delay-s",
         type=int,
         default=60,
@@ -379,6 +385,7 @@ def _engine(args: argparse.Namespace) -> Any:
         archive_dir=args.archive,
         verify_replay=args.verify_replay,
         engine_id=args.engine_id,
+        flex_horizon_intervals=args.flex_horizon_intervals,
     )
     clock: Clock = WallClock()
     if args.clock == "sim":

@@ -23,17 +23,18 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from gridex.v1 import market_pb2
 from gridex.v1 import types_pb2 as pb
 
 from grid import Feeder
 from market.config import MarketConfig
-from market.engine import _convert
+from market.engine import _convert, _flex
 from market.engine._core import Core, EngineConfig
 from market.engine.clearing import ClearingBackend, MarketClearing
 from market.engine.clock import Clock, WallClock
@@ -52,6 +53,7 @@ from market.errors import (
     OrderValidationError,
     RequestError,
 )
+from market.flex import EvOrder, FlexOrder, StorageOrder, energy_windows, validate_flex_order
 from market.orders import Order, normalise_address
 from market.validation import validate_order
 
@@ -280,6 +282,8 @@ class Engine:
         assert self._journal is not None
         count = 0
         for entry in self._journal.entries():
+            if self.config.verify_replay and entry.kind == "flex_roll":
+                self._verify_roll(entry.seq, entry.body, entry.blob)
             try:
                 self._state.apply(entry.kind, entry.at_ms, entry.body, entry.blob)
             except MarketError as exc:
@@ -288,7 +292,8 @@ class Engine:
                 ) from exc
             if entry.nonce:
                 self.replayed_nonces.append(entry.nonce)
-            if self.config.verify_replay and entry.kind == "cleared" and entry.body.get("ok"):
+            verify = self.config.verify_replay and entry.kind == "cleared" and entry.body.get("ok")
+            if verify and entry.body["interval"] not in self._state.flex_rolls:
                 self._verify_clearing(int(entry.body["interval"]), str(entry.body["mechanism"]))
             count += 1
         if count:
@@ -312,6 +317,13 @@ class Engine:
             raise JournalError(
                 f"interval {interval}: clearing again does not reproduce the journaled result"
                 + (f" ({error})" if error else "")
+            )
+
+    def _verify_roll(self, seq: int, body: Mapping[str, Any], blob: bytes | None) -> None:
+        if self.lifecycle.replay_roll(body) != blob:
+            raise JournalError(
+                f"journal entry {seq} (flex_roll of interval {body.get('interval')}): clearing "
+                "the horizon again does not reproduce the journaled roll"
             )
 
     def _tick(self) -> None:
@@ -532,6 +544,94 @@ class Engine:
             page = records[start : start + page_size]
             more = start + page_size < len(records)
             return [_convert.order_state(r) for r in page], str(start + page_size) if more else ""
+
+    # -- flexibility orders (multi-interval; market.engine.rolling clears them) ----------
+
+    def submit_flex_order(
+        self, order: FlexOrder, *, nonce: str | None = None
+    ) -> Accepted[market_pb2.FlexOrderState]:
+        """Accept a flexibility order (idempotent on (participant, order id) and content).
+
+        Raises:
+            OrderValidationError: a field breaks a rule (every problem listed).
+            AlreadyExistsError: the id is used for a different flexibility order.
+            IntervalClosedError: every window of an EV or load has already closed.
+        """
+        core = self.core
+        with core.lock:
+            existing = self._state.flex.get(order.key)
+            if existing is not None and existing.version == 1 and existing.accepted == order:
+                return Accepted(_convert.flex_order_state(existing), core.settled_future())
+            self._check_flex(order)
+            body = {**_flex.flex_body(order), "amend": False}
+            _, fut = core.record("flex_order", self.clock.now_ms(), body, nonce=nonce)
+            return Accepted(_convert.flex_order_state(self._state.flex[order.key]), fut)
+
+    def amend_flex_order(
+        self, order: FlexOrder, *, nonce: str | None = None
+    ) -> Accepted[market_pb2.FlexOrderState]:
+        """Replace a live flexibility order by a new version of the same kind.
+
+        Raises:
+            NotFoundError: no such order.
+            EngineStateError: it is cancelled or done, or the kind differs.
+            OrderValidationError, IntervalClosedError: as for :meth:`submit_flex_order`.
+        """
+        core = self.core
+        with core.lock:
+            _flex.flex_record(self._state, order.participant, order.order_id)
+            self._check_flex(order)
+            body = {**_flex.flex_body(order), "amend": True}
+            _, fut = core.record("flex_order", self.clock.now_ms(), body, nonce=nonce)
+            return Accepted(_convert.flex_order_state(self._state.flex[order.key]), fut)
+
+    def _check_flex(self, order: FlexOrder) -> None:
+        problems = validate_flex_order(
+            order, config=self.market, participants=self._state.participants, feeder=self.feeder
+        )
+        if problems:
+            raise OrderValidationError(problems)
+        if isinstance(order, StorageOrder):
+            return
+        first = self.lifecycle.next_gate
+        if all(w.end_interval <= first for w in energy_windows(order)):
+            name = "departure_interval" if isinstance(order, EvOrder) else "windows"
+            raise IntervalClosedError(
+                f"{name}: every window ends by interval {first}, the first whose gate is open"
+            )
+
+    def cancel_flex_order(
+        self, participant: str, order_id: str, *, nonce: str | None = None
+    ) -> Accepted[market_pb2.FlexOrderState]:
+        """Withdraw a flexibility order from the next roll; a cancelled or done one is returned.
+
+        Raises:
+            NotFoundError: no such order.
+        """
+        core = self.core
+        with core.lock:
+            record = _flex.flex_record(self._state, participant, order_id)
+            if record.status != _flex.LIVE:
+                return Accepted(_convert.flex_order_state(record), core.settled_future())
+            body = {"participant": participant, "order_id": order_id}
+            _, fut = core.record("flex_cancel", self.clock.now_ms(), body, nonce=nonce)
+            return Accepted(_convert.flex_order_state(record), fut)
+
+    def flex_schedule(
+        self, participant: str, order_id: str
+    ) -> tuple[market_pb2.FlexOrderState, market_pb2.FlexSchedule | None]:
+        """A flexibility order's state and its schedule from the latest roll (None before one).
+
+        Raises:
+            NotFoundError: no such order.
+        """
+        with self.core.lock:
+            record = _flex.flex_record(self._state, participant, order_id)
+            schedule = None
+            if record.schedule is not None:
+                schedule = market_pb2.FlexSchedule()
+                schedule.CopyFrom(record.schedule)
+            return _convert.flex_order_state(record), schedule
 
     # -- clearing and the clock ------------------------------------------------------
 

@@ -26,8 +26,13 @@ def redacted(event: market_pb2.MarketEvent, viewer: str) -> market_pb2.MarketEve
     order book shows — side, interval, quantity, limit price, status — and
     loses the participant's address and client order id. Every other event
     (gate, clearing, delivery, metering, settlement) is the same for everyone.
+    Another participant's flexibility schedule loses its owner and order id
+    (the intervals, energies, state of charge and prices stay: anonymous, like
+    the book).
     """
     kind = event.WhichOneof("event")
+    if kind == "flex_schedule_updated":
+        return _redacted_schedule(event, viewer)
     if kind not in ("order_accepted", "order_cancelled"):
         return event
     order = getattr(event, kind).order
@@ -38,6 +43,16 @@ def redacted(event: market_pb2.MarketEvent, viewer: str) -> market_pb2.MarketEve
     hidden = getattr(copy, kind).order
     hidden.ClearField("participant")
     hidden.ClearField("client_order_id")
+    return copy
+
+
+def _redacted_schedule(event: market_pb2.MarketEvent, viewer: str) -> market_pb2.MarketEvent:
+    if event.flex_schedule_updated.schedule.participant == viewer:
+        return event
+    copy = market_pb2.MarketEvent()
+    copy.CopyFrom(event)
+    copy.flex_schedule_updated.schedule.ClearField("participant")
+    copy.flex_schedule_updated.schedule.ClearField("client_order_id")
     return copy
 
 

@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from gridex.v1 import types_pb2 as pb
 
 from grid import Feeder
 from market.config import MarketConfig
+from market.engine import rolling
 from market.engine._core import Core, EngineConfig
 from market.engine.clearing import ClearingBackend
 from market.engine.settler import Settler
@@ -77,6 +79,12 @@ class Lifecycle(Settling):
         self._core = core
         self._feeder = feeder
         self._base = base
+        self._roll_length = rolling.horizon_length(config.flex_horizon_intervals, market.interval_s)
+        self._roll_views = None
+        if base is not None:  # a roll needs every view of its horizon at once
+            from market.forecast import ViewCache
+
+            self._roll_views = ViewCache(base.feeder, base.forecast, keep=self._roll_length + 8)
         self._market = market
         self._config = config
         self._clearing = clearing
@@ -210,7 +218,15 @@ class Lifecycle(Settling):
             return self._start_clearing(interval, mechanism, rerun=phase != pb.INTERVAL_PHASE_OPEN)
 
     def _start_clearing(self, k: int, mechanism: str, *, rerun: bool) -> Future[object]:
-        s = self._core.state.interval(k)
+        state = self._core.state
+        if rerun and k in state.flex_rolls:
+            raise EngineStateError(
+                f"rerun: interval {k} was cleared in a flexibility roll (its firm fills moved "
+                "the flexibility orders on); it cannot be cleared again"
+            )
+        if not rerun and mechanism == "nodal" and rolling.live_flex(state):
+            return self._submit(self._clear_pool, ("clear", k), self._roll, k)
+        s = state.interval(k)
         live = (pb.ORDER_STATUS_OPEN, pb.ORDER_STATUS_CANCELLED)
         orders = tuple(r.order for r in s.orders if r.status not in live)
         job = _ClearingJob(k, orders, dict(self._core.state.participants), mechanism, rerun)
@@ -279,6 +295,61 @@ class Lifecycle(Settling):
             record: ClearingRecord | None = core.state.interval(job.interval).clearing
         self._after_work()
         return record
+
+    def _roll(self, k: int) -> object:
+        """Clear the horizon from ``k`` (:mod:`market.engine.rolling`); journal it and ``k``."""
+        core = self._core
+        with core.lock:
+            inputs = rolling.roll_inputs(core.state, k, self._roll_length)
+        outcome = rolling.run_roll(
+            self._feeder, self._roll_views, self._market, inputs, self._roll_options()
+        )
+        with core.lock:
+            phase = core.state.phase(k)
+            if phase != pb.INTERVAL_PHASE_GATE_CLOSED:
+                raise EngineStateError(f"interval: {k} moved on while clearing")
+            now = core.clock.now_ms()
+            if outcome.ok:
+                inputs = replace(inputs, orders=inputs.orders[: outcome.length])
+                core.record("flex_roll", now, inputs.body(), blob=outcome.horizon_json)
+            body: dict[str, object] = {
+                "interval": k,
+                "mechanism": "nodal",
+                "ok": outcome.ok,
+                "error": outcome.error,
+            }
+            if outcome.base is not None:
+                body["base"] = outcome.base.to_json()
+            core.record("cleared", now, body, blob=outcome.firm_json or None)
+            record: ClearingRecord | None = core.state.interval(k).clearing
+        self._after_work()
+        return record
+
+    def _roll_options(self) -> Any:
+        return getattr(self._clearing, "options", None)
+
+    def replay_roll(self, body: Mapping[str, Any]) -> bytes:
+        """Clear a journaled roll again on the inputs it names; its horizon JSON.
+
+        Call with the state as it was when the roll was journaled.
+
+        Raises:
+            JournalError: the roll does not clear again.
+        """
+        from market.errors import JournalError
+
+        try:
+            inputs = rolling.journaled_inputs(self._core.state, body)
+        except KeyError as exc:
+            raise JournalError(f"flex_roll: names an order the journal lacks: {exc}") from exc
+        outcome = rolling.run_roll(
+            self._feeder, self._roll_views, self._market, inputs, self._roll_options()
+        )
+        if not outcome.ok:
+            raise JournalError(
+                f"flex_roll: interval {inputs.interval} does not clear again: {outcome.error}"
+            )
+        return outcome.horizon_json
 
     # -- work bookkeeping ------------------------------------------------------------
 

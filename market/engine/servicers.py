@@ -207,6 +207,43 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
             after = batch[-1].sequence
 
     @_unary
+    async def SubmitFlexOrder(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.SubmitFlexOrderRequest, context: Ctx
+    ) -> market_pb2.SubmitFlexOrderResponse:
+        order = _convert.flex_from_pb(_participant(request.participant), request.order)
+        accepted = self._engine.submit_flex_order(order, nonce=_nonce())
+        await asyncio.wrap_future(accepted.durable)
+        return market_pb2.SubmitFlexOrderResponse(order=accepted.value)
+
+    @_unary
+    async def AmendFlexOrder(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.AmendFlexOrderRequest, context: Ctx
+    ) -> market_pb2.AmendFlexOrderResponse:
+        order = _convert.flex_from_pb(_participant(request.participant), request.order)
+        accepted = self._engine.amend_flex_order(order, nonce=_nonce())
+        await asyncio.wrap_future(accepted.durable)
+        return market_pb2.AmendFlexOrderResponse(order=accepted.value)
+
+    @_unary
+    async def CancelFlexOrder(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.CancelFlexOrderRequest, context: Ctx
+    ) -> market_pb2.CancelFlexOrderResponse:
+        accepted = self._engine.cancel_flex_order(
+            _participant(request.participant), request.client_order_id, nonce=_nonce()
+        )
+        await asyncio.wrap_future(accepted.durable)
+        return market_pb2.CancelFlexOrderResponse(order=accepted.value)
+
+    @_unary
+    async def GetFlexSchedule(  # noqa: N802 - gRPC method name
+        self, request: market_pb2.GetFlexScheduleRequest, context: Ctx
+    ) -> market_pb2.GetFlexScheduleResponse:
+        state, schedule = self._engine.flex_schedule(
+            _participant(request.participant), request.client_order_id
+        )
+        return market_pb2.GetFlexScheduleResponse(order=state, schedule=schedule)
+
+    @_unary
     async def GetMarketInfo(  # noqa: N802 - gRPC method name
         self, request: market_pb2.GetMarketInfoRequest, context: Ctx
     ) -> market_pb2.GetMarketInfoResponse:

@@ -33,6 +33,8 @@ Entry kinds and bodies:
                ``imbalance_wh``, ``result_hash``, ``previous_hash``, ``receipt``
 ``final``      ``interval``: the reconciliation window closed; nothing more is posted
 ``settle_failed`` ``interval``, ``version``, ``error``: a posting was given up
+``flex_order``, ``flex_cancel``, ``flex_roll``: flexibility orders and the rolls
+               that clear them (:mod:`market.engine._flex`)
 =============  ======================================================================
 """
 
@@ -47,7 +49,7 @@ from eth_hash.auto import keccak
 from gridex.v1 import market_pb2, meter_pb2
 from gridex.v1 import types_pb2 as pb
 
-from market.engine import _convert
+from market.engine import _convert, _flex
 from market.engine.clearing import ClearingSummary
 from market.engine.journal import canonical_json
 from market.errors import (
@@ -190,6 +192,8 @@ class MarketState:
         self.ledger = MeterLedger(interval_s, skew_s=skew_s)
         self.events: list[market_pb2.MarketEvent] = []
         self.last_outcome: BatchOutcome | None = None
+        self.flex: dict[tuple[str, str], _flex.FlexRecord] = {}
+        self.flex_rolls: dict[int, bytes] = {}  # firm interval -> the roll's horizon JSON
 
     # -- queries ---------------------------------------------------------------------
 
@@ -242,6 +246,8 @@ class MarketState:
                 row2 += [[_settlement_json(c) for c in s.corrections], list(s.estimated)]
                 row2 += [s.final, s.failure, None if s.pending is None else list(s.pending)]
             h.update(canonical_json(row2).encode())
+        if self.flex or self.flex_rolls:
+            h.update(canonical_json(_flex.digest_rows(self)).encode())
         h.update(repr(self.ledger.snapshot()).encode())
         h.update(b"".join(e.SerializeToString(deterministic=True) for e in self.events))
         return h.hexdigest()
@@ -576,4 +582,7 @@ _HANDLERS: dict[str, _Handler] = {
     "corrected": MarketState._corrected,
     "final": MarketState._final,
     "settle_failed": MarketState._settle_failed,
+    "flex_order": _flex.apply_flex_order,
+    "flex_cancel": _flex.apply_flex_cancel,
+    "flex_roll": _flex.apply_flex_roll,
 }

@@ -25,6 +25,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from gridex.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -36,6 +37,34 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _FlexOrderStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _FlexOrderStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_FlexOrderStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    FLEX_ORDER_STATUS_UNSPECIFIED: _FlexOrderStatus.ValueType  # 0
+    """Not used."""
+    FLEX_ORDER_STATUS_LIVE: _FlexOrderStatus.ValueType  # 1
+    """Cleared at every gate closure."""
+    FLEX_ORDER_STATUS_CANCELLED: _FlexOrderStatus.ValueType  # 2
+    """Withdrawn by its owner."""
+    FLEX_ORDER_STATUS_DONE: _FlexOrderStatus.ValueType  # 3
+    """Nothing left to do (an EV that left, windows that closed)."""
+
+class FlexOrderStatus(_FlexOrderStatus, metaclass=_FlexOrderStatusEnumTypeWrapper):
+    """What became of a flexibility order."""
+
+FLEX_ORDER_STATUS_UNSPECIFIED: FlexOrderStatus.ValueType  # 0
+"""Not used."""
+FLEX_ORDER_STATUS_LIVE: FlexOrderStatus.ValueType  # 1
+"""Cleared at every gate closure."""
+FLEX_ORDER_STATUS_CANCELLED: FlexOrderStatus.ValueType  # 2
+"""Withdrawn by its owner."""
+FLEX_ORDER_STATUS_DONE: FlexOrderStatus.ValueType  # 3
+"""Nothing left to do (an EV that left, windows that closed)."""
+Global___FlexOrderStatus: _TypeAlias = FlexOrderStatus  # noqa: Y015
 
 @_typing.final
 class SubmitOrderRequest(_message.Message):
@@ -727,6 +756,7 @@ class MarketEvent(_message.Message):
     INTERVAL_DELIVERED_FIELD_NUMBER: _builtins.int
     INTERVAL_METERED_FIELD_NUMBER: _builtins.int
     INTERVAL_SETTLED_FIELD_NUMBER: _builtins.int
+    FLEX_SCHEDULE_UPDATED_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """Position of the event in the engine's event log: 1, 2, 3, ..."""
     time_ms: _builtins.int
@@ -761,6 +791,12 @@ class MarketEvent(_message.Message):
     def interval_settled(self) -> Global___IntervalSettled:
         """The interval was settled."""
 
+    @_builtins.property
+    def flex_schedule_updated(self) -> Global___FlexScheduleUpdated:
+        """A roll gave a flexibility order a new schedule (the owner sees it in full,
+        everyone else without participant and client_order_id).
+        """
+
     def __init__(
         self,
         *,
@@ -774,12 +810,13 @@ class MarketEvent(_message.Message):
         interval_delivered: Global___IntervalDelivered | None = ...,
         interval_metered: Global___IntervalMetered | None = ...,
         interval_settled: Global___IntervalSettled | None = ...,
+        flex_schedule_updated: Global___FlexScheduleUpdated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "gate_closed", b"gate_closed", "interval_cleared", b"interval_cleared", "interval_delivered", b"interval_delivered", "interval_metered", b"interval_metered", "interval_settled", b"interval_settled", "order_accepted", b"order_accepted", "order_cancelled", b"order_cancelled"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "flex_schedule_updated", b"flex_schedule_updated", "gate_closed", b"gate_closed", "interval_cleared", b"interval_cleared", "interval_delivered", b"interval_delivered", "interval_metered", b"interval_metered", "interval_settled", b"interval_settled", "order_accepted", b"order_accepted", "order_cancelled", b"order_cancelled"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "gate_closed", b"gate_closed", "interval", b"interval", "interval_cleared", b"interval_cleared", "interval_delivered", b"interval_delivered", "interval_metered", b"interval_metered", "interval_settled", b"interval_settled", "order_accepted", b"order_accepted", "order_cancelled", b"order_cancelled", "sequence", b"sequence", "time_ms", b"time_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event", "flex_schedule_updated", b"flex_schedule_updated", "gate_closed", b"gate_closed", "interval", b"interval", "interval_cleared", b"interval_cleared", "interval_delivered", b"interval_delivered", "interval_metered", b"interval_metered", "interval_settled", b"interval_settled", "order_accepted", b"order_accepted", "order_cancelled", b"order_cancelled", "sequence", b"sequence", "time_ms", b"time_ms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["order_accepted", "order_cancelled", "gate_closed", "interval_cleared", "interval_delivered", "interval_metered", "interval_settled"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["order_accepted", "order_cancelled", "gate_closed", "interval_cleared", "interval_delivered", "interval_metered", "interval_settled", "flex_schedule_updated"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -1108,3 +1145,572 @@ class SubmitOrdersResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SubmitOrdersResponse: _TypeAlias = SubmitOrdersResponse  # noqa: Y015
+
+@_typing.final
+class StorageFlex(_message.Message):
+    """---- Flexibility orders (multi-interval; docs/flexibility.md) -------------------
+
+    Units as everywhere: energy integer Wh, power integer W, prices token base units
+    per kWh, intervals interval ids. A window [start, end) excludes its end interval.
+    Validation names the field and the rule (INVALID_ARGUMENT), every problem at once.
+
+    A battery offered to the market over the horizon.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CAPACITY_WH_FIELD_NUMBER: _builtins.int
+    SOC_WH_FIELD_NUMBER: _builtins.int
+    MIN_SOC_WH_FIELD_NUMBER: _builtins.int
+    MAX_SOC_WH_FIELD_NUMBER: _builtins.int
+    MAX_CHARGE_W_FIELD_NUMBER: _builtins.int
+    MAX_DISCHARGE_W_FIELD_NUMBER: _builtins.int
+    CHARGE_EFFICIENCY_FIELD_NUMBER: _builtins.int
+    DISCHARGE_EFFICIENCY_FIELD_NUMBER: _builtins.int
+    END_SOC_WH_FIELD_NUMBER: _builtins.int
+    CYCLING_PRICE_FIELD_NUMBER: _builtins.int
+    capacity_wh: _builtins.int
+    """Usable capacity, Wh: 1 to 1,000,000,000."""
+    soc_wh: _builtins.int
+    """State of charge now (at the start of the next interval to clear), Wh, within
+    [min_soc_wh, max_soc_wh].
+    """
+    min_soc_wh: _builtins.int
+    """Lowest state of charge allowed, Wh (0 to max_soc_wh)."""
+    max_soc_wh: _builtins.int
+    """Highest state of charge allowed, Wh (at most capacity_wh)."""
+    max_charge_w: _builtins.int
+    """Largest charging power at the meter, W (0 to 1 GW)."""
+    max_discharge_w: _builtins.int
+    """Largest discharging power at the meter, W (0 to 1 GW)."""
+    charge_efficiency: _builtins.float
+    """Fraction of the metered charge that is stored, in (0, 1]."""
+    discharge_efficiency: _builtins.float
+    """Fraction of the drawn energy that reaches the meter, in (0, 1]."""
+    end_soc_wh: _builtins.int
+    """State of charge to hold at least at the end of the horizon, Wh, within
+    [min_soc_wh, max_soc_wh] (capped by what the horizon can reach).
+    """
+    cycling_price: _builtins.int
+    """What one kWh discharged costs the owner (wear), within the price band."""
+    def __init__(
+        self,
+        *,
+        capacity_wh: _builtins.int = ...,
+        soc_wh: _builtins.int = ...,
+        min_soc_wh: _builtins.int = ...,
+        max_soc_wh: _builtins.int = ...,
+        max_charge_w: _builtins.int = ...,
+        max_discharge_w: _builtins.int = ...,
+        charge_efficiency: _builtins.float = ...,
+        discharge_efficiency: _builtins.float = ...,
+        end_soc_wh: _builtins.int = ...,
+        cycling_price: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capacity_wh", b"capacity_wh", "charge_efficiency", b"charge_efficiency", "cycling_price", b"cycling_price", "discharge_efficiency", b"discharge_efficiency", "end_soc_wh", b"end_soc_wh", "max_charge_w", b"max_charge_w", "max_discharge_w", b"max_discharge_w", "max_soc_wh", b"max_soc_wh", "min_soc_wh", b"min_soc_wh", "soc_wh", b"soc_wh"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StorageFlex: _TypeAlias = StorageFlex  # noqa: Y015
+
+@_typing.final
+class EvFlex(_message.Message):
+    """An electric vehicle that needs energy between arrival and departure."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENERGY_WH_FIELD_NUMBER: _builtins.int
+    MAX_POWER_W_FIELD_NUMBER: _builtins.int
+    ARRIVAL_INTERVAL_FIELD_NUMBER: _builtins.int
+    DEPARTURE_INTERVAL_FIELD_NUMBER: _builtins.int
+    VALUE_PER_KWH_FIELD_NUMBER: _builtins.int
+    energy_wh: _builtins.int
+    """Energy still needed at the meter by departure, Wh (deliverable at max_power_w)."""
+    max_power_w: _builtins.int
+    """The charger's (or cable's) power limit, W (1 to 1 GW)."""
+    arrival_interval: _builtins.int
+    """First interval it is plugged in."""
+    departure_interval: _builtins.int
+    """The interval it leaves at (not charged in); after arrival_interval and after the
+    interval being delivered.
+    """
+    value_per_kwh: _builtins.int
+    """What a kWh not delivered by departure costs the owner, within the price band."""
+    def __init__(
+        self,
+        *,
+        energy_wh: _builtins.int = ...,
+        max_power_w: _builtins.int = ...,
+        arrival_interval: _builtins.int = ...,
+        departure_interval: _builtins.int = ...,
+        value_per_kwh: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["arrival_interval", b"arrival_interval", "departure_interval", b"departure_interval", "energy_wh", b"energy_wh", "max_power_w", b"max_power_w", "value_per_kwh", b"value_per_kwh"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvFlex: _TypeAlias = EvFlex  # noqa: Y015
+
+@_typing.final
+class EnergyWindow(_message.Message):
+    """Energy a shiftable load needs within [start_interval, end_interval)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    START_INTERVAL_FIELD_NUMBER: _builtins.int
+    END_INTERVAL_FIELD_NUMBER: _builtins.int
+    ENERGY_WH_FIELD_NUMBER: _builtins.int
+    start_interval: _builtins.int
+    """First interval of the window."""
+    end_interval: _builtins.int
+    """The interval after the window."""
+    energy_wh: _builtins.int
+    """Energy needed within the window, Wh."""
+    def __init__(
+        self,
+        *,
+        start_interval: _builtins.int = ...,
+        end_interval: _builtins.int = ...,
+        energy_wh: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_interval", b"end_interval", "energy_wh", b"energy_wh", "start_interval", b"start_interval"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnergyWindow: _TypeAlias = EnergyWindow  # noqa: Y015
+
+@_typing.final
+class ShiftableLoadFlex(_message.Message):
+    """A heat pump or boiler: energy per window at most at a power limit."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    WINDOWS_FIELD_NUMBER: _builtins.int
+    MAX_POWER_W_FIELD_NUMBER: _builtins.int
+    VALUE_PER_KWH_FIELD_NUMBER: _builtins.int
+    max_power_w: _builtins.int
+    """Power limit, W (1 to 1 GW)."""
+    value_per_kwh: _builtins.int
+    """What a kWh not delivered within its window costs the owner, within the price band."""
+    @_builtins.property
+    def windows(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnergyWindow]:
+        """Non-overlapping windows in time order (at least one)."""
+
+    def __init__(
+        self,
+        *,
+        windows: _abc.Iterable[Global___EnergyWindow] | None = ...,
+        max_power_w: _builtins.int = ...,
+        value_per_kwh: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["max_power_w", b"max_power_w", "value_per_kwh", b"value_per_kwh", "windows", b"windows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ShiftableLoadFlex: _TypeAlias = ShiftableLoadFlex  # noqa: Y015
+
+@_typing.final
+class FlexOrder(_message.Message):
+    """One flexibility order as a client writes it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    STORAGE_FIELD_NUMBER: _builtins.int
+    EV_FIELD_NUMBER: _builtins.int
+    SHIFTABLE_FIELD_NUMBER: _builtins.int
+    client_order_id: _builtins.str
+    """The participant's id for the order: 1 to 64 printable characters (its own id
+    space, apart from SubmitOrder's).
+    """
+    @_builtins.property
+    def storage(self) -> Global___StorageFlex:
+        """A battery."""
+
+    @_builtins.property
+    def ev(self) -> Global___EvFlex:
+        """An electric vehicle."""
+
+    @_builtins.property
+    def shiftable(self) -> Global___ShiftableLoadFlex:
+        """A heat pump or boiler."""
+
+    def __init__(
+        self,
+        *,
+        client_order_id: _builtins.str = ...,
+        storage: Global___StorageFlex | None = ...,
+        ev: Global___EvFlex | None = ...,
+        shiftable: Global___ShiftableLoadFlex | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "ev", b"ev", "shiftable", b"shiftable", "storage", b"storage"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["asset", b"asset", "client_order_id", b"client_order_id", "ev", b"ev", "shiftable", b"shiftable", "storage", b"storage"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_asset: _TypeAlias = _typing.Literal["storage", "ev", "shiftable"]  # noqa: Y015
+    _WhichOneofArgType_asset: _TypeAlias = _typing.Literal["asset", b"asset"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_asset) -> _WhichOneofReturnType_asset | None: ...
+
+Global___FlexOrder: _TypeAlias = FlexOrder  # noqa: Y015
+
+@_typing.final
+class FlexOrderState(_message.Message):
+    """A flexibility order as the engine holds it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    ACCEPTED_AT_MS_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """The owner."""
+    status: Global___FlexOrderStatus.ValueType
+    """Live, cancelled or done."""
+    version: _builtins.int
+    """1 when submitted, +1 per amendment."""
+    accepted_at_ms: _builtins.int
+    """Engine clock when it (this version) was accepted, Unix ms."""
+    @_builtins.property
+    def order(self) -> Global___FlexOrder:
+        """The order now: a battery's soc_wh and an EV's or load's remaining energy and
+        windows advance with every firm interval.
+        """
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        order: Global___FlexOrder | None = ...,
+        status: Global___FlexOrderStatus.ValueType = ...,
+        version: _builtins.int = ...,
+        accepted_at_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_at_ms", b"accepted_at_ms", "order", b"order", "participant", b"participant", "status", b"status", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlexOrderState: _TypeAlias = FlexOrderState  # noqa: Y015
+
+@_typing.final
+class FlexScheduleInterval(_message.Message):
+    """One interval of a flexibility schedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INTERVAL_FIELD_NUMBER: _builtins.int
+    FIRM_FIELD_NUMBER: _builtins.int
+    CHARGE_WH_FIELD_NUMBER: _builtins.int
+    DISCHARGE_WH_FIELD_NUMBER: _builtins.int
+    SOC_WH_FIELD_NUMBER: _builtins.int
+    BUS_PRICE_FIELD_NUMBER: _builtins.int
+    interval: _builtins.int
+    """Interval id."""
+    firm: _builtins.bool
+    """True for the first interval of the roll: its fills are trades and are settled;
+    every later interval is indicative and may change at the next roll.
+    """
+    charge_wh: _builtins.int
+    """Metered energy taken in the interval, Wh (charging or consumption)."""
+    discharge_wh: _builtins.int
+    """Metered energy delivered in the interval, Wh (storage only)."""
+    soc_wh: _builtins.int
+    """Storage: state of charge after the interval, Wh; EV and load: energy delivered
+    so far in the horizon, Wh.
+    """
+    bus_price: _builtins.int
+    """Price at the order's bus in the interval, per kWh."""
+    def __init__(
+        self,
+        *,
+        interval: _builtins.int = ...,
+        firm: _builtins.bool = ...,
+        charge_wh: _builtins.int = ...,
+        discharge_wh: _builtins.int = ...,
+        soc_wh: _builtins.int = ...,
+        bus_price: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bus_price", b"bus_price", "charge_wh", b"charge_wh", "discharge_wh", b"discharge_wh", "firm", b"firm", "interval", b"interval", "soc_wh", b"soc_wh"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlexScheduleInterval: _TypeAlias = FlexScheduleInterval  # noqa: Y015
+
+@_typing.final
+class FlexSchedule(_message.Message):
+    """A flexibility order's schedule from one roll (one gate closure)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    FIRST_INTERVAL_FIELD_NUMBER: _builtins.int
+    INTERVALS_FIELD_NUMBER: _builtins.int
+    UNMET_WH_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """The owner (empty in another participant's stream)."""
+    client_order_id: _builtins.str
+    """The owner's order id (empty in another participant's stream)."""
+    kind: _builtins.str
+    """"storage", "ev" or "shiftable"."""
+    first_interval: _builtins.int
+    """The firm interval of the roll."""
+    unmet_wh: _builtins.int
+    """Energy of its windows the horizon leaves undelivered, Wh."""
+    version: _builtins.int
+    """Version of the order the roll cleared."""
+    @_builtins.property
+    def intervals(self) -> _containers.RepeatedCompositeFieldContainer[Global___FlexScheduleInterval]:
+        """One per interval of the horizon, the firm one first."""
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        first_interval: _builtins.int = ...,
+        intervals: _abc.Iterable[Global___FlexScheduleInterval] | None = ...,
+        unmet_wh: _builtins.int = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "first_interval", b"first_interval", "intervals", b"intervals", "kind", b"kind", "participant", b"participant", "unmet_wh", b"unmet_wh", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlexSchedule: _TypeAlias = FlexSchedule  # noqa: Y015
+
+@_typing.final
+class FlexScheduleUpdated(_message.Message):
+    """A roll gave a flexibility order a new schedule."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def schedule(self) -> Global___FlexSchedule:
+        """The schedule."""
+
+    def __init__(
+        self,
+        *,
+        schedule: Global___FlexSchedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FlexScheduleUpdated: _TypeAlias = FlexScheduleUpdated  # noqa: Y015
+
+@_typing.final
+class SubmitFlexOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """Address of the participant placing the order; must be the signer."""
+    @_builtins.property
+    def order(self) -> Global___FlexOrder:
+        """The order."""
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        order: Global___FlexOrder | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "participant", b"participant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFlexOrderRequest: _TypeAlias = SubmitFlexOrderRequest  # noqa: Y015
+
+@_typing.final
+class SubmitFlexOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___FlexOrderState:
+        """The order as accepted (status LIVE, version 1)."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___FlexOrderState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitFlexOrderResponse: _TypeAlias = SubmitFlexOrderResponse  # noqa: Y015
+
+@_typing.final
+class AmendFlexOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    ORDER_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """Address of the participant that placed the order; must be the signer."""
+    @_builtins.property
+    def order(self) -> Global___FlexOrder:
+        """The new version: same client_order_id and the same kind of asset."""
+
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        order: Global___FlexOrder | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "participant", b"participant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AmendFlexOrderRequest: _TypeAlias = AmendFlexOrderRequest  # noqa: Y015
+
+@_typing.final
+class AmendFlexOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___FlexOrderState:
+        """The order as amended (version one higher)."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___FlexOrderState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AmendFlexOrderResponse: _TypeAlias = AmendFlexOrderResponse  # noqa: Y015
+
+@_typing.final
+class CancelFlexOrderRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """Address of the participant that placed the order; must be the signer."""
+    client_order_id: _builtins.str
+    """The participant's id of the order."""
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "participant", b"participant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelFlexOrderRequest: _TypeAlias = CancelFlexOrderRequest  # noqa: Y015
+
+@_typing.final
+class CancelFlexOrderResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___FlexOrderState:
+        """The order after cancellation (status CANCELLED)."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___FlexOrderState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CancelFlexOrderResponse: _TypeAlias = CancelFlexOrderResponse  # noqa: Y015
+
+@_typing.final
+class GetFlexScheduleRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARTICIPANT_FIELD_NUMBER: _builtins.int
+    CLIENT_ORDER_ID_FIELD_NUMBER: _builtins.int
+    participant: _builtins.str
+    """Address of the participant that placed the order."""
+    client_order_id: _builtins.str
+    """The participant's id of the order."""
+    def __init__(
+        self,
+        *,
+        participant: _builtins.str = ...,
+        client_order_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_order_id", b"client_order_id", "participant", b"participant"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFlexScheduleRequest: _TypeAlias = GetFlexScheduleRequest  # noqa: Y015
+
+@_typing.final
+class GetFlexScheduleResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ORDER_FIELD_NUMBER: _builtins.int
+    SCHEDULE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def order(self) -> Global___FlexOrderState:
+        """The order's current state."""
+
+    @_builtins.property
+    def schedule(self) -> Global___FlexSchedule:
+        """Its schedule from the latest roll that cleared it; unset before the first."""
+
+    def __init__(
+        self,
+        *,
+        order: Global___FlexOrderState | None = ...,
+        schedule: Global___FlexSchedule | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "schedule", b"schedule"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["order", b"order", "schedule", b"schedule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetFlexScheduleResponse: _TypeAlias = GetFlexScheduleResponse  # noqa: Y015

@@ -86,6 +86,26 @@ class MarketServiceStub:
                 request_serializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersRequest.SerializeToString,
                 response_deserializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersResponse.FromString,
                 _registered_method=True)
+        self.SubmitFlexOrder = channel.unary_unary(
+                '/gridex.v1.MarketService/SubmitFlexOrder',
+                request_serializer=gridex_dot_v1_dot_market__pb2.SubmitFlexOrderRequest.SerializeToString,
+                response_deserializer=gridex_dot_v1_dot_market__pb2.SubmitFlexOrderResponse.FromString,
+                _registered_method=True)
+        self.AmendFlexOrder = channel.unary_unary(
+                '/gridex.v1.MarketService/AmendFlexOrder',
+                request_serializer=gridex_dot_v1_dot_market__pb2.AmendFlexOrderRequest.SerializeToString,
+                response_deserializer=gridex_dot_v1_dot_market__pb2.AmendFlexOrderResponse.FromString,
+                _registered_method=True)
+        self.CancelFlexOrder = channel.unary_unary(
+                '/gridex.v1.MarketService/CancelFlexOrder',
+                request_serializer=gridex_dot_v1_dot_market__pb2.CancelFlexOrderRequest.SerializeToString,
+                response_deserializer=gridex_dot_v1_dot_market__pb2.CancelFlexOrderResponse.FromString,
+                _registered_method=True)
+        self.GetFlexSchedule = channel.unary_unary(
+                '/gridex.v1.MarketService/GetFlexSchedule',
+                request_serializer=gridex_dot_v1_dot_market__pb2.GetFlexScheduleRequest.SerializeToString,
+                response_deserializer=gridex_dot_v1_dot_market__pb2.GetFlexScheduleResponse.FromString,
+                _registered_method=True)
 
 
 class MarketServiceServicer:
@@ -178,6 +198,43 @@ class MarketServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitFlexOrder(self, request, context):
+        """Place a flexibility order (a battery, an EV or a shiftable load) that the engine
+        clears across the coming horizon at every gate closure (docs/flexibility.md).
+        Idempotent like SubmitOrder: the same (participant, client_order_id) with the same
+        content returns the original answer; different content fails with ALREADY_EXISTS
+        (use AmendFlexOrder).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AmendFlexOrder(self, request, context):
+        """Replace a live flexibility order by a new version of the same kind (e.g. a battery's
+        measured state of charge); it takes effect from the next gate closure.
+        NOT_FOUND for an unknown order, FAILED_PRECONDITION for a cancelled or finished one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelFlexOrder(self, request, context):
+        """Withdraw a flexibility order from the next gate closure on (firm fills stay).
+        Cancelling a cancelled order returns it unchanged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetFlexSchedule(self, request, context):
+        """A flexibility order's state and its schedule from the latest roll: the firm
+        interval and the indicative rest, with charge, discharge, state of charge and
+        the price at the order's bus per interval.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MarketServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +287,26 @@ def add_MarketServiceServicer_to_server(servicer, server):
                     servicer.SubmitOrders,
                     request_deserializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersRequest.FromString,
                     response_serializer=gridex_dot_v1_dot_market__pb2.SubmitOrdersResponse.SerializeToString,
+            ),
+            'SubmitFlexOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitFlexOrder,
+                    request_deserializer=gridex_dot_v1_dot_market__pb2.SubmitFlexOrderRequest.FromString,
+                    response_serializer=gridex_dot_v1_dot_market__pb2.SubmitFlexOrderResponse.SerializeToString,
+            ),
+            'AmendFlexOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.AmendFlexOrder,
+                    request_deserializer=gridex_dot_v1_dot_market__pb2.AmendFlexOrderRequest.FromString,
+                    response_serializer=gridex_dot_v1_dot_market__pb2.AmendFlexOrderResponse.SerializeToString,
+            ),
+            'CancelFlexOrder': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelFlexOrder,
+                    request_deserializer=gridex_dot_v1_dot_market__pb2.CancelFlexOrderRequest.FromString,
+                    response_serializer=gridex_dot_v1_dot_market__pb2.CancelFlexOrderResponse.SerializeToString,
+            ),
+            'GetFlexSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetFlexSchedule,
+                    request_deserializer=gridex_dot_v1_dot_market__pb2.GetFlexScheduleRequest.FromString,
+                    response_serializer=gridex_dot_v1_dot_market__pb2.GetFlexScheduleResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -503,6 +580,114 @@ class MarketService:
             '/gridex.v1.MarketService/SubmitOrders',
             gridex_dot_v1_dot_market__pb2.SubmitOrdersRequest.SerializeToString,
             gridex_dot_v1_dot_market__pb2.SubmitOrdersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitFlexOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridex.v1.MarketService/SubmitFlexOrder',
+            gridex_dot_v1_dot_market__pb2.SubmitFlexOrderRequest.SerializeToString,
+            gridex_dot_v1_dot_market__pb2.SubmitFlexOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AmendFlexOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridex.v1.MarketService/AmendFlexOrder',
+            gridex_dot_v1_dot_market__pb2.AmendFlexOrderRequest.SerializeToString,
+            gridex_dot_v1_dot_market__pb2.AmendFlexOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelFlexOrder(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridex.v1.MarketService/CancelFlexOrder',
+            gridex_dot_v1_dot_market__pb2.CancelFlexOrderRequest.SerializeToString,
+            gridex_dot_v1_dot_market__pb2.CancelFlexOrderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetFlexSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gridex.v1.MarketService/GetFlexSchedule',
+            gridex_dot_v1_dot_market__pb2.GetFlexScheduleRequest.SerializeToString,
+            gridex_dot_v1_dot_market__pb2.GetFlexScheduleResponse.FromString,
             options,
             channel_credentials,
             insecure,

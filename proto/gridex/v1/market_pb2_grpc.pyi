@@ -92,6 +92,27 @@ class MarketServiceStub:
     one batch too); the accepted ones are journaled in one commit before the answer.
     Counts as one request per order against the signer's rate limit.
     """
+    SubmitFlexOrder: _grpc.UnaryUnaryMultiCallable[_market_pb2.SubmitFlexOrderRequest, _market_pb2.SubmitFlexOrderResponse]
+    """Place a flexibility order (a battery, an EV or a shiftable load) that the engine
+    clears across the coming horizon at every gate closure (docs/flexibility.md).
+    Idempotent like SubmitOrder: the same (participant, client_order_id) with the same
+    content returns the original answer; different content fails with ALREADY_EXISTS
+    (use AmendFlexOrder).
+    """
+    AmendFlexOrder: _grpc.UnaryUnaryMultiCallable[_market_pb2.AmendFlexOrderRequest, _market_pb2.AmendFlexOrderResponse]
+    """Replace a live flexibility order by a new version of the same kind (e.g. a battery's
+    measured state of charge); it takes effect from the next gate closure.
+    NOT_FOUND for an unknown order, FAILED_PRECONDITION for a cancelled or finished one.
+    """
+    CancelFlexOrder: _grpc.UnaryUnaryMultiCallable[_market_pb2.CancelFlexOrderRequest, _market_pb2.CancelFlexOrderResponse]
+    """Withdraw a flexibility order from the next gate closure on (firm fills stay).
+    Cancelling a cancelled order returns it unchanged.
+    """
+    GetFlexSchedule: _grpc.UnaryUnaryMultiCallable[_market_pb2.GetFlexScheduleRequest, _market_pb2.GetFlexScheduleResponse]
+    """A flexibility order's state and its schedule from the latest roll: the firm
+    interval and the indicative rest, with charge, discharge, state of charge and
+    the price at the order's bus per interval.
+    """
 
 @_typing.type_check_only
 class MarketServiceAsyncStub(MarketServiceStub):
@@ -138,6 +159,27 @@ class MarketServiceAsyncStub(MarketServiceStub):
     Each order is idempotent as in SubmitOrder (the same client_order_id twice in
     one batch too); the accepted ones are journaled in one commit before the answer.
     Counts as one request per order against the signer's rate limit.
+    """
+    SubmitFlexOrder: _aio.UnaryUnaryMultiCallable[_market_pb2.SubmitFlexOrderRequest, _market_pb2.SubmitFlexOrderResponse]  # type: ignore[assignment]
+    """Place a flexibility order (a battery, an EV or a shiftable load) that the engine
+    clears across the coming horizon at every gate closure (docs/flexibility.md).
+    Idempotent like SubmitOrder: the same (participant, client_order_id) with the same
+    content returns the original answer; different content fails with ALREADY_EXISTS
+    (use AmendFlexOrder).
+    """
+    AmendFlexOrder: _aio.UnaryUnaryMultiCallable[_market_pb2.AmendFlexOrderRequest, _market_pb2.AmendFlexOrderResponse]  # type: ignore[assignment]
+    """Replace a live flexibility order by a new version of the same kind (e.g. a battery's
+    measured state of charge); it takes effect from the next gate closure.
+    NOT_FOUND for an unknown order, FAILED_PRECONDITION for a cancelled or finished one.
+    """
+    CancelFlexOrder: _aio.UnaryUnaryMultiCallable[_market_pb2.CancelFlexOrderRequest, _market_pb2.CancelFlexOrderResponse]  # type: ignore[assignment]
+    """Withdraw a flexibility order from the next gate closure on (firm fills stay).
+    Cancelling a cancelled order returns it unchanged.
+    """
+    GetFlexSchedule: _aio.UnaryUnaryMultiCallable[_market_pb2.GetFlexScheduleRequest, _market_pb2.GetFlexScheduleResponse]  # type: ignore[assignment]
+    """A flexibility order's state and its schedule from the latest roll: the firm
+    interval and the indicative rest, with charge, discharge, state of charge and
+    the price at the order's bus per interval.
     """
 
 class MarketServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -242,6 +284,51 @@ class MarketServiceServicer(metaclass=_abc_1.ABCMeta):
         Each order is idempotent as in SubmitOrder (the same client_order_id twice in
         one batch too); the accepted ones are journaled in one commit before the answer.
         Counts as one request per order against the signer's rate limit.
+        """
+
+    @_abc_1.abstractmethod
+    def SubmitFlexOrder(
+        self,
+        request: _market_pb2.SubmitFlexOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_pb2.SubmitFlexOrderResponse, _abc.Awaitable[_market_pb2.SubmitFlexOrderResponse]]:
+        """Place a flexibility order (a battery, an EV or a shiftable load) that the engine
+        clears across the coming horizon at every gate closure (docs/flexibility.md).
+        Idempotent like SubmitOrder: the same (participant, client_order_id) with the same
+        content returns the original answer; different content fails with ALREADY_EXISTS
+        (use AmendFlexOrder).
+        """
+
+    @_abc_1.abstractmethod
+    def AmendFlexOrder(
+        self,
+        request: _market_pb2.AmendFlexOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_pb2.AmendFlexOrderResponse, _abc.Awaitable[_market_pb2.AmendFlexOrderResponse]]:
+        """Replace a live flexibility order by a new version of the same kind (e.g. a battery's
+        measured state of charge); it takes effect from the next gate closure.
+        NOT_FOUND for an unknown order, FAILED_PRECONDITION for a cancelled or finished one.
+        """
+
+    @_abc_1.abstractmethod
+    def CancelFlexOrder(
+        self,
+        request: _market_pb2.CancelFlexOrderRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_pb2.CancelFlexOrderResponse, _abc.Awaitable[_market_pb2.CancelFlexOrderResponse]]:
+        """Withdraw a flexibility order from the next gate closure on (firm fills stay).
+        Cancelling a cancelled order returns it unchanged.
+        """
+
+    @_abc_1.abstractmethod
+    def GetFlexSchedule(
+        self,
+        request: _market_pb2.GetFlexScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_market_pb2.GetFlexScheduleResponse, _abc.Awaitable[_market_pb2.GetFlexScheduleResponse]]:
+        """A flexibility order's state and its schedule from the latest roll: the firm
+        interval and the indicative rest, with charge, discharge, state of charge and
+        the price at the order's bus per interval.
         """
 
 def add_MarketServiceServicer_to_server(servicer: MarketServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,145 @@
+"""A battery's day from the journal's flexibility rolls: SoC, firm fills, the price it saw.
+
+Reads the ``flex_roll`` entries of an engine journal (see
+:mod:`market.engine._flex`); for one storage order it takes, per roll, the
+firm interval's charge and discharge, the state of charge after it and the
+price at its bus, and writes ``flex_battery.png`` and ``flex.html`` (a short
+page with the plot and whether the battery charged around noon and
+discharged in the evening peak) into the report folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["BatteryDay", "battery_day", "write_flex_page"]
+
+#: Local time of the demo day (Europe/Berlin in summer), hours after UTC.
+LOCAL_OFFSET_H = 2
+NOON_HOURS = (10.0, 16.0)
+EVENING_HOURS = (17.0, 22.0)
+
+
+@dataclass(frozen=True)
+class BatteryDay:
+    """One battery's firm schedule over the rolls, in interval order."""
+
+    participant: str
+    order_id: str
+    intervals: tuple[int, ...]
+    charge_wh: tuple[int, ...]
+    discharge_wh: tuple[int, ...]
+    soc_wh: tuple[int, ...]
+    price: tuple[int, ...]
+
+    def local_hours(self, interval_s: int) -> list[float]:
+        """Local start hour of each interval (hours since the local midnight of the first)."""
+        t0 = self.intervals[0] * interval_s
+        midnight = (t0 + LOCAL_OFFSET_H * 3600) // 86_400 * 86_400 - LOCAL_OFFSET_H * 3600
+        return [(k * interval_s - midnight) / 3600.0 for k in self.intervals]
+
+    def energy_between(self, hours: tuple[float, float], interval_s: int) -> tuple[int, int]:
+        """Charge and discharge (Wh) in intervals starting within local ``hours`` of any day."""
+        c = d = 0
+        for h, ci, di in zip(
+            self.local_hours(interval_s), self.charge_wh, self.discharge_wh, strict=True
+        ):
+            if hours[0] <= h % 24 < hours[1]:
+                c, d = c + ci, d + di
+        return c, d
+
+
+def battery_day(journal: Path, participant: str | None = None) -> BatteryDay | None:
+    """The firm day of ``participant``'s storage order (default: the first in the first roll)."""
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT body, blob FROM journal WHERE kind = 'flex_roll' ORDER BY seq"
+        ).fetchall()
+    finally:
+        db.close()
+    pick: tuple[str, str] | None = None
+    ivs: list[int] = []
+    cs: list[int] = []
+    ds: list[int] = []
+    socs: list[int] = []
+    prices: list[int] = []
+    for body_text, blob in rows:
+        body = json.loads(body_text)
+        roll = json.loads(blob)
+        for (p, oid, _), s in zip(body["flex"], roll["schedules"], strict=True):
+            if s["kind"] != "storage" or (participant is not None and p != participant):
+                continue
+            if pick is None:
+                pick = (p, oid)
+            if (p, oid) != pick:
+                continue
+            firm = roll["results"][0]["result"]
+            bus = next((f["bus"] for f in firm["fills"] if f["participant"] == p), None)
+            price = next((q["price"] for q in firm["prices"] if q["bus"] == bus), 0)
+            ivs.append(int(body["interval"]))
+            cs.append(int(s["charge_wh"][0]))
+            ds.append(int(s["discharge_wh"][0]))
+            socs.append(int(s["soc_wh"][0]))
+            prices.append(int(price))
+    if pick is None:
+        return None
+    return BatteryDay(
+        pick[0], pick[1], tuple(ivs), tuple(cs), tuple(ds), tuple(socs), tuple(prices)
+    )
+
+
+def write_flex_page(journal: Path, out_dir: Path, *, interval_s: int) -> Path | None:
+    """Write ``flex_battery.png`` and ``flex.html``; the page, or None without a battery."""
+    day = battery_day(journal)
+    if day is None:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    hours = day.local_hours(interval_s)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    ax.step(hours, [s / 1000 for s in day.soc_wh], where="post", label="state of charge")
+    ax.bar(hours, [c / 1000 for c in day.charge_wh], width=0.2, label="charged (firm)")
+    ax.bar(hours, [-d / 1000 for d in day.discharge_wh], width=0.2, label="discharged (firm)")
+    ax.set_ylabel("kWh")
+    ax.legend(loc="upper left")
+    bx.step(hours, day.price, where="post", color="tab:red")
+    bx.set_ylabel("price at its bus (base units / kWh)")
+    bx.set_xlabel("local hour")
+    fig.suptitle(f"battery {day.order_id} of {day.participant[:10]}…")
+    fig.tight_layout()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_dir / "flex_battery.png", dpi=100)
+    plt.close(fig)
+    noon_c, noon_d = day.energy_between(NOON_HOURS, interval_s)
+    eve_c, eve_d = day.energy_between(EVENING_HOURS, interval_s)
+    noon = noon_c > 0 and noon_c >= noon_d
+    evening = eve_d > 0 and eve_d >= eve_c
+    start = dt.datetime.fromtimestamp(day.intervals[0] * interval_s, tz=dt.UTC)
+    lines = [
+        f"<p>Firm schedule of one battery over {len(day.intervals)} rolls from "
+        f"{start:%Y-%m-%d %H:%M} UTC.</p>",
+        f"<p>Charged from noon PV (10:00–16:00 local): <b>{'yes' if noon else 'no'}</b> "
+        f"({noon_c} Wh charged, {noon_d} Wh discharged). Discharged at the evening peak "
+        f"(17:00–22:00 local): <b>{'yes' if evening else 'no'}</b> ({eve_d} Wh discharged, "
+        f"{eve_c} Wh charged).</p>",
+        "<p>Whether it relieved a limit the day without it would have had is not evaluated "
+        "here (no counterfactual day without flexibility is cleared).</p>",
+    ]
+    page = out_dir / "flex.html"
+    page.write_text(
+        "<!doctype html><meta charset='utf-8'><title>gridex: flexibility</title>"
+        f"<h1>Flexibility: {html.escape(day.order_id)}</h1>"
+        + "".join(lines)
+        + "<img src='flex_battery.png' alt='battery state of charge and price'>",
+        encoding="utf-8",
+    )
+    return page
