@@ -269,14 +269,7 @@ class ProsumerAgent:
         self.storage: StorageAgent | None = None
         """The battery's storage order (None: no ``config.storage``)."""
         if config.storage is not None:
-            client = flex_client
-            if client is None and hasattr(self._client, "submit_flex_order"):
-                client = self._client  # once the engine API lands
-            if client is None:
-                raise MeterConfigError(
-                    "agent storage: no client for flexibility orders "
-                    "(MarketClient has no submit_flex_order in this build)"
-                )
+            client: FlexOrderClient = self._client if flex_client is None else flex_client
             self.storage = StorageAgent(
                 client,
                 participant=signer.address,

@@ -25,11 +25,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import grpc
 from gridex.signing import ANY_ENGINE, DISCOVERY_METHOD, Signer
 from gridex.v1 import market_pb2
 
+from meter_adapter.agent.storage import StorageOrder
 from meter_adapter.errors import MeterConfigError
 from meter_adapter.uplink.backoff import Backoff, BackoffPolicy
 from meter_adapter.uplink.buffer import ReadingBuffer
@@ -39,10 +41,16 @@ __all__ = ["STREAM_EVENTS", "SUBMIT_ORDER", "MarketClient", "MarketEvents"]
 logger = logging.getLogger(__name__)
 
 SUBMIT_ORDER = "/gridex.v1.MarketService/SubmitOrder"
+SUBMIT_FLEX_ORDER = "/gridex.v1.MarketService/SubmitFlexOrder"
+AMEND_FLEX_ORDER = "/gridex.v1.MarketService/AmendFlexOrder"
 STREAM_EVENTS = "/gridex.v1.MarketService/StreamMarketEvents"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _META = ("events.sequence", "events.now_ms", "events.gate_closed", "events.interval_s")
+
+
+_Message = market_pb2.SubmitFlexOrderRequest | market_pb2.AmendFlexOrderRequest
+_Reply = TypeVar("_Reply", market_pb2.SubmitFlexOrderResponse, market_pb2.AmendFlexOrderResponse)
 
 
 def _identity(data: bytes) -> bytes:
@@ -90,6 +98,57 @@ class MarketClient:
         engine_id = await self.resolve_engine_id()
         metadata = self.signer.request_metadata(SUBMIT_ORDER, raw, engine_id=engine_id)
         return await self._submit(raw, timeout=self.timeout_s, metadata=tuple(metadata))
+
+    async def submit_flex_order(self, order: StorageOrder) -> market_pb2.FlexOrderState:
+        """Place the battery's storage order, or amend it if the engine holds another version.
+
+        The engine answers ALREADY_EXISTS for a known id with other content
+        (docs/engine.md); that is this gateway's amendment, sent as
+        AmendFlexOrder. The same content again returns the original answer.
+
+        Raises:
+            grpc.aio.AioRpcError: The engine refused it or could not be reached.
+        """
+        flex = market_pb2.FlexOrder(
+            client_order_id=order.order_id,
+            storage=market_pb2.StorageFlex(
+                capacity_wh=order.capacity_wh,
+                soc_wh=order.soc_wh,
+                min_soc_wh=order.min_soc_wh,
+                max_soc_wh=order.max_soc_wh,
+                max_charge_w=order.max_charge_w,
+                max_discharge_w=order.max_discharge_w,
+                charge_efficiency=order.charge_efficiency,
+                discharge_efficiency=order.discharge_efficiency,
+                end_soc_wh=order.end_soc_wh,
+                cycling_price=order.cycling_price,
+            ),
+        )
+        participant = self.signer.address
+        try:
+            submitted = await self._signed_call(
+                SUBMIT_FLEX_ORDER,
+                market_pb2.SubmitFlexOrderRequest(participant=participant, order=flex),
+                market_pb2.SubmitFlexOrderResponse,
+            )
+            return submitted.order
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+        amended = await self._signed_call(
+            AMEND_FLEX_ORDER,
+            market_pb2.AmendFlexOrderRequest(participant=participant, order=flex),
+            market_pb2.AmendFlexOrderResponse,
+        )
+        return amended.order
+
+    async def _signed_call(self, method: str, request: _Message, reply: type[_Reply]) -> _Reply:
+        raw = request.SerializeToString()
+        engine_id = await self.resolve_engine_id()
+        metadata = self.signer.request_metadata(method, raw, engine_id=engine_id)
+        call = self._channel.unary_unary(method, _identity, reply.FromString)
+        response: _Reply = await call(raw, timeout=self.timeout_s, metadata=tuple(metadata))
+        return response
 
     async def resolve_engine_id(self) -> str:
         """The engine's id: as given, or asked once with GetMarketInfo (signed for engine ``*``).

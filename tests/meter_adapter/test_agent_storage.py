@@ -29,8 +29,8 @@ from meter_adapter.agent import (
     StorageOrder,
     build_storage_order,
 )
+from meter_adapter.agent.market import MarketClient
 from meter_adapter.agent.storage import storage_order_id
-from meter_adapter.errors import MeterConfigError
 from meter_adapter.reader import MeterReader
 from meter_adapter.sunspec.battery import BatteryValues, decode_battery
 from meter_adapter.uplink import ReadingBuffer, engine_channel
@@ -314,20 +314,26 @@ def test_a_restart_neither_reposts_nor_forgets(tmp_path: Path) -> None:
 # -- in the prosumer agent and the gateway --------------------------------------------
 
 
-def test_the_prosumer_agent_needs_a_client_for_storage_orders(tmp_path: Path) -> None:
+def test_the_prosumer_agent_sends_storage_orders_over_its_own_grpc_client(
+    tmp_path: Path,
+) -> None:
+    """Without a client given, storage orders go through the agent's MarketClient
+    (tests/market/engine/test_gateway_flex.py runs that client against a real engine)."""
+
     async def scenario() -> None:
         channel = engine_channel("127.0.0.1:1")
         store = ReadingBuffer(tmp_path / "gw.sqlite", meter_id="home", first_seq=1)
         try:
-            with pytest.raises(MeterConfigError, match="submit_flex_order"):
-                ProsumerAgent(
-                    channel,
-                    Signer(KEY),
-                    meter_id="home",
-                    config=AgentConfig(storage=CONFIG, gate_closure_s=300),
-                    store=store,
-                    clock=lambda: T0,
-                )
+            prosumer = ProsumerAgent(
+                channel,
+                Signer(KEY),
+                meter_id="home",
+                config=AgentConfig(storage=CONFIG, gate_closure_s=300),
+                store=store,
+                clock=lambda: T0,
+            )
+            assert prosumer.storage is not None
+            assert isinstance(prosumer.storage._client, MarketClient)
         finally:
             store.close()
             await channel.close(None)
