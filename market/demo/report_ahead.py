@@ -100,3 +100,7 @@ class ReportAhead:
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
         return self.ahead
+
+    def abandon(self) -> None:
+        """Drop the queued work without waiting (the job running, if any, ends by itself)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -209,6 +209,8 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         f"intervals from {o.start} {o.start_hour:02d}:00 UTC, "
         f"{'embedded EVM' if o.rpc_url is None else o.rpc_url}"
     )
+    timings.add("setup: feeder, homes and journal", time.perf_counter() - started)
+    deploying = time.perf_counter()
     chain = await asyncio.to_thread(
         open_chain,
         [h.address for h in homes],
@@ -216,6 +218,7 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         key_file=o.key_file,
         operator_key=operator_key,
     )
+    timings.add("setup: contracts deployed, escrows funded", time.perf_counter() - deploying)
     report_ahead = ReportAhead(feeder, market, timings)
     try:
         with tempfile.TemporaryDirectory(prefix="gridex-demo-buffers-") as buffers:
@@ -231,10 +234,12 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
                 timings=timings,
                 report_ahead=report_ahead,
             )
-    finally:
-        waited = time.perf_counter()
-        ahead = await asyncio.to_thread(report_ahead.finish)
-        timings.add(AHEAD_WAIT, time.perf_counter() - waited)
+    except BaseException:
+        report_ahead.abandon()  # a stop must not wait for the report's queue
+        raise
+    waited = time.perf_counter()
+    ahead = await asyncio.to_thread(report_ahead.finish)
+    timings.add(AHEAD_WAIT, time.perf_counter() - waited)
     traded_at = time.perf_counter()
     data, replayed = await asyncio.to_thread(
         report_from_journal, journal, feeder=feeder, timings=timings, ahead=ahead
@@ -325,6 +330,7 @@ async def _trade(
     from market.forecast import ProfileForecast
     from meter_adapter.uplink import engine_channel
 
+    setting_up = time.perf_counter()
     config = EngineConfig(
         mechanism=o.mechanism,
         synchronous="NORMAL",
@@ -377,6 +383,10 @@ async def _trade(
                     planned_forecast=day.dispatch,
                 )
                 dispatch = _Dispatch(homes, meters) if day.dispatch else None
+                timings.add(
+                    "setup: engine started, homes registered, gateways up",
+                    time.perf_counter() - setting_up,
+                )
                 await _clock_loop(
                     o,
                     engine=engine,

@@ -142,7 +142,8 @@ def test_the_report_reads_the_engines_flows_and_they_equal_a_new_power_flow(
     """
     outcome = outcomes["evening"]
     cleared = outcome.data.intervals["interval"].to_list()
-    assert set(read_journal(outcome.journal).flows) == set(cleared)
+    # every reported interval's flow is journaled (and those cleared for later ones)
+    assert set(cleared) <= set(read_journal(outcome.journal).flows)
     calls: list[int] = []
     real = counterfactual.check_schedule
 
@@ -161,5 +162,5 @@ def test_the_report_reads_the_engines_flows_and_they_equal_a_new_power_flow(
     for name in ("counterfactual", "grid_state", "intervals"):
         assert getattr(journaled, name).equals(getattr(outcome.data, name)), name
         assert_frame_equal(
-            getattr(recomputed, name), getattr(journaled, name), rtol=1e-9, atol=1e-9
+            getattr(recomputed, name), getattr(journaled, name), rel_tol=1e-9, abs_tol=1e-9
         )
