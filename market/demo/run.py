@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 SETTLE_WAIT = "waiting for the settlement postings behind the clock"
 #: Phase of the wait, after the last interval, for the report's worker (report_ahead).
 AHEAD_WAIT = "waiting for the report's worker after the last interval"
+#: Phase of the books check (its audit runs the base case's and the schedule's AC flow).
+BOOKS = "books checked against the chain (audit: 2 AC flows per interval)"
 #: Phase of ``gridex verify``: every interval cleared again from its bundle.
 VERIFY = "gridex verify: every interval cleared again from its bundle"
 
@@ -245,7 +247,9 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         report_from_journal, journal, feeder=feeder, timings=timings, ahead=ahead
     )
     report_s = time.perf_counter() - traded_at
+    checking = time.perf_counter()
     problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
+    timings.add(BOOKS, time.perf_counter() - checking)
     verify_started = time.perf_counter()
     verified, differences = await asyncio.to_thread(
         verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger
