@@ -48,8 +48,9 @@ __all__ = ["DemoOutcome", "run_demo"]
 
 logger = logging.getLogger(__name__)
 
-#: Phase of the wait, after the last interval, for the postings still behind the clock.
-SETTLE_WAIT = "waiting for the settlement postings behind the clock"
+#: Phase of the waits for the postings behind the clock: before the agents trade
+#: (orders read free escrow from the chain) and after the last interval.
+SETTLE_WAIT = "waiting for settlement postings (before orders, after the day)"
 #: Phase of the wait, after the last interval, for the report's worker (report_ahead).
 AHEAD_WAIT = "waiting for the report's worker after the last interval"
 #: Phase of the books check (its audit runs the base case's and the schedule's AC flow).
@@ -400,6 +401,7 @@ async def _trade(
                     end_ms=end_ms,
                     console=console,
                     report_ahead=report_ahead,
+                    timings=timings,
                 )
             waited = time.perf_counter()
             await asyncio.to_thread(engine.lifecycle.settle_pending)
@@ -456,6 +458,7 @@ async def _clock_loop(
     end_ms: int,
     console: Any,
     report_ahead: ReportAhead,
+    timings: Any,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -489,11 +492,28 @@ async def _clock_loop(
                 continue
             await asyncio.gather(*(g.flush(timeout_s=60.0) for g in gateways))
             if t // INTERVAL_MS + 1 < last_interval:
+                # orders read free escrow from the chain (collateral): let the postings
+                # land first, so order entry never queues behind the EVM
+                waited = time.perf_counter()
+                await asyncio.to_thread(_settled_or_raise, engine)
+                timings.add(SETTLE_WAIT, time.perf_counter() - waited)
                 await asyncio.gather(*(g.trade_once() for g in gateways))
             while shown < last_interval and _cleared(engine, shown):
                 progress.update(task, advance=1, status=_status(engine, shown))
                 report_ahead.cleared(engine, shown)
                 shown += 1
+
+
+def _settled_or_raise(engine: Any) -> None:
+    """Wait until no posting is in flight.
+
+    Raises:
+        EngineStateError: the postings did not land within ``wait_timeout_s``.
+    """
+    from market.errors import EngineStateError
+
+    if not engine.lifecycle.wait_idle(engine.config.wait_timeout_s):
+        raise EngineStateError("clock: settlement did not finish in time")
 
 
 def _metered(engine: Any, interval: int) -> bool:
