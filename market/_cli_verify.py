@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 __all__ = ["bundles_from_journal", "register", "verify_journal"]
 
@@ -36,8 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_verify)
 
 
-def bundles_from_journal(db: Path, out: Path, interval: int | None = None) -> list[Path]:
+def bundles_from_journal(
+    db: Path, out: Path, interval: int | None = None, *, feeder: Any = None
+) -> list[Path]:
     """Write the bundle of each settled interval of the journal ``db`` into ``out``.
+
+    ``feeder`` is the feeder the journal names, when the caller has it loaded
+    (loading a built-in feeder takes seconds).
 
     Raises:
         InputFileError: the journal cannot be read, or ``interval`` is not settled.
@@ -55,7 +61,7 @@ def bundles_from_journal(db: Path, out: Path, interval: int | None = None) -> li
         if interval not in settled:
             raise InputFileError(f"--interval: interval {interval} is not settled in {db}")
         settled = [interval]
-    feeder = load_feeder(run.feeder)
+    feeder = feeder if feeder is not None else load_feeder(run.feeder)
     digest = feeder_digest(feeder)
     options = MarketClearing().options
     return [
@@ -74,19 +80,45 @@ def bundles_from_journal(db: Path, out: Path, interval: int | None = None) -> li
     ]
 
 
-def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, list[str]]:
+def verify_journal(
+    db: Path, out: Path, *, ledger: object = None, feeder: Any = None
+) -> tuple[int, list[str]]:
     """Bundle and verify every settled interval of the journal ``db`` (against ``ledger``).
+
+    ``feeder``: the feeder the journal names, if the caller has it loaded;
+    else it is loaded once (each bundle's manifest checks its digest).
 
     Returns:
         The number of intervals verified and every difference found.
     """
     from market.bundle import verify_bundle
 
-    folders = bundles_from_journal(db, out)
+    loaded: dict[str, Any] = {}
+    folders = bundles_from_journal(db, out, feeder=feeder)
     differences: list[str] = []
     for folder in folders:
-        differences += verify_bundle(folder, ledger=ledger)
+        on = feeder if feeder is not None else _feeder_of(folder, loaded)
+        differences += verify_bundle(folder, feeder=on, ledger=ledger)
     return len(folders), differences
+
+
+def _feeder_of(folder: Path, loaded: dict[str, Any]) -> Any:
+    """The feeder a bundle's manifest names, loaded once per name into ``loaded``.
+
+    None when the manifest cannot be read (:func:`market.bundle.verify_bundle`
+    then reports it).
+    """
+    import json
+
+    from grid import load_feeder
+
+    try:
+        name = str(json.loads((folder / "manifest.json").read_text())["feeder"]["name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if name not in loaded:
+        loaded[name] = load_feeder(name)
+    return loaded[name]
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -105,8 +137,9 @@ def _verify(args: argparse.Namespace) -> int:
                 raise InputFileError("BUNDLE: give at least one bundle folder, or --db")
             folders = list(args.bundles)
         differences = 0
+        loaded: dict[str, Any] = {}
         for folder in folders:
-            for line in verify_bundle(folder):
+            for line in verify_bundle(folder, feeder=_feeder_of(folder, loaded)):
                 print(line)
                 differences += 1
     except InputFileError as exc:

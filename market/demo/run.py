@@ -253,7 +253,7 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
     timings.add(BOOKS, time.perf_counter() - checking)
     verify_started = time.perf_counter()
     verified, differences = await asyncio.to_thread(
-        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger
+        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger, feeder=feeder
     )
     timings.add(VERIFY, time.perf_counter() - verify_started)
     problems += differences
