@@ -25,6 +25,7 @@ def main() -> None:
     parser.add_argument("--scenario", default="sunny-congested")
     parser.add_argument("--intervals", type=int, default=None)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
         t0 = time.perf_counter()
         outcome = run_demo(
@@ -40,8 +41,9 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(
         f"scenario {args.scenario}: {s.intervals} intervals, wall {wall:.1f} s "
-        f"(load average {load:.1f} on {os.cpu_count()} cores)"
+        f"(load average {load_before:.1f} before, {load:.1f} after, on {os.cpu_count()} cores)"
     )
+    print("  (postings run on their own thread behind the clock: shares overlap)")
     for phase, seconds in sorted(outcome.timings.items(), key=lambda kv: -kv[1]):
         print(f"  {phase:<62} {seconds:7.1f} s  {seconds / wall:5.0%}")
     print(f"  self-sufficiency (metered)        {s.self_sufficiency:.1%}")

@@ -97,6 +97,12 @@ class _Feeders:
     def __init__(self) -> None:
         self._loaded: dict[str, tuple[Any, str]] = {}
 
+    def add(self, feeder: Any) -> None:
+        """Use the already loaded ``feeder`` for bundles that name it."""
+        from market.manifest import feeder_digest
+
+        self._loaded[feeder.name] = (feeder, feeder_digest(feeder))
+
     def load(self, name: str) -> tuple[Any, str]:
         """The feeder ``name`` (built-in or a pandapower JSON file) and its digest."""
         from grid import load_feeder
@@ -157,9 +163,14 @@ def unbundled(chain: Any, folders: list[Path]) -> list[str]:
     ]
 
 
-def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, list[str]]:
+def verify_journal(
+    db: Path, out: Path, *, ledger: object = None, feeder: Any = None
+) -> tuple[int, list[str]]:
     """Bundle and verify every settled interval of the journal ``db`` (against ``ledger``,
     a :class:`contracts.Ledger`).
+
+    ``feeder``: the feeder the journal names, if the caller has it loaded
+    (loading a built-in feeder takes seconds).
 
     Returns:
         The number of intervals verified and every difference found.
@@ -167,6 +178,8 @@ def verify_journal(db: Path, out: Path, *, ledger: object = None) -> tuple[int, 
     from market.bundle import ChainPostings
 
     feeders = _Feeders()
+    if feeder is not None:
+        feeders.add(feeder)
     folders = bundles_from_journal(db, out, feeders=feeders)
     chain = None if ledger is None else ChainPostings(ledger)
     found = list(verify_folders(folders, chain=chain, feeders=feeders))

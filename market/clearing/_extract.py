@@ -195,4 +195,6 @@ def assemble(
         rounds=rounds,
         ac=ac,
         stats=stats,
+        # the flow of these fills only: a failed clearing publishes none
+        flows=state.report if state is not None and status.has_solution else None,
     )

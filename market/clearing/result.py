@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from grid import Feeder, FloatArray
+from grid import AcReport, Feeder, FloatArray
 from market.clearing.status import SolutionStatus, Status, Termination
 from market.errors import InputFileError
 
@@ -242,6 +242,10 @@ class ClearingResult:
         rounds: LP solves (``nodal``: linearisation and tightening rounds).
         ac: the AC check of the final schedule, or None when it was off.
         stats: solver statistics and timings.
+        flows: the AC power flow behind ``ac``, per bus and branch, when it is the
+            flow of these fills (not part of the canonical bytes or of equality;
+            None after :meth:`from_json`). The engine journals it so the
+            report need not run it again.
     """
 
     interval: int
@@ -265,6 +269,7 @@ class ClearingResult:
     rounds: int
     ac: AcCheck | None
     stats: SolverStats = field(default_factory=SolverStats, compare=False)
+    flows: AcReport | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -300,7 +305,7 @@ class ClearingResult:
         """Plain-data form (what :meth:`to_json` writes)."""
         out: dict[str, Any] = {"format": FORMAT_VERSION}
         for f in fields(self):
-            if f.name == "stats":
+            if f.name in ("stats", "flows"):
                 continue
             out[f.name] = getattr(self, f.name)
         out["status"] = {

@@ -39,6 +39,7 @@ from market.demo.books import check_books
 from market.demo.chain import DemoChain, open_chain
 from market.demo.fleet import Home, build_gateways, plan_homes
 from market.demo.options import DemoOptions
+from market.demo.report_ahead import ReportAhead
 from market.errors import ConfigError
 from market.report import ReportData, Summary, write_report
 from market.report.journal import report_from_journal
@@ -46,6 +47,16 @@ from market.report.journal import report_from_journal
 __all__ = ["DemoOutcome", "run_demo"]
 
 logger = logging.getLogger(__name__)
+
+#: Phase of the waits for the postings behind the clock: before the agents trade
+#: (orders read free escrow from the chain) and after the last interval.
+SETTLE_WAIT = "waiting for settlement postings (before orders, after the day)"
+#: Phase of the wait, after the last interval, for the report's worker (report_ahead).
+AHEAD_WAIT = "waiting for the report's worker after the last interval"
+#: Phase of the books check (its audit runs the base case's and the schedule's AC flow).
+BOOKS = "books checked against the chain (audit: 2 AC flows per interval)"
+#: Phase of ``gridex verify``: every interval cleared again from its bundle.
+VERIFY = "gridex verify: every interval cleared again from its bundle"
 
 #: The demo's market: the default tariffs and 15-minute intervals.
 MARKET = MarketConfig()
@@ -201,6 +212,8 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         f"intervals from {o.start} {o.start_hour:02d}:00 UTC, "
         f"{'embedded EVM' if o.rpc_url is None else o.rpc_url}"
     )
+    timings.add("setup: feeder, homes and journal", time.perf_counter() - started)
+    deploying = time.perf_counter()
     chain = await asyncio.to_thread(
         open_chain,
         [h.address for h in homes],
@@ -208,28 +221,41 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         key_file=o.key_file,
         operator_key=operator_key,
     )
-    with tempfile.TemporaryDirectory(prefix="gridex-demo-buffers-") as buffers:
-        await _trade(
-            o,
-            feeder=feeder,
-            market=market,
-            homes=homes,
-            chain=chain,
-            journal=journal,
-            buffers=Path(buffers),
-            console=console,
-            timings=timings,
-        )
+    timings.add("setup: contracts deployed, escrows funded", time.perf_counter() - deploying)
+    report_ahead = ReportAhead(feeder, market, timings)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gridex-demo-buffers-") as buffers:
+            await _trade(
+                o,
+                feeder=feeder,
+                market=market,
+                homes=homes,
+                chain=chain,
+                journal=journal,
+                buffers=Path(buffers),
+                console=console,
+                timings=timings,
+                report_ahead=report_ahead,
+            )
+    except BaseException:
+        report_ahead.abandon()  # a stop must not wait for the report's queue
+        raise
+    waited = time.perf_counter()
+    ahead = await asyncio.to_thread(report_ahead.finish)
+    timings.add(AHEAD_WAIT, time.perf_counter() - waited)
     traded_at = time.perf_counter()
     data, replayed = await asyncio.to_thread(
-        report_from_journal, journal, feeder=feeder, timings=timings
+        report_from_journal, journal, feeder=feeder, timings=timings, ahead=ahead
     )
     report_s = time.perf_counter() - traded_at
+    checking = time.perf_counter()
     problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
+    timings.add(BOOKS, time.perf_counter() - checking)
     verify_started = time.perf_counter()
     verified, differences = await asyncio.to_thread(
-        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger
+        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger, feeder=feeder
     )
+    timings.add(VERIFY, time.perf_counter() - verify_started)
     problems += differences
     console.print(
         f"gridex verify: {verified} intervals recomputed from their bundles "
@@ -262,7 +288,9 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
     wall_s = time.perf_counter() - started
     timings.add(
         "meters, gateways, gRPC and clock (rest of the trading loop)",
-        traded_at - started - _sum(timings, "clearing", "AC checks", "settlement", "setup"),
+        traded_at
+        - started
+        - _sum(timings, "clearing", "AC checks", SETTLE_WAIT, AHEAD_WAIT, "setup"),
     )
     await asyncio.to_thread(_seal_journal, journal)
     return DemoOutcome(
@@ -306,6 +334,7 @@ async def _trade(
     buffers: Path,
     console: Any,
     timings: Any,
+    report_ahead: ReportAhead,
 ) -> None:
     from market.client import OperatorClient
     from market.demo.flex import FLEX_HORIZON_INTERVALS, plan_flex, submit_flex
@@ -314,11 +343,13 @@ async def _trade(
     from market.forecast import ProfileForecast
     from meter_adapter.uplink import engine_channel
 
+    setting_up = time.perf_counter()
     config = EngineConfig(
         mechanism=o.mechanism,
         synchronous="NORMAL",
         operator_account=chain.operator,
         flex_horizon_intervals=FLEX_HORIZON_INTERVALS,
+        settle_behind_clock=True,  # postings land on their own thread; the loop goes on
     )
     day = o.day
     # the grid's own households follow the H0 profile; participants take the
@@ -375,6 +406,10 @@ async def _trade(
                     planned_forecast=day.dispatch,
                 )
                 dispatch = _Dispatch(homes, meters) if day.dispatch else None
+                timings.add(
+                    "setup: engine started, homes registered, gateways up",
+                    time.perf_counter() - setting_up,
+                )
                 await _clock_loop(
                     o,
                     engine=engine,
@@ -383,7 +418,12 @@ async def _trade(
                     first_ms=first_ms,
                     end_ms=end_ms,
                     console=console,
+                    report_ahead=report_ahead,
+                    timings=timings,
                 )
+            waited = time.perf_counter()
+            await asyncio.to_thread(engine.lifecycle.settle_pending)
+            timings.add(SETTLE_WAIT, time.perf_counter() - waited)
     finally:
         engine.close()
 
@@ -435,6 +475,8 @@ async def _clock_loop(
     first_ms: int,
     end_ms: int,
     console: Any,
+    report_ahead: ReportAhead,
+    timings: Any,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -442,6 +484,7 @@ async def _clock_loop(
     last_interval = end_ms // INTERVAL_MS  # first interval after the run
     total = (end_ms - o.start_ms) // INTERVAL_MS
     shown = o.start_ms // INTERVAL_MS
+    metered = shown  # the next interval to hand to the report's worker once metered
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -454,6 +497,9 @@ async def _clock_loop(
         # run until the last interval is metered and settled
         for t in range(first_ms + step_ms, end_ms + 2 * step_ms + 1, step_ms):
             await asyncio.to_thread(engine.advance_to, t)
+            while metered < last_interval and _metered(engine, metered):
+                report_ahead.metered(engine, metered)
+                metered += 1
             if dispatch is not None:
                 # gates close before delivery: send each cleared interval's schedule
                 for k in range(t // INTERVAL_MS, t // INTERVAL_MS + 2):
@@ -464,10 +510,33 @@ async def _clock_loop(
                 continue
             await asyncio.gather(*(g.flush(timeout_s=60.0) for g in gateways))
             if t // INTERVAL_MS + 1 < last_interval:
+                # orders read free escrow from the chain (collateral): let the postings
+                # land first, so order entry never queues behind the EVM
+                waited = time.perf_counter()
+                await asyncio.to_thread(_settled_or_raise, engine)
+                timings.add(SETTLE_WAIT, time.perf_counter() - waited)
                 await asyncio.gather(*(g.trade_once() for g in gateways))
             while shown < last_interval and _cleared(engine, shown):
                 progress.update(task, advance=1, status=_status(engine, shown))
+                report_ahead.cleared(engine, shown)
                 shown += 1
+
+
+def _settled_or_raise(engine: Any) -> None:
+    """Wait until no posting is in flight.
+
+    Raises:
+        EngineStateError: the postings did not land within ``wait_timeout_s``.
+    """
+    from market.errors import EngineStateError
+
+    if not engine.lifecycle.wait_idle(engine.config.wait_timeout_s):
+        raise EngineStateError("clock: settlement did not finish in time")
+
+
+def _metered(engine: Any, interval: int) -> bool:
+    s = engine.state.intervals.get(interval)
+    return s is not None and s.metered is not None
 
 
 def _cleared(engine: Any, interval: int) -> bool:

@@ -65,6 +65,9 @@ class EngineConfig:
         settle_retry_s: wait before trying a failed settlement again, s.
         wait_timeout_s: longest a simulated-clock advance or a triggered
             clearing waits for the clearing and settlement threads.
+        settle_behind_clock: a simulated-clock advance waits for clearings
+            only; postings run behind it on the settlement thread, in order
+            (the demo; call ``lifecycle.settle_pending`` to let them land).
         engine_id: the engine's id, published by ``GetMarketInfo``: 1 to 64
             characters of ``[0-9A-Za-z._:-]``; empty means the feeder's name
             (:class:`~market.engine.engine.Engine` fills it in, so
@@ -89,6 +92,7 @@ class EngineConfig:
     tick_s: float = 0.25
     settle_retry_s: float = 5.0
     wait_timeout_s: float = 600.0
+    settle_behind_clock: bool = False
     engine_id: str = ""
     flex_horizon_intervals: int = 0
 

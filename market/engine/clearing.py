@@ -9,6 +9,7 @@ Tests and benchmarks may plug in a cheaper backend.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -111,8 +112,16 @@ class ClearingBackend(Protocol):
         ...
 
 
+#: Flows kept for the engine to take; it takes each right after its clearing.
+_KEPT_FLOWS = 16
+
+
 class MarketClearing:
     """The default backend: :func:`market.clearing.clear` with fixed options.
+
+    Besides the result's bytes it hands the engine the AC power flow the
+    clearing ran for the published schedule (:meth:`take_flows`), which the
+    engine journals beside the result for the report to read.
 
     Args:
         options: clearing options; the engine validated every order at entry,
@@ -123,6 +132,8 @@ class MarketClearing:
         from market.clearing import ClearingOptions
 
         self.options = options if options is not None else ClearingOptions(validate=False)
+        self._flows: dict[int, dict[str, object]] = {}
+        self._flows_lock = threading.Lock()
 
     def clear(
         self,
@@ -134,10 +145,35 @@ class MarketClearing:
         interval: int,
         mechanism: str,
     ) -> bytes:
-        """Clear with :func:`market.clearing.clear`; return ``to_json()``."""
+        """Clear with :meth:`clear_result`; return ``to_json()``."""
+        from market.clearing.flows import flows_to_body
+
+        result = self.clear_result(
+            feeder, orders, participants, config, interval=interval, mechanism=mechanism
+        )
+        with self._flows_lock:
+            if result.flows is None:
+                self._flows.pop(interval, None)
+            else:
+                self._flows[interval] = flows_to_body(result.flows)
+                while len(self._flows) > _KEPT_FLOWS:  # clearings nobody took (replay checks)
+                    del self._flows[next(iter(self._flows))]
+        return result.to_json()
+
+    def clear_result(
+        self,
+        feeder: Feeder,
+        orders: Sequence[Order],
+        participants: Mapping[str, Participant],
+        config: MarketConfig,
+        *,
+        interval: int,
+        mechanism: str,
+    ) -> ClearingResult:
+        """The :func:`market.clearing.clear` result of one book."""
         from market.clearing import clear
 
-        result = clear(
+        return clear(
             feeder,
             list(orders),
             dict(participants),
@@ -146,7 +182,15 @@ class MarketClearing:
             options=self.options,
             interval=interval,
         )
-        return result.to_json()
+
+    def take_flows(self, interval: int) -> dict[str, object] | None:
+        """The journal form of the AC power flow of ``interval``'s last clearing, once.
+
+        None when that clearing ran none for its published schedule (AC check
+        off, or the clearing failed).
+        """
+        with self._flows_lock:
+            return self._flows.pop(interval, None)
 
     def decode(self, result_json: bytes) -> ClearingSummary:
         """Summarise with ``ClearingResult.from_json``."""

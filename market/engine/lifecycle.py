@@ -291,6 +291,10 @@ class Lifecycle(Settling):
             }
             if base is not None:
                 body["base"] = base.to_json()
+            take_flows = getattr(self._clearing, "take_flows", None)  # optional in a backend
+            flows = take_flows(job.interval) if ok and take_flows is not None else None
+            if flows is not None:
+                body["flows"] = flows  # the report reads them instead of a new power flow
             core.record("cleared", core.clock.now_ms(), body, blob=blob or None)
             record: ClearingRecord | None = core.state.interval(job.interval).clearing
         self._after_work()
@@ -373,10 +377,13 @@ class Lifecycle(Settling):
         if self._core.clock.kind == "wall":
             self.process_due(self._core.clock.now_ms())
 
-    def wait_idle(self, timeout_s: float) -> bool:
-        """Wait until no clearing or settlement runs; False on timeout."""
+    def wait_idle(self, timeout_s: float, *, settlement: bool = True) -> bool:
+        """Wait until no clearing (nor, with ``settlement``, any posting) runs; False on timeout."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._busy, timeout_s)
+            return self._idle.wait_for(
+                lambda: not any(settlement or kind == "clear" for kind, _ in self._busy),
+                timeout_s,
+            )
 
     def advance_to(self, to_ms: int) -> int:
         """Move a simulated clock to ``to_ms``, running every transition on the way.
@@ -404,23 +411,41 @@ class Lifecycle(Settling):
             )
         set_time = clock.set  # type: ignore[attr-defined]  # SimClock, checked above
         timeout = self._config.wait_timeout_s
+        behind = self._config.settle_behind_clock
         with self._advance_lock:
             while True:
-                if not self.wait_idle(timeout):
+                if not self.wait_idle(timeout, settlement=not behind):
                     raise EngineStateError("clock: clearing or settlement did not finish in time")
                 with core.lock:
                     due = self.next_due_ms()
                 if due > to_ms:
                     break
+                if behind and due <= clock.now_ms() and not self.wait_idle(timeout):
+                    # what is due was processed and waits for a posting (finality): let it land
+                    raise EngineStateError("clock: settlement did not finish in time")
                 set_time(due)
                 self.process_due(due)
             set_time(to_ms)
             with core.lock:
                 core.record("clock", to_ms, {"to_ms": to_ms})
             self.process_due(to_ms)
-            if not self.wait_idle(timeout):
+            if not self.wait_idle(timeout, settlement=not behind):
                 raise EngineStateError("clock: clearing or settlement did not finish in time")
         return clock.now_ms()
+
+    def settle_pending(self) -> None:
+        """Let every posting behind a simulated clock land, and run what they unblock.
+
+        Raises:
+            EngineStateError: the postings did not finish within ``wait_timeout_s``.
+        """
+        with self._advance_lock:
+            while True:
+                if not self.wait_idle(self._config.wait_timeout_s):
+                    raise EngineStateError("clock: settlement did not finish in time")
+                self.process_due(self._core.clock.now_ms())
+                if self.wait_idle(0.0):
+                    return
 
     def close(self) -> None:
         """Stop accepting work and wait for the running jobs."""

@@ -19,7 +19,7 @@ from market.config import MarketConfig
 from market.errors import MarketError
 from market.orders import Order, Participant
 
-__all__ = ["counterfactual_rows"]
+__all__ = ["TOLERANCE", "Uniform", "counterfactual_rows", "uniform_schedule"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,44 @@ def _rents(result: ClearingResult) -> tuple[int, int]:
     return round(congestion), round(voltage)
 
 
+#: The copper-plate schedule of one interval and its AC power flow
+#: (None when it does not solve, or does not converge).
+Uniform = tuple[ClearingResult | None, AcReport | None]
+
+
+def uniform_schedule(
+    feeder: Feeder,
+    orders: Sequence[Order],
+    participants: Mapping[str, Participant],
+    market: MarketConfig,
+    *,
+    interval: int,
+) -> Uniform:
+    """The book of ``interval`` cleared ``uniform`` and the AC power flow of that schedule.
+
+    ``feeder`` is the interval's view (its journaled base). The book is
+    cleared without validation or AC check (the engine validated the
+    orders); the schedule's one AC power flow is run here. ``(None, None)``
+    without orders or when the copper plate does not solve.
+    """
+    if not orders:
+        return None, None
+    try:
+        uniform = clear(
+            feeder,
+            list(orders),
+            dict(participants),
+            market,
+            mechanism="uniform",
+            options=ClearingOptions(ac_check=False, validate=False),
+            interval=interval,
+        )
+    except (MarketError, GridError) as exc:
+        logger.info("interval %d: the uniform counterfactual does not solve: %s", interval, exc)
+        return None, None
+    return uniform, _flow(feeder, uniform)
+
+
 def counterfactual_rows(
     feeder: Feeder,
     orders: Sequence[Order],
@@ -155,31 +193,26 @@ def counterfactual_rows(
     *,
     interval: int,
     nodal: ClearingResult,
+    nodal_flows: AcReport | None = None,
+    uniform: Uniform | None = None,
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
     """The ``counterfactual`` row and the ``grid_state`` rows of one interval.
 
     ``feeder`` is the interval's view (its journaled base); ``nodal`` the
-    engine's result. The uniform book is cleared without validation or AC
-    check (the engine validated the orders; the AC flow is run here).
+    engine's result and ``nodal_flows`` the AC power flow the engine ran for
+    it, its limits checked at :data:`TOLERANCE` (run here when None).
+    ``uniform`` is :func:`uniform_schedule` of the same book, computed here
+    when None. Without a uniform schedule (no orders, or it does not solve)
+    the copper plate is the nodal schedule, and its flow is not run twice.
     """
-    uniform: ClearingResult | None = None
-    if orders:
-        try:
-            uniform = clear(
-                feeder,
-                list(orders),
-                dict(participants),
-                market,
-                mechanism="uniform",
-                options=ClearingOptions(ac_check=False, validate=False),
-                interval=interval,
-            )
-        except (MarketError, GridError) as exc:
-            logger.info("interval %d: the uniform counterfactual does not solve: %s", interval, exc)
-    ac_u = _flow(feeder, uniform) if uniform is not None else _flow(feeder, nodal)
-    ac_n = _flow(feeder, nodal)
+    if uniform is None:
+        uniform = uniform_schedule(feeder, orders, participants, market, interval=interval)
+    schedule, ac_u = uniform
+    ac_n = nodal_flows if nodal_flows is not None else _flow(feeder, nodal)
+    if schedule is None:
+        ac_u = ac_n
     row: dict[str, object] = {"interval": interval}
-    row.update(_figures("uniform", feeder, uniform if uniform is not None else nodal, ac_u))
+    row.update(_figures("uniform", feeder, schedule if schedule is not None else nodal, ac_u))
     row.update(_figures("nodal", feeder, nodal, ac_n))
     congestion, voltage = _rents(nodal)
     row.update(
@@ -190,7 +223,7 @@ def counterfactual_rows(
             "voltage_rent": voltage,
         }
     )
-    state = _state(interval, "uniform", feeder, uniform or nodal, ac_u) + _state(
+    state = _state(interval, "uniform", feeder, schedule or nodal, ac_u) + _state(
         interval, "nodal", feeder, nodal, ac_n
     )
     return row, state

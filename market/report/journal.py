@@ -8,10 +8,14 @@ reading batches are decoded for the inverters' production counters.
 
 Computed afresh: the ``counterfactual`` and ``grid_state`` tables
 (:mod:`market.report.counterfactual`): the same book cleared ``uniform``
-(copper plate) and both schedules run through an AC power flow at the
+(copper plate) and its schedule run through an AC power flow at the
 interval's journaled base; ``uniform_violations`` counts the limits the
 copper plate would have broken, what the operator means by "congestion or
-voltage events avoided".
+voltage events avoided". The nodal schedule's AC power flow is read from the
+journal (the ``flows`` the engine's clearing journaled,
+:mod:`market.clearing.flows`) and run again only for intervals journaled
+without it (journals written before the engine journaled flows). The AC
+power flow of what was metered is run here.
 """
 
 from __future__ import annotations
@@ -19,18 +23,20 @@ from __future__ import annotations
 import itertools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from grid import Feeder, GridError, check_schedule, load_feeder
+from grid import AcReport, Feeder, load_feeder
 from market.clearing import GRID, ClearingResult
+from market.clearing.flows import flows_from_body
 from market.config import MarketConfig
 from market.errors import InputFileError, MarketError
-from market.report.counterfactual import counterfactual_rows, violations_of
+from market.report.ahead import Ahead, delivered_figures, metered_key, uniform_key
+from market.report.counterfactual import TOLERANCE, counterfactual_rows, violations_of
 from market.report.data import ReportData
 
 __all__ = ["JournalRun", "read_journal", "report_from_journal"]
@@ -51,6 +57,9 @@ class JournalRun:
         operator_account: the account that took the grid's side.
         state: the replayed engine state (``market.engine.state.MarketState``).
         batches: the serialized reading batches, in journal order.
+        flows: per interval, the AC power flow the engine's clearing ran for the
+            schedule it journaled (:mod:`market.clearing.flows`); intervals
+            journaled without one (older journals, AC check off) are absent.
     """
 
     feeder: str
@@ -59,6 +68,7 @@ class JournalRun:
     operator_account: str
     state: Any
     batches: tuple[bytes, ...]
+    flows: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _entries(path: Path) -> Iterator[tuple[str, int, dict[str, Any], bytes | None]]:
@@ -107,12 +117,20 @@ def read_journal(path: Path) -> JournalRun:
         raise InputFileError(f"--db {path}: the start entry is malformed ({exc!r})") from exc
     state = MarketState(interval_s=market.interval_s, skew_s=1e12, decode=MarketClearing().decode)
     batches: list[bytes] = []
+    flows: dict[int, Mapping[str, Any]] = {}
     try:
         state.apply(*first)
         for kind, at_ms, body, blob in entries:
             state.apply(kind, at_ms, body, blob)
             if kind == "readings" and blob:
                 batches.append(bytes(blob))
+            elif kind == "cleared":
+                # the last clearing of an interval counts; one without flows drops older ones
+                k = int(body["interval"])
+                if body.get("ok") and isinstance(body.get("flows"), dict):
+                    flows[k] = body["flows"]
+                else:
+                    flows.pop(k, None)
     except InputFileError:
         raise
     except MarketError as exc:
@@ -128,6 +146,7 @@ def read_journal(path: Path) -> JournalRun:
         operator_account=str(start.get("operator_account", "")),
         state=state,
         batches=tuple(batches),
+        flows=flows,
     )
 
 
@@ -161,6 +180,7 @@ def report_from_journal(
     feeder: Feeder | None = None,
     progress: Progress | None = None,
     timings: Any = None,
+    ahead: Ahead | None = None,
 ) -> tuple[ReportData, JournalRun]:
     """Build every report table from the journal at ``path``.
 
@@ -171,6 +191,9 @@ def report_from_journal(
         progress: called with (intervals done, intervals total).
         timings: a :class:`market.demo.timing.Timings` to add the
             counterfactual's and the metered power flows' seconds to.
+        ahead: copper-plate schedules and metered power flows computed while
+            the day ran (:mod:`market.report.ahead`), each used where the
+            journal shows the inputs it was computed from.
 
     Raises:
         InputFileError: the journal is missing, unreadable or does not replay.
@@ -192,7 +215,7 @@ def report_from_journal(
     )
     balances: dict[str, int] = {}
     for done, interval in enumerate(cleared, start=1):
-        _interval_rows(feeder, run, interval, rows, balances, timings=timings)
+        _interval_rows(feeder, run, interval, rows, balances, timings=timings, ahead=ahead)
         if progress is not None:
             progress(done, len(cleared))
     production = _production(run)
@@ -263,6 +286,7 @@ def _interval_rows(
     balances: dict[str, int],
     *,
     timings: Any = None,
+    ahead: Ahead | None = None,
 ) -> None:
     import time
 
@@ -337,12 +361,30 @@ def _interval_rows(
     orders = tuple(r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED)
     t0 = time.perf_counter()
     cf_row, state_rows = counterfactual_rows(
-        feeder, orders, run.state.participants, run.market, interval=interval, nodal=result
+        feeder,
+        orders,
+        run.state.participants,
+        run.market,
+        interval=interval,
+        nodal=result,
+        nodal_flows=_journaled_flows(feeder, run, interval),
+        uniform=None
+        if ahead is None
+        else ahead.uniform(interval, uniform_key(orders, record.base)),
     )
     t1 = time.perf_counter()
-    delivered = _delivered(feeder, run, s)
+    delivered = None if ahead is None else ahead.delivered(interval, metered_key(s.metered))
+    if delivered is None:
+        delivered = delivered_figures(
+            feeder,
+            s.metered,
+            meters=run.state.meters,
+            participants=run.state.participants,
+            interval_s=run.market.interval_s,
+            interval=interval,
+        )
     if timings is not None:
-        timings.add("report: uniform counterfactual and both schedules' AC flows", t1 - t0)
+        timings.add("report: uniform counterfactual (clearing and AC flow)", t1 - t0)
         timings.add("report: AC flow of what was metered", time.perf_counter() - t1)
     rows["counterfactual"].append(cf_row)
     rows["grid_state"].extend(state_rows)
@@ -375,31 +417,15 @@ def _interval_rows(
     )
 
 
-def _delivered(feeder: Feeder, run: JournalRun, s: Any) -> dict[str, object]:
-    """AC power flow of the metered injections of interval ``s`` (see the data module)."""
-    import numpy as np
-
-    injection = np.zeros(feeder.n_bus)
-    hours = run.market.interval_s / 3600
-    for meter_id, (imp, exp, _complete) in (s.metered or {}).items():
-        participant = run.state.meters[meter_id][1]
-        bus = run.state.participants[participant].bus
-        injection[feeder.position_of(bus)] += (exp - imp) / hours / 1e6
+def _journaled_flows(feeder: Feeder, run: JournalRun, interval: int) -> AcReport | None:
+    """The engine's AC power flow of ``interval``'s schedule, or None when not journaled."""
+    body = run.flows.get(interval)
+    if body is None:
+        return None
     try:
-        report = check_schedule(feeder, injection)
-    except GridError:
-        logger.info("interval %d: the metered injections do not converge", s.interval)
-        return {
-            "delivered_max_line_loading_percent": float("nan"),
-            "delivered_max_trafo_loading_percent": float("nan"),
-            "delivered_vm_min_pu": float("nan"),
-            "delivered_vm_max_pu": float("nan"),
-            "delivered_violations": 1,
-        }
-    return {
-        "delivered_max_line_loading_percent": report.max_line_loading_percent,
-        "delivered_max_trafo_loading_percent": report.max_trafo_loading_percent,
-        "delivered_vm_min_pu": report.vm_min_pu,
-        "delivered_vm_max_pu": report.vm_max_pu,
-        "delivered_violations": len(report.violations),
-    }
+        return flows_from_body(feeder, body, tolerance=TOLERANCE)
+    except (KeyError, TypeError, ValueError) as exc:
+        logger.warning(
+            "interval %d: journaled flows unreadable (%s); running them again", interval, exc
+        )
+        return None

@@ -122,3 +122,12 @@ def test_demo_settles_on_a_real_json_rpc_node(
     assert outcome.book_problems == ()
     assert outcome.data.settlements["tx_hash"].str.starts_with("0x").all()
     assert outcome.summary.gas_used > 0
+
+
+def test_gridex_verify_recomputes_every_settled_interval_of_the_journal(
+    outcome: DemoOutcome, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``gridex verify --db`` (one feeder loaded for all bundles) agrees with the run."""
+    assert main(["verify", "--db", str(outcome.journal), "--out", str(tmp_path / "b")]) == 0
+    settled = outcome.data.settlements["interval"].n_unique()
+    assert f"{settled} interval(s) verified" in capsys.readouterr().out

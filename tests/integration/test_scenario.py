@@ -14,14 +14,21 @@ counterfactual that reuses the nodal schedule.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import shutil
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from market.cli import main
 from market.demo.options import DemoOptions
 from market.demo.run import DemoOutcome, run_demo
+from market.report import counterfactual
+from market.report.journal import read_journal, report_from_journal
 from market.report.plots_grid import GRID_PLOTS
 
 pytestmark = pytest.mark.integration
@@ -108,3 +115,52 @@ def test_gridex_report_rebuilds_the_counterfactual(
         rebuilt = pl.read_parquet(out / f"{name}.parquet")
         assert rebuilt.equals(getattr(outcome.data, name)), name
     assert (out / "network.png").exists()
+
+
+def _without_flows(journal: Path, copy: Path) -> Path:
+    """A copy of ``journal`` as the engine wrote it before it journaled flows."""
+    shutil.copy(journal, copy)
+    db = sqlite3.connect(copy)
+    with db:
+        for seq, body in db.execute("SELECT seq, body FROM journal WHERE kind = 'cleared'"):
+            entry = json.loads(body)
+            entry.pop("flows", None)
+            db.execute("UPDATE journal SET body = ? WHERE seq = ?", (json.dumps(entry), seq))
+    db.close()
+    return copy
+
+
+def test_the_report_reads_the_engines_flows_and_they_equal_a_new_power_flow(
+    outcomes: dict[str, DemoOutcome], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The nodal schedule's AC flow is journaled by the engine, read instead of run
+    again, and equal to check_schedule run afresh on an old-style journal.
+
+    Caught: flows of another schedule (an earlier round's, the base case),
+    arrays out of order, a limit rule unlike check_schedule's, a report that
+    still runs the nodal flow, or one that cannot read a journal without flows.
+    """
+    outcome = outcomes["evening"]
+    cleared = outcome.data.intervals["interval"].to_list()
+    # every reported interval's flow is journaled (and those cleared for later ones)
+    assert set(cleared) <= set(read_journal(outcome.journal).flows)
+    calls: list[int] = []
+    real = counterfactual.check_schedule
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(counterfactual, "check_schedule", counted)
+    journaled, _ = report_from_journal(outcome.journal)
+    with_flows = len(calls)
+    old = _without_flows(outcome.journal, tmp_path / "old.db")
+    assert not read_journal(old).flows
+    recomputed, _ = report_from_journal(old)
+    # the old journal runs one more power flow per cleared interval: the nodal one
+    assert len(calls) - with_flows == with_flows + len(cleared)
+    for name in ("counterfactual", "grid_state", "intervals"):
+        assert getattr(journaled, name).equals(getattr(outcome.data, name)), name
+        assert_frame_equal(
+            getattr(recomputed, name), getattr(journaled, name), rel_tol=1e-9, abs_tol=1e-9
+        )
