@@ -2,8 +2,9 @@
 
 - :class:`PvProfile` / :class:`PvSystem`: pvlib clear-sky PV with seeded clouds.
 - :class:`HouseholdProfile`: seeded household consumption with a daily shape.
-- :class:`EvCharging`: seeded home charging of an electric car.
-- :class:`SimulatedMeter`: integrates both into cumulative import/export/production Wh.
+- :class:`FlexibleLoads` with :class:`EvCharging` and :class:`HeatPump`: a home's
+  deferrable loads (an evening car charge, a hot-water run), seeded per day.
+- :class:`SimulatedMeter`: integrates them into cumulative import/export/production Wh.
 - :class:`SunSpecSimulator`: the home as SunSpec models 1, 103 and 203.
 - :func:`start_simulator_server`: serves it over Modbus TCP (pymodbus).
 
@@ -13,7 +14,7 @@ Nothing here reads the wall clock: time comes from the clock you pass in.
 from __future__ import annotations
 
 from meter_adapter.simulation.device import DeviceIdentity, SunSpecSimulator, sunspec_registers
-from meter_adapter.simulation.ev import EvCharging
+from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
 from meter_adapter.simulation.household import HouseholdProfile
 from meter_adapter.simulation.meter import MeterState, PowerProfile, SimulatedMeter
 from meter_adapter.simulation.pv import PvProfile, PvSystem
@@ -22,6 +23,8 @@ from meter_adapter.simulation.server import SimulatorServer, start_simulator_ser
 __all__ = [
     "DeviceIdentity",
     "EvCharging",
+    "FlexibleLoads",
+    "HeatPump",
     "HouseholdProfile",
     "MeterState",
     "PowerProfile",
