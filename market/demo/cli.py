@@ -66,7 +66,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.set_defaults(func=_report)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import signal
+
+    # first thing, before the imports below take their second: SIGTERM stops
+    # the run as Ctrl-C does (run_demo hands both to its event loop)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     from contracts.errors import ChainError
     from grid import GridError
     from market.demo.options import DemoOptions
@@ -94,6 +103,9 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # the stop is done: a second signal must not turn it into a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print(
             f"gridex demo: interrupted; {args.report} was left as it was (no partial report)",
             file=sys.stderr,
