@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--participants", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--scenario", default="mild")
+    parser.add_argument("--interval-s", type=int, default=900)
     parser.add_argument("--profile", action="store_true", help="profile one (feeder, day)")
     args = parser.parse_args()
     spec = BacktestSpec(
@@ -63,6 +64,7 @@ def main() -> None:
         start=dt.date(2026, 6, 1),
         days=args.days,
         participants=args.participants,
+        interval_s=args.interval_s,
     )
     if args.profile:
         _profile(spec)
@@ -108,9 +110,11 @@ def _profile(spec: BacktestSpec) -> None:
     import pstats
 
     from market.backtest.runner import run_task
+    from market.backtest.store import ResultStore
 
     ref = spec.feeders[0]
     with tempfile.TemporaryDirectory(prefix="gridex-bench-backtest-") as folder:
+        ResultStore(Path(folder)).open(spec)
         run_task(
             spec, ref, spec.start - dt.timedelta(days=1), folder
         )  # warm: load, homes, forecast
