@@ -4,7 +4,10 @@ Each case runs a fresh process several times and prints the fastest and the
 median wall time (the first run of ``grid info`` is reported apart: it may
 compile or fill caches). Cases:
 
-- ``gridex --help``, ``gridex-meter --help``, ``gridex --version``;
+- ``gridex --help``, ``gridex-meter --help``, ``gridex --version``, and the
+  ``--help`` of the subcommands with the heaviest implementations
+  (``backtest``: Dask, polars; ``demo``: eth_account, the engine), which
+  import none of it (``tests/test_cli_startup.py`` checks the modules);
 - ``gridex grid info cigre-lv`` (loads pandapower, builds the feeder, runs
   one AC power flow);
 - ``gridex clear`` of six orders on cigre-lv (nodal clearing with its AC check);
@@ -16,7 +19,10 @@ compile or fill caches). Cases:
 /tmp/base main``) with this environment's interpreter, to compare before and
 after. Figures, not assertions: the machine is shared.
 
-    python bench/startup.py [--runs 3] [--root DIR]
+    python bench/startup.py [--runs 3] [--root DIR] [--help-only]
+
+``--help-only`` runs the ``--help``/``--version`` cases alone (seconds, not
+minutes, on a busy machine).
 """
 
 from __future__ import annotations
@@ -42,6 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
+    parser.add_argument(
+        "--help-only", action="store_true", help="only the --help and --version cases"
+    )
     args = parser.parse_args()
     root = args.root.resolve()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(root / "proto")])}
@@ -54,8 +63,11 @@ def main() -> None:
         "gridex --help": [*gridex, "--help"],
         "gridex-meter --help": [*meter, "--help"],
         "gridex --version": [*gridex, "--version"],
-        "gridex grid info cigre-lv": [*gridex, "grid", "info", "cigre-lv"],
+        "gridex backtest --help": [*gridex, "backtest", "--help"],
+        "gridex demo --help": [*gridex, "demo", "--help"],
     }
+    if not args.help_only:
+        cases["gridex grid info cigre-lv"] = [*gridex, "grid", "info", "cigre-lv"]
     with tempfile.TemporaryDirectory() as tmp:
         orders = Path(tmp) / "orders.csv"
         rows = ["order_id,participant,bus,side,quantity_wh,limit_price"]
@@ -66,9 +78,10 @@ def main() -> None:
             rows.append(f"o{i},0x{i + 1:040x},{bus},{side},{qty},{price}")
         orders.write_text("\n".join(rows) + "\n")
         out = Path(tmp) / "result"
-        cases["gridex clear (6 orders, cigre-lv)"] = [
-            *gridex, "clear", "--grid", "cigre-lv", "--orders", str(orders), "--out", str(out)
-        ]  # fmt: skip
+        if not args.help_only:
+            cases["gridex clear (6 orders, cigre-lv)"] = [
+                *gridex, "clear", "--grid", "cigre-lv", "--orders", str(orders), "--out", str(out)
+            ]  # fmt: skip
         for name, argv in cases.items():
             runs = [_timed(argv, env, Path(tmp)) for _ in range(args.runs + 1)]
             times = [t for t, _ in runs]
@@ -78,6 +91,8 @@ def main() -> None:
             print(
                 f"{name:<44} {first:>8.2f} {min(rest):>10.2f} {statistics.median(rest):>9.2f}{note}"
             )
+        if args.help_only:
+            return
         with socket.socket() as taken:
             taken.bind(("127.0.0.1", 0))
             taken.listen()

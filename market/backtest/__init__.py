@@ -16,9 +16,15 @@ Typical use::
 - :mod:`market.backtest.report`: summary tables, plots and the HTML page.
 """
 
-from market.backtest.runner import BacktestOutcome, TaskOutcome, run_backtest
-from market.backtest.spec import BacktestSpec, FeederRef, resolve_feeders
-from market.backtest.store import ResultStore, read_intervals
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from market.backtest.runner import BacktestOutcome, TaskOutcome, run_backtest
+    from market.backtest.spec import BacktestSpec, FeederRef, resolve_feeders
+    from market.backtest.store import ResultStore, read_intervals
 
 __all__ = [
     "BacktestOutcome",
@@ -30,3 +36,24 @@ __all__ = [
     "resolve_feeders",
     "run_backtest",
 ]
+
+#: Where each public name lives; imported on first use, so that importing
+#: ``market.backtest.cli`` (every ``gridex`` start) loads none of the heavy
+#: packages (polars, pandapower, eth_account, distributed) the runner needs.
+_HOMES = {
+    "BacktestOutcome": "runner",
+    "TaskOutcome": "runner",
+    "run_backtest": "runner",
+    "BacktestSpec": "spec",
+    "FeederRef": "spec",
+    "resolve_feeders": "spec",
+    "ResultStore": "store",
+    "read_intervals": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'market.backtest' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"market.backtest.{module}"), name)

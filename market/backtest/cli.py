@@ -13,11 +13,13 @@ __all__ = ["register"]
 #: Flags that describe the backtest (not allowed next to --study, which describes it).
 _SPEC_FLAGS = {
     "feeders": "--feeders",
+    "scenario": "--scenario",
     "start": "--start",
     "days": "--days",
     "participants": "--participants",
     "pv_penetration": "--pv-penetration",
     "ev_share": "--ev-share",
+    "heat_pump_share": "--heat-pump-share",
     "retail_price": "--retail-price",
     "feed_in_price": "--feed-in-price",
     "grid_fee_per_kwh": "--grid-fee",
@@ -35,9 +37,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "backtest",
         help="clear days to a year of simulated homes on many feeders (Dask), with a report",
         description=(
-            "Simulates the demo's homes on each feeder and runs the engine's clearing, AC "
-            "check and settlement for every interval of the period, in-process (no gRPC, no "
-            "chain), one Dask task per (feeder, day). Results are one parquet file per "
+            "Simulates a demo scenario's homes (PV, cars, heat pumps) on each feeder, with the "
+            "engine's base-load forecast, and runs the engine's clearing, AC check and "
+            "settlement for every interval of the period, in-process (no gRPC, no chain), one "
+            "Dask task per (feeder, day). Results are one parquet file per "
             "(feeder, day) under --out/intervals; a rerun skips the finished ones. With "
             "--study FILE, runs every point of a TOML parameter sweep."
         ),
@@ -45,13 +48,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--feeders",
         help="comma-separated built-in names, pandapower JSON files or folders of them "
-        "(default: cigre-lv)",
+        "(default: the scenario's feeder)",
+    )
+    p.add_argument(
+        "--scenario",
+        choices=("mild", "sunny-congested"),
+        help="the demo scenario the homes, their trading and the base load follow: mild "
+        "(default; CIGRE LV, nothing binds) or sunny-congested (high PV, evening cars and "
+        "heat pumps, homes follow their schedule); the flags below override its values",
     )
     p.add_argument("--start", type=dt.date.fromisoformat, help="first day, YYYY-MM-DD")
     p.add_argument("--days", type=int, help="days to simulate, 1..366 (default 1)")
-    p.add_argument("--participants", type=int, help="homes per feeder (default 30)")
+    p.add_argument("--participants", type=int, help="homes per feeder (default: the scenario's)")
     p.add_argument("--pv-penetration", type=float, help="share of homes with PV, 0..1")
     p.add_argument("--ev-share", type=float, help="share of homes with an electric car, 0..1")
+    p.add_argument(
+        "--heat-pump-share", type=float, help="share of homes with a hot-water heat pump, 0..1"
+    )
     p.add_argument("--retail-price", type=int, help="grid import price, base units per kWh")
     p.add_argument("--feed-in-price", type=int, help="grid export price, base units per kWh")
     p.add_argument(
@@ -60,7 +73,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--mechanism", help="nodal (default) or uniform")
     p.add_argument("--sensitivities", help="ac (default) or dc linearisation")
     p.add_argument("--interval-s", type=int, help="market interval length, s (default 900)")
-    p.add_argument("--cloudiness", type=float, help="mean cloud cover, 0..1 (default 0.3)")
+    p.add_argument(
+        "--cloudiness", type=float, help="mean cloud cover, 0..1 (default: the scenario's)"
+    )
     p.add_argument("--seed", type=int, help="seeds homes, loads, cars and clouds (default 7)")
     p.add_argument("--study", type=Path, help="a TOML study file: run every point of its sweep")
     p.add_argument(
@@ -116,7 +131,10 @@ def _run(args: argparse.Namespace, console: Any) -> int:
         title = f"gridex study: {study.name}, {len(points)} points"
         swept: tuple[str, ...] = study.swept
     else:
-        feeders = resolve_feeders([f for f in given.pop("feeders", "cigre-lv").split(",") if f])
+        from market.demo.scenario import SCENARIOS
+
+        default = SCENARIOS[given.get("scenario", "mild")].feeder
+        feeders = resolve_feeders([f for f in given.pop("feeders", default).split(",") if f])
         spec = BacktestSpec(feeders=tuple(feeders), **given)
         points = [ReportPoint("backtest", {}, args.out)]
         specs = [spec]

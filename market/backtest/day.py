@@ -4,20 +4,27 @@ For each interval ``t`` of the day, in order, as the engine and the homes'
 gateways would do it, but in-process (no gRPC, no chain):
 
 1. **Orders.** Each home's prosumer agent forecasts its net energy for ``t``
-   from its meter's history (:func:`meter_adapter.agent.forecast_net_wh`,
-   at the start of ``t − 1``, when the demo's agents place their order) and
-   decides with the gateway's own rules
+   at the start of ``t − 1``, when the demo's agents place their order:
+   from its meter's history (:func:`meter_adapter.agent.forecast_net_wh`),
+   or, where the scenario's homes follow a dispatch, the home energy
+   manager's own plan (:meth:`SimulatedMeter.planned_net_wh`), as the demo's
+   gateways do. It decides with the gateway's own rules
    (:func:`meter_adapter.agent.decide_order`). The day before warms the
    history up, so the first interval already has "same time yesterday".
 2. **Clearing.** :func:`market.clearing.clear` with the study's mechanism,
    linearisation and the AC check of the cleared schedule, on the feeder as
-   interval ``t`` sees it (:func:`market.backtest.grid.interval_grids`).
+   interval ``t`` sees it: its base load is the engine's forecast for ``t``
+   (:func:`market.backtest.grid.base_forecast`, one
+   :meth:`grid.Feeder.with_base` view per interval).
    With ``nodal``, the same book is also cleared on a copper plate
    (``uniform``, LP only): the sell energy the copper plate takes beyond the
    nodal fills is the energy the grid's limits kept off the market
    (``curtailed_wh``).
-3. **Delivery.** What the meters count in ``t`` is run through an AC power
-   flow (the physical check of what happened, as the report does).
+3. **Delivery.** Where the scenario says so, every home that traded follows
+   its cleared schedule in ``t`` (export what it sold, import what it
+   bought; PV and flexible loads held back first, as in the demo). What the
+   meters count in ``t`` is run through an AC power flow on the same view
+   (the physical check of what happened, as the report does).
 4. **Settlement.** :func:`market.settlement.settle_interval` on the clearing
    and the metered energy, computed and not posted; its canonical JSON is
    hashed into the row, so two runs agree on the books to the last unit iff
@@ -35,20 +42,25 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
 
 from grid import Feeder, GridError, check_schedule
-from market.backtest.grid import interval_grids
-from market.backtest.homes import BacktestHome, HomeMeter
+from market.backtest.grid import base_forecast
+from market.backtest.homes import HomeMeter
 from market.backtest.spec import BacktestSpec
 from market.clearing import ClearingOptions, ClearingResult, clear
 from market.config import MarketConfig
 from market.errors import MarketError
 from market.orders import Order, Participant, Side
 from market.settlement import IntervalSettlement, settle_interval
+
+if TYPE_CHECKING:
+    from market.demo.fleet import Home
+    from market.forecast import BaseForecast
+    from meter_adapter.agent import AgentConfig, EnergyHistory
 
 __all__ = ["SCHEMA", "DayResult", "simulate_day"]
 
@@ -62,6 +74,7 @@ SCHEMA: dict[str, Any] = {
     "start_s": pl.Int64,
     "status": pl.String,
     "reason": pl.String,
+    "base_p_mw": pl.Float64,
     "orders": pl.Int64,
     "bid_wh": pl.Int64,
     "offered_wh": pl.Int64,
@@ -117,11 +130,12 @@ class DayResult:
 
 def simulate_day(
     feeder: Feeder,
-    homes: Sequence[BacktestHome],
+    homes: Sequence[Home],
     day: dt.date,
     spec: BacktestSpec,
     *,
     operator: str,
+    forecast: BaseForecast | None = None,
 ) -> DayResult:
     """Order, clear, meter and settle every interval of ``day`` on ``feeder``.
 
@@ -131,6 +145,9 @@ def simulate_day(
         day: the simulated day (UTC).
         spec: the backtest.
         operator: the operator's account, which takes the grid's side.
+        forecast: the base-load forecast (default:
+            :func:`market.backtest.grid.base_forecast`; a worker passes the
+            one it keeps per feeder).
 
     An interval whose clearing raises (infeasible, solver failure, a power
     flow that does not converge) is recorded as ``failed`` with its reason;
@@ -138,9 +155,11 @@ def simulate_day(
     """
     import time
 
-    from meter_adapter.agent import AgentConfig, EnergyHistory, decide_order, forecast_net_wh
+    from market.forecast import ViewCache
+    from meter_adapter.agent import AgentConfig, EnergyHistory
 
     market = spec.market()
+    planned = spec.day.dispatch  # homes follow their schedule and trade their own plan
     n = spec.intervals_per_day
     i_s = spec.interval_s
     first = int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()) // i_s
@@ -151,15 +170,15 @@ def simulate_day(
     histories = [EnergyHistory(i_s) for _ in homes]
     agents = [
         AgentConfig(
-            sell_min_price=h.home.sell_min_price,
-            buy_max_price=h.home.buy_max_price,
+            sell_min_price=h.sell_min_price,
+            buy_max_price=h.buy_max_price,
             interval_s=i_s,
         )
         for h in homes
     ]
-    participants = {h.home.address: Participant(h.home.address, h.home.bus) for h in homes}
+    participants = {h.address: Participant(h.address, h.bus) for h in homes}
     options = ClearingOptions(sensitivities="ac" if spec.sensitivities == "ac" else "dc")
-    grids = interval_grids(feeder, spec, day)
+    views = ViewCache(feeder, forecast or base_forecast(feeder, homes, spec))
     observed = 0
     rows: list[dict[str, Any]] = []
     failed: list[tuple[int, str]] = []
@@ -172,25 +191,8 @@ def simulate_day(
                 at_ms = (m.start_s + observed * i_s) * 1000
                 history.observe(at_ms, m.import_wh[observed], m.export_wh[observed])
             observed += 1
-        orders = []
-        for home, history, agent in zip(homes, histories, agents, strict=True):
-            forecast = forecast_net_wh(history, t, now_ms=(t - 1) * i_s * 1000, blend=agent.blend)
-            if forecast is None:
-                continue
-            decision = decide_order(agent, home.home.meter_id, t, forecast)
-            if decision.side is None:
-                continue
-            orders.append(
-                Order(
-                    order_id=decision.client_order_id,
-                    participant=home.home.address,
-                    side=Side.SELL if decision.side == "sell" else Side.BUY,
-                    interval=t,
-                    quantity_wh=decision.quantity_wh,
-                    limit_price=decision.limit_price,
-                )
-            )
-        grid = grids[i]
+        orders = _orders(t, homes, histories, agents, meters, j=n + i, planned=planned)
+        grid, _ = views.at(t)
         started = time.perf_counter()
         result: ClearingResult | None = None
         reason = ""
@@ -210,6 +212,8 @@ def simulate_day(
             logger.info("%s %s interval %d: %s", feeder.name, day, t, reason)
         clear_s += time.perf_counter() - started
         curtailed = _curtailed_wh(grid, orders, participants, market, result)
+        if planned and result is not None:
+            _dispatch(meters, homes, result, n + i)
         for meter in meters:
             meter.advance()
         metered = [m.interval(n + i) for m in meters]
@@ -224,6 +228,7 @@ def simulate_day(
                 "start_s": t * i_s,
                 "status": "cleared" if result is not None else "failed",
                 "reason": reason,
+                "base_p_mw": float(grid.base_p_mw.sum()),
                 "orders": len(orders),
                 "bid_wh": sum(o.quantity_wh for o in orders if o.side is Side.BUY),
                 "offered_wh": sum(o.quantity_wh for o in orders if o.side is Side.SELL),
@@ -235,6 +240,59 @@ def simulate_day(
         )
     table = pl.DataFrame(rows, schema=SCHEMA, orient="row" if not rows else None)
     return DayResult(table=table, failed=tuple(failed), clear_s=clear_s)
+
+
+def _orders(
+    t: int,
+    homes: Sequence[Home],
+    histories: Sequence[EnergyHistory],
+    agents: Sequence[AgentConfig],
+    meters: Sequence[HomeMeter],
+    *,
+    j: int,
+    planned: bool,
+) -> list[Order]:
+    """Every home's order for interval ``t`` (boundary ``j`` on its meter), decided at ``t − 1``."""
+    from meter_adapter.agent import decide_order, forecast_net_wh
+
+    interval_s = meters[0].interval_s if meters else 0
+    orders = []
+    for home, history, agent, m in zip(homes, histories, agents, meters, strict=True):
+        net_wh = (
+            m.planned_net_wh(j)
+            if planned
+            else forecast_net_wh(history, t, now_ms=(t - 1) * interval_s * 1000, blend=agent.blend)
+        )
+        if net_wh is None:
+            continue
+        decision = decide_order(agent, home.meter_id, t, net_wh)
+        if decision.side is None:
+            continue
+        orders.append(
+            Order(
+                order_id=decision.client_order_id,
+                participant=home.address,
+                side=Side.SELL if decision.side == "sell" else Side.BUY,
+                interval=t,
+                quantity_wh=decision.quantity_wh,
+                limit_price=decision.limit_price,
+            )
+        )
+    return orders
+
+
+def _dispatch(
+    meters: Sequence[HomeMeter], homes: Sequence[Home], result: ClearingResult, j: int
+) -> None:
+    """Every home that traded follows its schedule in interval ``j`` (demo's ``_Dispatch``)."""
+    sold: dict[str, int] = {}
+    bought: dict[str, int] = {}
+    for f in result.fills:
+        book = sold if f.side == "sell" else bought
+        book[f.participant] = book.get(f.participant, 0) + f.filled_wh
+    for home, meter in zip(homes, meters, strict=True):
+        if home.address in sold or home.address in bought:
+            meter.dispatch(j, export_wh=sold.get(home.address), import_wh=bought.get(home.address))
 
 
 def _clearing_columns(result: ClearingResult | None) -> dict[str, Any]:
@@ -309,7 +367,7 @@ def _curtailed_wh(
 
 def _delivered(
     grid: Feeder,
-    homes: Sequence[BacktestHome],
+    homes: Sequence[Home],
     metered: list[tuple[int, int, int]],
     interval_s: int,
 ) -> dict[str, Any]:
@@ -324,7 +382,7 @@ def _delivered(
     injection = np.zeros(grid.n_bus)
     hours = interval_s / 3600
     for home, (i_wh, e_wh, _) in zip(homes, metered, strict=True):
-        injection[grid.position_of(home.home.bus)] += (e_wh - i_wh) / hours / 1e6
+        injection[grid.position_of(home.bus)] += (e_wh - i_wh) / hours / 1e6
     try:
         report = check_schedule(grid, injection)
     except GridError:
@@ -355,7 +413,7 @@ def _settle(
     interval: int,
     result: ClearingResult | None,
     *,
-    homes: Sequence[BacktestHome],
+    homes: Sequence[Home],
     metered: list[tuple[int, int, int]],
     market: MarketConfig,
     operator: str,
@@ -376,7 +434,7 @@ def _settle(
         blob = result.to_json()
     net: dict[str, int] = {}
     for home, (i_wh, e_wh, _) in zip(homes, metered, strict=True):
-        net[home.home.address] = net.get(home.home.address, 0) + e_wh - i_wh
+        net[home.address] = net.get(home.address, 0) + e_wh - i_wh
     return settle_interval(
         interval,
         traded_wh=traded,

@@ -1,38 +1,43 @@
 """The simulated homes of a backtest and what their meters count, interval by interval.
 
-The homes are the demo's (:func:`market.demo.fleet.plan_homes`: placement,
-PV sizes, consumption and price limits), seeded per feeder from the study's
-seed and the feeder's name, with PV on a ``pv_penetration`` share of them.
-An ``ev_share`` of them also charge an electric car at home
-(:class:`meter_adapter.simulation.EvCharging`); which ones is drawn from its
-own stream, so raising the share keeps every earlier car where it was.
+The homes are the demo's: placed and sized by :func:`market.demo.fleet.plan_homes`
+from the backtest's scenario (:mod:`market.demo.scenario`: PV sizes,
+consumption, price rule, placement at load buses), seeded per feeder from the
+study's seed and the feeder's name, with PV on a ``pv_penetration`` share of
+them. An ``ev_share`` of them charge an electric car in the evening and a
+``heat_pump_share`` run a hot-water heat pump, the demo's flexible loads
+(:class:`meter_adapter.simulation.flexible.FlexibleLoads`); which homes is
+drawn from a stream of its own per load, so raising a share keeps every
+earlier car (heat pump) where it was and leaves the rest of the fleet as it
+was.
 
-Each home is a :class:`meter_adapter.simulation.SimulatedMeter` (the
-gateway's simulated meter) with the gateway's household, PV and car
-profiles (:class:`HomeMeter`); its cumulative counters are read at every
-interval boundary, one interval at a time.
+Each home is a :class:`meter_adapter.simulation.SimulatedMeter` built as the
+demo builds it (:func:`simulated_meter`); :class:`HomeMeter` reads its
+cumulative counters at every interval boundary, one interval at a time, and
+passes on the home's dispatch when the scenario has homes follow their
+cleared schedule.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
 
 from grid import Feeder
 from market.backtest.spec import BacktestSpec
-from market.demo.fleet import Home, plan_homes
 
 if TYPE_CHECKING:
-    from meter_adapter.simulation import PowerProfile
+    from market.demo.fleet import Home
+    from meter_adapter.simulation import SimulatedMeter
 
-__all__ = ["BacktestHome", "HomeMeter", "feeder_seed", "plan_participants"]
+__all__ = ["HomeMeter", "feeder_seed", "plan_participants", "simulated_meter"]
 
 _EV_STREAM = b"ev"
+_HEAT_PUMP_STREAM = b"heat-pump"
 
 
 def feeder_seed(seed: int, feeder_name: str, stream: bytes = b"homes") -> int:
@@ -41,28 +46,62 @@ def feeder_seed(seed: int, feeder_name: str, stream: bytes = b"homes") -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFF_FFFF
 
 
-@dataclass(frozen=True, slots=True)
-class BacktestHome:
-    """A demo home plus whether it charges a car."""
-
-    home: Home
-    ev: bool
-
-
-def plan_participants(feeder: Feeder, spec: BacktestSpec) -> list[BacktestHome]:
+def plan_participants(feeder: Feeder, spec: BacktestSpec) -> list[Home]:
     """The homes of ``feeder`` for ``spec``, deterministic in the seed and the feeder's name."""
+    from market.demo.fleet import plan_homes
+
+    market = spec.market()
+    day = spec.day
     homes = plan_homes(
         feeder,
-        count=spec.participants,
+        count=day.participants,
         modbus=0,
         seed=feeder_seed(spec.seed, feeder.name),
-        pv_share=spec.pv_penetration,
-        feed_in_price=spec.feed_in_price,
-        retail_price=spec.retail_price,
+        pv_share=day.pv_share,
+        feed_in_price=market.feed_in_price,
+        retail_price=market.retail_price,
+        # cars and heat pumps are drawn below, each from its own stream
+        day=dataclasses.replace(day, ev_share=0.0, heat_pump_share=0.0),
+        price_min=market.price_min,
+        price_max=market.price_max,
     )
-    rng = np.random.default_rng(feeder_seed(spec.seed, feeder.name, _EV_STREAM))
-    draws = rng.random(len(homes))
-    return [BacktestHome(h, bool(d < spec.ev_share)) for h, d in zip(homes, draws, strict=True)]
+    cars = _draws(spec, feeder, _EV_STREAM, len(homes)) < day.ev_share
+    pumps = _draws(spec, feeder, _HEAT_PUMP_STREAM, len(homes)) < day.heat_pump_share
+    return [
+        dataclasses.replace(h, ev=bool(car), heat_pump=bool(pump))
+        for h, car, pump in zip(homes, cars, pumps, strict=True)
+    ]
+
+
+def _draws(spec: BacktestSpec, feeder: Feeder, stream: bytes, count: int) -> np.ndarray:
+    return np.random.default_rng(feeder_seed(spec.seed, feeder.name, stream)).random(count)
+
+
+def simulated_meter(home: Home, start: dt.datetime) -> SimulatedMeter:
+    """The home behind its meter, as the demo simulates it (household, PV, car, heat pump)."""
+    from meter_adapter.simulation import HouseholdProfile, PvProfile, PvSystem, SimulatedMeter
+    from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
+
+    pv = (
+        PvProfile(PvSystem(kwp=home.kwp), seed=home.seed, cloudiness=home.cloudiness)
+        if home.kwp > 0
+        else None
+    )
+    flexible = (
+        FlexibleLoads(
+            ev=EvCharging() if home.ev else None,
+            heat_pump=HeatPump() if home.heat_pump else None,
+            seed=home.seed,
+        )
+        if home.ev or home.heat_pump
+        else None
+    )
+    return SimulatedMeter(
+        household=HouseholdProfile(annual_kwh=home.annual_kwh, seed=home.seed),
+        pv=pv,
+        start=start,
+        flexible=flexible,
+    )
 
 
 class HomeMeter:
@@ -74,27 +113,11 @@ class HomeMeter:
     agent's history has "same time yesterday" from the first interval on.
     """
 
-    def __init__(self, home: BacktestHome, day: dt.date, spec: BacktestSpec) -> None:
-        from meter_adapter.simulation import (
-            EvCharging,
-            HouseholdProfile,
-            PvProfile,
-            PvSystem,
-            SimulatedMeter,
-        )
-
-        h = home.home
-        household = HouseholdProfile(annual_kwh=h.annual_kwh, seed=h.seed)
-        load = _Sum(household, EvCharging(seed=h.seed)) if home.ev else household
-        pv = (
-            PvProfile(PvSystem(kwp=h.kwp), seed=h.seed, cloudiness=spec.cloudiness)
-            if h.kwp > 0
-            else None
-        )
+    def __init__(self, home: Home, day: dt.date, spec: BacktestSpec) -> None:
         self.start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
         self.start_s = int(self.start.timestamp())
         self.interval_s = spec.interval_s
-        self.meter = SimulatedMeter(household=load, pv=pv, start=self.start)
+        self.meter = simulated_meter(home, self.start)
         self.import_wh = [0]
         self.export_wh = [0]
         self.production_wh = [0]
@@ -118,15 +141,12 @@ class HomeMeter:
             self.production_wh[j + 1] - self.production_wh[j],
         )
 
+    def planned_net_wh(self, j: int) -> float:
+        """The home energy manager's plan: net Wh between boundaries ``j`` and ``j + 1``."""
+        return self.meter.planned_net_wh(self.boundary(j), self.boundary(j + 1))
 
-class _Sum:
-    """Two power profiles drawn through one meter (household load plus car charging)."""
-
-    def __init__(self, *parts: PowerProfile) -> None:
-        self._parts = parts
-
-    def power_w(self, minutes: NDArray[np.int64]) -> NDArray[np.int64]:
-        total = np.zeros(len(minutes), dtype=np.int64)
-        for part in self._parts:
-            total += part.power_w(minutes)
-        return total
+    def dispatch(self, j: int, *, export_wh: int | None, import_wh: int | None) -> None:
+        """Follow a cleared schedule between boundaries ``j`` and ``j + 1`` (None: no limit)."""
+        self.meter.dispatch(
+            self.boundary(j), self.boundary(j + 1), export_wh=export_wh, import_wh=import_wh
+        )

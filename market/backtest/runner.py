@@ -13,11 +13,14 @@ Where the tasks run:
 
 Each task writes its own file (:class:`market.backtest.store.ResultStore`)
 and returns a small :class:`TaskOutcome`, so nothing large travels back to
-the client. A worker keeps each feeder it loaded, with the sensitivities
-:mod:`market.clearing` caches on it, for every later day of that feeder; the
-tasks of one feeder are pinned loosely (``allow_other_workers``) to one
-worker so that cache is hit. A feeder that fails to load, or a task that
-dies, is reported with its feeder, day and reason; the other tasks go on.
+the client. A worker keeps each feeder it loaded, its homes and its
+base-load forecast (with the yearly profile normalisation and the
+topology-only values :mod:`market.clearing` caches on the feeder) for every
+later day of that feeder; the tasks of one feeder are pinned loosely
+(``allow_other_workers``) to one worker so that cache is hit. Each
+interval's linearisation is that interval's own (its base differs). A
+feeder that fails to load, or a task that dies, is reported with its
+feeder, day and reason; the other tasks go on.
 """
 
 from __future__ import annotations
@@ -32,13 +35,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grid import Feeder, load_feeder
 from market.backtest.day import simulate_day
-from market.backtest.homes import BacktestHome, plan_participants
+from market.backtest.grid import base_forecast
+from market.backtest.homes import plan_participants
 from market.backtest.spec import BacktestSpec, FeederRef
 from market.backtest.store import ResultStore
+
+if TYPE_CHECKING:
+    from market.demo.fleet import Home
+    from market.forecast import ProfileForecast
 
 __all__ = [
     "BacktestOutcome",
@@ -132,8 +140,13 @@ def _feeder(source: str, name: str) -> Feeder:
 
 
 @functools.lru_cache(maxsize=16)
-def _homes(ref: FeederRef, spec: BacktestSpec) -> tuple[BacktestHome, ...]:
+def _homes(ref: FeederRef, spec: BacktestSpec) -> tuple[Home, ...]:
     return tuple(plan_participants(_feeder(ref.source, ref.name), spec))
+
+
+@functools.lru_cache(maxsize=16)
+def _forecast(ref: FeederRef, spec: BacktestSpec) -> ProfileForecast:
+    return base_forecast(_feeder(ref.source, ref.name), _homes(ref, spec), spec)
 
 
 def run_task(spec: BacktestSpec, ref: FeederRef, day: dt.date, folder: str) -> TaskOutcome:
@@ -148,7 +161,12 @@ def run_task(spec: BacktestSpec, ref: FeederRef, day: dt.date, folder: str) -> T
         return TaskOutcome(ref.name, day, "failed", f"feeder did not load: {exc}")
     try:
         result = simulate_day(
-            feeder, _homes(ref, spec), day, spec, operator=operator_account(spec.seed)
+            feeder,
+            _homes(ref, spec),
+            day,
+            spec,
+            operator=operator_account(spec.seed),
+            forecast=_forecast(ref, spec),
         )
         store.write(result.table, ref.name, day)
     except Exception as exc:  # one bad day must not stop the study

@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from market.config import MarketConfig
 from market.errors import ConfigError
+
+if TYPE_CHECKING:
+    from market.demo.scenario import Scenario
 
 __all__ = ["MAX_DAYS", "BacktestSpec", "FeederRef", "resolve_feeders"]
 
@@ -86,13 +89,22 @@ def resolve_feeders(items: list[str] | tuple[str, ...], *, key: str = "feeders")
 class BacktestSpec:
     """One backtest: every (feeder, day) of the period, cleared interval by interval.
 
+    The homes, their flexible loads, how they trade and the grid's own base
+    load come from a demo scenario (:mod:`market.demo.scenario`), so a
+    backtest day is a demo day without gRPC and chain; ``participants``,
+    ``pv_penetration``, ``ev_share``, ``heat_pump_share`` and ``cloudiness``
+    override the scenario's values (None: the scenario's, filled in on
+    construction, so :meth:`to_dict` records what ran).
+
     Attributes:
         feeders: the feeders (see :func:`resolve_feeders`).
+        scenario: ``mild`` (default) or ``sunny-congested``.
         start: first simulated day (UTC).
         days: simulated days, 1..366.
         participants: homes placed on each feeder, 1..500.
         pv_penetration: share of homes with rooftop PV, 0..1.
-        ev_share: share of homes charging an electric car, 0..1.
+        ev_share: share of homes charging an 11 kW car in the evening, 0..1.
+        heat_pump_share: share of homes with a hot-water heat pump, 0..1.
         retail_price: what the external grid charges per kWh, token base units.
         feed_in_price: what the external grid pays per kWh, token base units.
         grid_fee_per_kwh: network fee per locally traded kWh, token base units.
@@ -104,24 +116,44 @@ class BacktestSpec:
     """
 
     feeders: tuple[FeederRef, ...]
+    scenario: str = "mild"
     start: dt.date = field(default_factory=lambda: dt.date(2026, 6, 1))
     days: int = 1
-    participants: int = 30
-    pv_penetration: float = 0.6
-    ev_share: float = 0.2
+    participants: int | None = None
+    pv_penetration: float | None = None
+    ev_share: float | None = None
+    heat_pump_share: float | None = None
     retail_price: int = 300_000
     feed_in_price: int = 80_000
     grid_fee_per_kwh: int = 0
     mechanism: str = "nodal"
     sensitivities: str = "ac"
     interval_s: int = 900
-    cloudiness: float = 0.3
+    cloudiness: float | None = None
     seed: int = 7
 
     def __post_init__(self) -> None:
+        from market.demo.scenario import SCENARIOS
+
+        if self.scenario not in SCENARIOS:
+            raise ConfigError(
+                f"scenario: expected one of {', '.join(SCENARIOS)}, got {self.scenario!r}"
+            )
+        day = SCENARIOS[self.scenario]
+        for name, own in _FROM_SCENARIO.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(day, own))
         problems = self.problems()
         if problems:
             raise ConfigError("; ".join(problems))
+
+    @property
+    def day(self) -> Scenario:
+        """The scenario with this spec's overrides: what the homes and the base follow."""
+        from market.demo.scenario import SCENARIOS
+
+        overrides = {own: getattr(self, name) for name, own in _FROM_SCENARIO.items()}
+        return replace(SCENARIOS[self.scenario], **overrides)
 
     def problems(self) -> list[str]:
         """Every rule the spec breaks, each naming the field."""
@@ -134,7 +166,7 @@ class BacktestSpec:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 out.append(f"{name}: must be an integer, got {value!r}")
-        for name in ("pv_penetration", "ev_share", "cloudiness"):
+        for name in ("pv_penetration", "ev_share", "heat_pump_share", "cloudiness"):
             value = getattr(self, name)
             if (
                 not isinstance(value, int | float)
@@ -153,6 +185,7 @@ class BacktestSpec:
             out.append("feeders: give at least one feeder")
         if not 1 <= self.days <= MAX_DAYS:
             out.append(f"days: must be 1..{MAX_DAYS}, got {self.days}")
+        assert self.participants is not None  # filled in from the scenario
         if not 1 <= self.participants <= 500:
             out.append(f"participants: must be 1..500, got {self.participants}")
         if self.mechanism not in ("nodal", "uniform"):
@@ -216,6 +249,15 @@ class BacktestSpec:
             out.append("feeders")
         return out
 
+
+#: Fields that default to the scenario's value → the scenario's attribute.
+_FROM_SCENARIO = {
+    "participants": "participants",
+    "pv_penetration": "pv_share",
+    "ev_share": "ev_share",
+    "heat_pump_share": "heat_pump_share",
+    "cloudiness": "cloudiness",
+}
 
 #: Fields that choose which (feeder, day) tasks run rather than what each computes.
 _PERIOD = frozenset({"feeders", "start", "days"})

@@ -32,7 +32,7 @@ import datetime as dt
 import itertools
 import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -105,15 +105,17 @@ def parse_study(raw: dict[str, Any], *, name: str = "study") -> Study:
         raise ConfigError("backtest: must be a table")
     if not isinstance(sweep_raw, dict):
         raise ConfigError("sweep: must be a table")
-    base = _base(base_raw, problems)
+    given = _base(base_raw, problems)
+    base = None if given is None else BacktestSpec(**given)
     axes: list[tuple[str, list[tuple[Any, dict[str, Any]]]]] = []
     for key, listed in sweep_raw.items():
-        axis = _axis(key, listed, base, problems)
+        axis = _axis(key, listed, given, problems)
         if axis is not None:
             axes.append((key, axis))
     if problems:
         raise ConfigError("; ".join(problems))
     assert base is not None  # no problems: the base was built
+    assert given is not None
     points = []
     for combo in itertools.product(*(axis for _, axis in axes)):
         values: dict[str, Any] = {}
@@ -122,7 +124,9 @@ def parse_study(raw: dict[str, Any], *, name: str = "study") -> Study:
             changes.update(change)
             values[key] = label
         try:
-            spec = replace(base, **changes)
+            # from the file's values, so a swept scenario brings its own
+            # defaults for every field the file leaves to it
+            spec = BacktestSpec(**{**given, **changes})
         except ConfigError as exc:
             where = ", ".join(f"sweep.{k} = {v!r}" for k, v in values.items())
             problems.append(f"{where}: together they break a rule ({exc})")
@@ -134,7 +138,8 @@ def parse_study(raw: dict[str, Any], *, name: str = "study") -> Study:
     return Study(name=name, base=base, swept=tuple(k for k, _ in axes), points=tuple(points))
 
 
-def _base(raw: dict[str, Any], problems: list[str]) -> BacktestSpec | None:
+def _base(raw: dict[str, Any], problems: list[str]) -> dict[str, Any] | None:
+    """The base backtest's arguments as given (feeders resolved); None after a problem."""
     known = {}
     for key, value in raw.items():
         if key not in _SPEC_KEYS:
@@ -162,7 +167,7 @@ def _base(raw: dict[str, Any], problems: list[str]) -> BacktestSpec | None:
     if spec_problems:
         problems.extend(f"backtest.{p}" for p in spec_problems)
         return None
-    return BacktestSpec(feeders=refs, **known)
+    return {"feeders": refs, **known}
 
 
 def _problems(**values: Any) -> list[str]:
@@ -174,7 +179,7 @@ def _problems(**values: Any) -> list[str]:
 
 
 def _axis(
-    key: str, values: Any, base: BacktestSpec | None, problems: list[str]
+    key: str, values: Any, base: dict[str, Any] | None, problems: list[str]
 ) -> list[tuple[Any, dict[str, Any]]] | None:
     """(label, spec changes) per value of sweep key ``key``; None after a problem."""
     if key == "tariff":
@@ -193,14 +198,14 @@ def _axis(
     out = []
     for i, value in enumerate(values):
         if base is not None:
-            for p in _problems(**{**_fields(base), key: value}):
+            for p in _problems(**{**base, key: value}):
                 problems.append(f"sweep.{key}[{i}]: {p.split(': ', 1)[-1]}")
         out.append((value, {key: value}))
     return out
 
 
 def _tariffs(
-    values: Any, base: BacktestSpec | None, problems: list[str]
+    values: Any, base: dict[str, Any] | None, problems: list[str]
 ) -> list[tuple[Any, dict[str, Any]]] | None:
     if not isinstance(values, list) or not values or not all(isinstance(v, dict) for v in values):
         problems.append("sweep.tariff: must be an array of tables ([[sweep.tariff]])")
@@ -227,12 +232,8 @@ def _tariffs(
             else:
                 change[key] = value
         if base is not None:
-            for p in _problems(**{**_fields(base), **change}):
+            for p in _problems(**{**base, **change}):
                 field_name, _, rule = p.partition(": ")
                 problems.append(f"{where}.{field_name}: {rule}")
         out.append((name, change))
     return out
-
-
-def _fields(spec: BacktestSpec) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in fields(spec)}

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 __all__ = ["register"]
 
@@ -71,7 +72,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.set_defaults(func=_report)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def _demo(args: argparse.Namespace) -> int:
+    import signal
+
+    # first thing, before the imports below take their second: SIGTERM stops
+    # the run as Ctrl-C does (run_demo hands both to its event loop)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        return _run_demo(args)
+    except KeyboardInterrupt:
+        # the stop is done: a second signal must not turn it into a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print(
+            f"gridex demo: interrupted; {args.report} was left as it was (no partial report)",
+            file=sys.stderr,
+        )
+        _exit_interrupted()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     from contracts.errors import ChainError
     from grid import GridError
     from market.demo.options import DemoOptions
@@ -99,13 +125,24 @@ def _demo(args: argparse.Namespace) -> int:
     except (MarketError, GridError, ChainError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(
-            f"gridex demo: interrupted; {args.report} was left as it was (no partial report)",
-            file=sys.stderr,
-        )
-        return 130
     return 0 if not outcome.book_problems else 1
+
+
+def _exit_interrupted() -> NoReturn:
+    """End the stopped run with 130, now: everything it started is already closed.
+
+    Under load, a SIGTERM that lands early in setup can leave CPython's
+    "unhandled KeyboardInterrupt" exit flag set although the interrupt was
+    handled here; interpreter shutdown then kills the process with SIGINT
+    (exit -2) instead of returning 130. The engine, event loop, worker
+    threads and report folder are closed by the time this runs, so the
+    process ends without the interpreter's shutdown path.
+    """
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -2,8 +2,9 @@
 
 - :class:`PvProfile` / :class:`PvSystem`: pvlib clear-sky PV with seeded clouds.
 - :class:`HouseholdProfile`: seeded household consumption with a daily shape.
-- :class:`EvCharging`: seeded home charging of an electric car.
-- :class:`SimulatedMeter`: integrates both into cumulative import/export/production Wh.
+- :class:`FlexibleLoads` with :class:`EvCharging` and :class:`HeatPump`: a home's
+  deferrable loads (an evening car charge, a hot-water run), seeded per day.
+- :class:`SimulatedMeter`: integrates them into cumulative import/export/production Wh.
 - :class:`SimulatedBattery`: a home battery whose state of charge follows its schedule.
 - :class:`SunSpecSimulator`: the home as SunSpec models 1, 103 and 203 (and 802).
 - :func:`start_simulator_server`: serves it over Modbus TCP (pymodbus).
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from meter_adapter.simulation.battery import BatterySpec, BatteryState, DailyCycle, SimulatedBattery
 from meter_adapter.simulation.device import DeviceIdentity, SunSpecSimulator, sunspec_registers
-from meter_adapter.simulation.ev import EvCharging
+from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
 from meter_adapter.simulation.household import HouseholdProfile
 from meter_adapter.simulation.meter import MeterState, PowerProfile, SimulatedMeter
 from meter_adapter.simulation.pv import PvProfile, PvSystem
@@ -27,6 +28,8 @@ __all__ = [
     "DailyCycle",
     "DeviceIdentity",
     "EvCharging",
+    "FlexibleLoads",
+    "HeatPump",
     "HouseholdProfile",
     "MeterState",
     "PowerProfile",

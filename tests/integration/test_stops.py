@@ -35,18 +35,7 @@ def partial(tmp_path: Path) -> list[Path]:
     ("sig", "when"),
     [
         (signal.SIGINT, "setup"),
-        pytest.param(
-            signal.SIGTERM,
-            "setup",
-            # Known defect, not yet found: on a loaded machine 1 run in ~3 ended with
-            # returncode -2 (re-raised SIGINT) after printing "interrupted" and
-            # leaving the folder intact; alone it passed 12 of 12. Left visible
-            # (non-strict xfail) rather than deleted; see the session's closing note.
-            marks=pytest.mark.xfail(
-                reason="SIGTERM in demo setup can end with -2 instead of 130 under load",
-                strict=False,
-            ),
-        ),
+        (signal.SIGTERM, "setup"),
         (signal.SIGINT, "trading"),
         (signal.SIGTERM, "trading"),
     ],
