@@ -11,7 +11,7 @@ import numpy.typing as npt
 from grid.model import Feeder, FloatArray
 from grid.powerflow import solve_ac
 
-__all__ = ["AcReport", "Violation", "check_schedule"]
+__all__ = ["AcReport", "Violation", "check_schedule", "limit_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +98,35 @@ def check_schedule(
     ext_p = flow.ext_grid_p_mw
     branch_p = np.asarray(flow.s_from_mva.real, dtype=np.float64)
 
+    return limit_report(
+        feeder,
+        line_loading_percent=line_loading,
+        trafo_loading_percent=trafo_loading,
+        vm_pu=vm,
+        losses_mw=losses,
+        ext_grid_p_mw=ext_p,
+        branch_p_mw=branch_p,
+        tolerance=tolerance,
+    )
+
+
+def limit_report(
+    feeder: Feeder,
+    *,
+    line_loading_percent: FloatArray,
+    trafo_loading_percent: FloatArray,
+    vm_pu: FloatArray,
+    losses_mw: float,
+    ext_grid_p_mw: float,
+    branch_p_mw: FloatArray,
+    tolerance: float = 0.0,
+) -> AcReport:
+    """The :class:`AcReport` of a power flow's results, every limit of ``feeder`` checked.
+
+    The one rule for what counts as a violation (:func:`check_schedule`'s
+    ``tolerance``), used for fresh flows and for flows read back from a journal.
+    """
+    line_loading, trafo_loading, vm = line_loading_percent, trafo_loading_percent, vm_pu
     violations: list[Violation] = []
     for branch, loading in zip(feeder.branches, np.r_[line_loading, trafo_loading], strict=True):
         if branch.limited and loading > branch.max_loading_percent + tolerance:
@@ -127,11 +156,11 @@ def check_schedule(
         max_trafo_loading_percent=float(np.nanmax(np.r_[trafo_loading, 0.0])),
         vm_min_pu=float(np.nanmin(vm)),
         vm_max_pu=float(np.nanmax(vm)),
-        losses_mw=losses,
-        ext_grid_p_mw=ext_p,
+        losses_mw=losses_mw,
+        ext_grid_p_mw=ext_grid_p_mw,
         line_loading_percent=line_loading,
         trafo_loading_percent=trafo_loading,
         vm_pu=vm,
         violations=tuple(violations),
-        branch_p_mw=branch_p,
+        branch_p_mw=branch_p_mw,
     )

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from grid import AcReport, Feeder, FloatArray, Violation
+from grid import AcReport, Feeder, FloatArray
+from grid.validation import limit_report
 
 __all__ = ["flows_from_body", "flows_to_body"]
 
@@ -65,40 +66,13 @@ def flows_from_body(feeder: Feeder, body: Mapping[str, Any], *, tolerance: float
     trafo = _array(body, "trafo_loading_percent", len(feeder.trafos))
     branch_p = _array(body, "branch_p_mw", len(feeder.branches))
     losses, ext_p = (float(body[name]) for name in _SCALARS)
-    violations: list[Violation] = []
-    for branch, loading in zip(feeder.branches, np.r_[line, trafo], strict=True):
-        if branch.limited and loading > branch.max_loading_percent + tolerance:
-            violations.append(
-                Violation(
-                    branch.kind,
-                    branch.index,
-                    branch.name,
-                    "loading_percent",
-                    float(loading),
-                    branch.max_loading_percent,
-                )
-            )
-    for bus, v in zip(feeder.buses, vm, strict=True):
-        if np.isnan(v):
-            continue
-        if v < bus.vm_min_pu - tolerance / 100.0:
-            violations.append(
-                Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_min_pu)
-            )
-        elif v > bus.vm_max_pu + tolerance / 100.0:
-            violations.append(
-                Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_max_pu)
-            )
-    return AcReport(
-        max_line_loading_percent=float(np.nanmax(np.r_[line, 0.0])),
-        max_trafo_loading_percent=float(np.nanmax(np.r_[trafo, 0.0])),
-        vm_min_pu=float(np.nanmin(vm)),
-        vm_max_pu=float(np.nanmax(vm)),
-        losses_mw=losses,
-        ext_grid_p_mw=ext_p,
+    return limit_report(
+        feeder,
         line_loading_percent=line,
         trafo_loading_percent=trafo,
         vm_pu=vm,
-        violations=tuple(violations),
+        losses_mw=losses,
+        ext_grid_p_mw=ext_p,
         branch_p_mw=branch_p,
+        tolerance=tolerance,
     )
