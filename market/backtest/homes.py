@@ -78,30 +78,11 @@ def _draws(spec: BacktestSpec, feeder: Feeder, stream: bytes, count: int) -> np.
 
 
 def simulated_meter(home: Home, start: dt.datetime) -> SimulatedMeter:
-    """The home behind its meter, as the demo simulates it (household, PV, car, heat pump)."""
-    from meter_adapter.simulation import HouseholdProfile, PvProfile, PvSystem, SimulatedMeter
-    from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
+    """The home behind its meter, as the demo simulates it (``market.demo.fleet``)."""
+    from market.demo.fleet import simulated_meter as demo_meter
 
-    pv = (
-        PvProfile(PvSystem(kwp=home.kwp), seed=home.seed, cloudiness=home.cloudiness)
-        if home.kwp > 0
-        else None
-    )
-    flexible = (
-        FlexibleLoads(
-            ev=EvCharging() if home.ev else None,
-            heat_pump=HeatPump() if home.heat_pump else None,
-            seed=home.seed,
-        )
-        if home.ev or home.heat_pump
-        else None
-    )
-    return SimulatedMeter(
-        household=HouseholdProfile(annual_kwh=home.annual_kwh, seed=home.seed),
-        pv=pv,
-        start=start,
-        flexible=flexible,
-    )
+    meter: SimulatedMeter = demo_meter(home, start)
+    return meter
 
 
 class HomeMeter:

@@ -24,8 +24,9 @@ from grid import Feeder
 
 if TYPE_CHECKING:
     from market.demo.scenario import Scenario
+    from meter_adapter.simulation import SimulatedMeter
 
-__all__ = ["Home", "build_gateways", "plan_homes"]
+__all__ = ["Home", "build_gateways", "plan_homes", "simulated_meter"]
 
 
 @dataclass(frozen=True)
@@ -162,14 +163,9 @@ async def build_gateways(
     from meter_adapter.modbus_client import ReadOnlyModbusClient
     from meter_adapter.reader import MeterReader
     from meter_adapter.simulation import (
-        HouseholdProfile,
-        PvProfile,
-        PvSystem,
-        SimulatedMeter,
         SunSpecSimulator,
         start_simulator_server,
     )
-    from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
     from meter_adapter.uplink import SimulatedSource, clock_from_ms
     from meter_adapter.uplink.gateway import Gateway
 
@@ -177,26 +173,7 @@ async def build_gateways(
     gateways = []
     meters = []
     for home in homes:
-        pv = (
-            PvProfile(PvSystem(kwp=home.kwp), seed=home.seed, cloudiness=home.cloudiness)
-            if home.kwp > 0
-            else None
-        )
-        flexible = (
-            FlexibleLoads(
-                ev=EvCharging() if home.ev else None,
-                heat_pump=HeatPump() if home.heat_pump else None,
-                seed=home.seed,
-            )
-            if home.ev or home.heat_pump
-            else None
-        )
-        meter = SimulatedMeter(
-            household=HouseholdProfile(annual_kwh=home.annual_kwh, seed=home.seed),
-            pv=pv,
-            start=start,
-            flexible=flexible,
-        )
+        meter = simulated_meter(home, start)
         meters.append(meter)
         source: Any
         if home.modbus:
@@ -228,6 +205,33 @@ async def build_gateways(
         stack.push_async_callback(gateway.close)
         gateways.append(gateway)
     return gateways, meters
+
+
+def simulated_meter(home: Home, start: dt.datetime) -> SimulatedMeter:
+    """The home behind its meter (household, PV, car, heat pump), for the demo and backtests."""
+    from meter_adapter.simulation import HouseholdProfile, PvProfile, PvSystem, SimulatedMeter
+    from meter_adapter.simulation.flexible import EvCharging, FlexibleLoads, HeatPump
+
+    pv = (
+        PvProfile(PvSystem(kwp=home.kwp), seed=home.seed, cloudiness=home.cloudiness)
+        if home.kwp > 0
+        else None
+    )
+    flexible = (
+        FlexibleLoads(
+            ev=EvCharging() if home.ev else None,
+            heat_pump=HeatPump() if home.heat_pump else None,
+            seed=home.seed,
+        )
+        if home.ev or home.heat_pump
+        else None
+    )
+    return SimulatedMeter(
+        household=HouseholdProfile(annual_kwh=home.annual_kwh, seed=home.seed),
+        pv=pv,
+        start=start,
+        flexible=flexible,
+    )
 
 
 def _planner(meter: Any, interval_s: int) -> Callable[[int], float | None]:
