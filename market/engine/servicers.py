@@ -212,7 +212,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     ) -> market_pb2.SubmitFlexOrderResponse:
         order = _convert.flex_from_pb(_participant(request.participant), request.order)
         accepted = self._engine.submit_flex_order(order, nonce=_nonce())
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         return market_pb2.SubmitFlexOrderResponse(order=accepted.value)
 
     @_unary
@@ -221,7 +221,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
     ) -> market_pb2.AmendFlexOrderResponse:
         order = _convert.flex_from_pb(_participant(request.participant), request.order)
         accepted = self._engine.amend_flex_order(order, nonce=_nonce())
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         return market_pb2.AmendFlexOrderResponse(order=accepted.value)
 
     @_unary
@@ -231,7 +231,7 @@ class MarketServicer(market_pb2_grpc.MarketServiceServicer):
         accepted = self._engine.cancel_flex_order(
             _participant(request.participant), request.client_order_id, nonce=_nonce()
         )
-        await asyncio.wrap_future(accepted.durable)
+        await durable(accepted.durable)
         return market_pb2.CancelFlexOrderResponse(order=accepted.value)
 
     @_unary
