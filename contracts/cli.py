@@ -346,7 +346,7 @@ def _withdraw(args: argparse.Namespace) -> int:
         if args.execute == (args.amount is not None):
             raise ChainConfigError("withdraw: give AMOUNT to request a withdrawal, or --execute")
         if args.execute:
-            pending = ledger.withdrawal(account).amount
+            pending = ledger.pending_withdrawal(account)
             receipt = ledger.execute_withdrawal()
             print(
                 f"withdrew up to {pending} from the escrow of {account.lower()} "

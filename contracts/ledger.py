@@ -213,12 +213,22 @@ class Ledger:
         """How many times the operator has advanced the watermarks."""
         return int(self._call(self._settlement.functions.epoch()))
 
+    def pending_withdrawal(self, address: str) -> int:
+        """The amount of ``address``'s pending withdrawal, base units (0 when there is none).
+
+        One contract call, where :meth:`withdrawal` makes three: order entry reads it
+        for every participant after each posting (collateral).
+        """
+        return int(
+            self._call(self._settlement.functions.withdrawal_amount(checksum_address(address)))
+        )
+
     def withdrawal(self, address: str) -> Withdrawal:
         """The pending withdrawal of ``address`` (amount 0 when there is none)."""
         functions = self._settlement.functions
         account = checksum_address(address)
         return Withdrawal(
-            amount=int(self._call(functions.withdrawal_amount(account))),
+            amount=self.pending_withdrawal(account),
             epoch=int(self._call(functions.withdrawal_epoch(account))),
             unlocked=bool(self._call(functions.withdrawal_unlocked(account))),
         )

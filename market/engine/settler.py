@@ -177,7 +177,7 @@ class ChainSettler:
         if cached is not None:
             return cached
         ledger = self.driver.ledger
-        pending = int(ledger.withdrawal(address).amount)
+        pending = int(ledger.pending_withdrawal(address))
         free = max(int(ledger.escrow_balance(address)) - pending, 0)
         with self._free_lock:
             self._free[address] = free
