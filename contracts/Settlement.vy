@@ -198,6 +198,21 @@ def withdrawal_unlocked(account: address) -> bool:
     return self.final_before > self._unlock_interval(account)
 
 
+@view
+@external
+def free_escrow(accounts: DynArray[address, MAX_ACCOUNTS]) -> DynArray[uint256, MAX_ACCOUNTS]:
+    """
+    @notice Per account, in order: its escrow balance less its pending
+            withdrawal (zero when the withdrawal is larger), what the engine
+            may hold against new orders. One call for every participant.
+    """
+    out: DynArray[uint256, MAX_ACCOUNTS] = []
+    for account: address in accounts:
+        balance: uint256 = self.balanceOf[account]
+        out.append(balance - min(balance, self.withdrawal_amount[account]))
+    return out
+
+
 @external
 def execute_withdrawal() -> uint256:
     """

@@ -157,10 +157,12 @@ class Chain:
             prefund: addresses that get ``prefund_wei`` wei at genesis.
             prefund_wei: ETH (in wei) each ``prefund`` address starts with.
         """
-        from eth_tester import EthereumTester, PyEVMBackend
+        from eth_tester import EthereumTester
+
+        from contracts._pyevm import IndexedPyEVMBackend
 
         operator = load_account(operator_key) if operator_key is not None else None
-        genesis = PyEVMBackend.generate_genesis_state(num_accounts=1)
+        genesis = IndexedPyEVMBackend.generate_genesis_state(num_accounts=1)
         (default_address,) = genesis
         if operator is not None:
             genesis[bytes.fromhex(operator.address[2:])] = dict(genesis.pop(default_address))
@@ -168,7 +170,7 @@ class Chain:
             key = bytes.fromhex(Web3.to_checksum_address(address)[2:])
             genesis.setdefault(key, {"balance": 0, "storage": {}, "code": b"", "nonce": 0})
             genesis[key] = {**genesis[key], "balance": genesis[key]["balance"] + prefund_wei}
-        backend = PyEVMBackend(genesis_state=genesis)
+        backend = IndexedPyEVMBackend(genesis_state=genesis)
         if operator is None:
             operator = load_account(backend.account_keys[0].to_bytes())
         tester = EthereumTester(backend)

@@ -60,7 +60,7 @@ from contracts.errors import (
     SettlementError,
     TransactionTimeoutError,
 )
-from contracts.ledger import Ledger, checksum_address
+from contracts.ledger import MAX_ACCOUNTS, Ledger, checksum_address
 
 if TYPE_CHECKING:
     from web3.contract.contract import ContractFunction
@@ -78,8 +78,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-MAX_ACCOUNTS = 2048
-"""Most accounts one settlement may change (the contract's bound)."""
 MAX_AMOUNT = 2**128 - 1
 """Largest fee or absolute delta the contract accepts, in base units."""
 

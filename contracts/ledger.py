@@ -19,7 +19,7 @@ Settling is :class:`contracts.driver.SettlementDriver`'s job.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,10 @@ def checksum_address(value: str) -> str:
         return Web3.to_checksum_address(value)
     except (ValueError, TypeError) as exc:
         raise ChainConfigError(f"not an Ethereum address: {value!r}") from exc
+
+
+MAX_ACCOUNTS = 2048
+"""Most accounts one settlement, or one free-escrow read, may name (the contract's bound)."""
 
 
 @dataclass(frozen=True)
@@ -222,6 +226,18 @@ class Ledger:
         return int(
             self._call(self._settlement.functions.withdrawal_amount(checksum_address(address)))
         )
+
+    def free_escrows(self, addresses: Sequence[str]) -> list[int]:
+        """Escrow balance less pending withdrawal (at least 0) of each address, in order.
+
+        One contract call per 2,048 addresses: order entry reads every
+        participant's after each posting (collateral).
+        """
+        out: list[int] = []
+        for at in range(0, len(addresses), MAX_ACCOUNTS):
+            chunk = [checksum_address(a) for a in addresses[at : at + MAX_ACCOUNTS]]
+            out.extend(int(v) for v in self._call(self._settlement.functions.free_escrow(chunk)))
+        return out
 
     def withdrawal(self, address: str) -> Withdrawal:
         """The pending withdrawal of ``address`` (amount 0 when there is none)."""

@@ -365,3 +365,20 @@ def test_corrections_apply_differences_in_version_order(chain_world: ChainWorld)
     ledger.advance(5, 5)
     with reverts("settlement: interval is final"):
         _correct(chain_world, 4, 3, h2, [], [], result_hash=b"\x23" * 32)
+
+
+def test_free_escrow_is_balance_less_pending_withdrawal_per_account(
+    chain_world: ChainWorld,
+) -> None:
+    ledger = chain_world.ledger
+    alice, bob, carol = chain_world.participants[:3]
+    ledger.request_withdrawal(1_000, signer=alice)
+    ledger.request_withdrawal(ESCROW_EACH + 7, signer=bob)  # more than its escrow: 0 free
+    stranger = chain_world.stranger.address  # no escrow at all
+    accounts = [bob.address, stranger, alice.address, carol.address, alice.address]
+    left = ESCROW_EACH - 1_000
+    assert ledger.free_escrows(accounts) == [0, 0, left, ESCROW_EACH, left]
+    # each one the same as its balance and withdrawal read apart
+    for account, free in zip(accounts, ledger.free_escrows(accounts), strict=True):
+        assert free == max(ledger.escrow_balance(account) - ledger.pending_withdrawal(account), 0)
+    assert ledger.free_escrows([]) == []
