@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # the names below, imported on first use (web3 takes seconds 
     from contracts.chain import Chain, Key, SignedTx, load_account
     from contracts.deployment import DEFAULT_CHANGE_DELAY_S, Deployment, deploy
     from contracts.driver import (
-        MAX_ACCOUNTS,
         MAX_AMOUNT,
         SettlementDriver,
         SettlementReceipt,
@@ -65,6 +64,7 @@ if TYPE_CHECKING:  # the names below, imported on first use (web3 takes seconds 
         TransactionTimeoutError,
     )
     from contracts.ledger import (
+        MAX_ACCOUNTS,
         TOKEN_DECIMALS,
         CorrectedEvent,
         Ledger,
@@ -88,7 +88,7 @@ _LAZY = {
     "Deployment": "contracts.deployment",
     "Key": "contracts.chain",
     "Ledger": "contracts.ledger",
-    "MAX_ACCOUNTS": "contracts.driver",
+    "MAX_ACCOUNTS": "contracts.ledger",
     "MAX_AMOUNT": "contracts.driver",
     "SettleStep": "contracts.driver",
     "SettledEvent": "contracts.ledger",

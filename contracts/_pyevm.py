@@ -4,9 +4,9 @@ eth-tester looks a transaction up by walking every block back from the head
 (its own TODO says so), and ``eth_getLogs`` does that for each transaction in
 the range: reading a day's postings from the demo's chain took most of
 ``gridex verify``. py-evm keeps a hash → (block, index) lookup of the
-canonical chain; this backend uses it and falls back to the walk whenever the
-lookup does not lead to the same transaction (a reverted snapshot, the
-pending block).
+canonical chain; this backend uses it and leaves every other case (a
+reverted snapshot, the pending block, an unknown hash) to eth-tester's own
+lookup.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from typing import Any
 
 from eth.exceptions import TransactionNotFound
 from eth_tester import PyEVMBackend
-from eth_tester.backends.pyevm import main as _pyevm
+from eth_tester.backends.pyevm.serializers import (
+    serialize_transaction,
+    serialize_transaction_receipt,
+)
 
 __all__ = ["IndexedPyEVMBackend"]
 
@@ -23,33 +26,34 @@ __all__ = ["IndexedPyEVMBackend"]
 class IndexedPyEVMBackend(PyEVMBackend):  # type: ignore[misc]  # eth-tester is untyped
     """A :class:`eth_tester.PyEVMBackend` whose transaction and receipt lookups are O(1)."""
 
-    def _find(self, transaction_hash: bytes) -> tuple[Any, Any, int]:
+    def _indexed(self, transaction_hash: bytes) -> tuple[Any, Any, int] | None:
+        """Block, transaction and index from py-evm's index; None unless it leads to the hash."""
         chain = self.chain
         try:
             number, index = chain.chaindb.get_transaction_index(transaction_hash)
         except TransactionNotFound:
-            pass
-        else:
-            block = chain.get_canonical_block_by_number(number)
-            found = block.transactions[index] if index < len(block.transactions) else None
-            if found is not None and found.hash == transaction_hash:
-                return block, found, index
-        walked: tuple[Any, Any, int] = _pyevm._get_transaction_by_hash(chain, transaction_hash)
-        return walked
+            return None
+        block = chain.get_canonical_block_by_number(number)
+        found = block.transactions[index] if index < len(block.transactions) else None
+        if found is None or found.hash != transaction_hash:
+            return None
+        return block, found, index
 
     def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
-        block, transaction, index = self._find(transaction_hash)
+        hit = self._indexed(transaction_hash)
+        if hit is None:
+            return super().get_transaction_by_hash(transaction_hash)
+        block, transaction, index = hit
         is_pending = block.number == self.chain.get_block().number
-        return _pyevm.serialize_transaction(block, transaction, index, is_pending)
+        return serialize_transaction(block, transaction, index, is_pending)
 
     def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
-        block, transaction, index = self._find(transaction_hash)
+        hit = self._indexed(transaction_hash)
+        if hit is None:
+            return super().get_transaction_receipt(transaction_hash)
+        block, transaction, index = hit
         is_pending = block.number == self.chain.get_block().number
-        return _pyevm.serialize_transaction_receipt(
-            block,
-            block.get_receipts(self.chain.chaindb),
-            transaction,
-            index,
-            is_pending,
-            self.chain.get_vm(),
+        receipts = block.get_receipts(self.chain.chaindb)
+        return serialize_transaction_receipt(
+            block, receipts, transaction, index, is_pending, self.chain.get_vm()
         )

@@ -220,8 +220,8 @@ class Ledger:
     def pending_withdrawal(self, address: str) -> int:
         """The amount of ``address``'s pending withdrawal, base units (0 when there is none).
 
-        One contract call, where :meth:`withdrawal` makes three: order entry reads it
-        for every participant after each posting (collateral).
+        One contract call, where :meth:`withdrawal` makes three (order entry reads
+        every participant's free escrow at once, :meth:`free_escrows`).
         """
         return int(
             self._call(self._settlement.functions.withdrawal_amount(checksum_address(address)))

@@ -185,8 +185,9 @@ class ChainSettler:
             self._known[address] = None
             wanted = list(self._known)
             generation = self._generation
-        values = [int(v) for v in self.driver.ledger.free_escrows(wanted)]
+        values = self.driver.ledger.free_escrows(wanted)
+        read = {a: int(v) for a, v in zip(wanted, values, strict=True)}
         with self._free_lock:
             if generation == self._generation:  # no posting landed while reading
-                self._free.update(zip(wanted, values, strict=True))
-        return values[wanted.index(address)]
+                self._free.update(read)
+        return read[address]
