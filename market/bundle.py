@@ -19,6 +19,18 @@ A bundle is a folder::
     postings.parquet     version, account, delta: what each posting moved
     result.json          the clearing result's canonical JSON (absent if it failed)
 
+An interval cleared in a flexibility roll also has what the roll cleared
+(the manifest's ``inputs.roll`` names their digests, see
+:mod:`market.manifest`)::
+
+    horizon-orders.parquet  the later intervals' orders (columns as orders.parquet)
+    flex.json               [[version, body], ...]: the flexibility orders as cleared
+    bases.parquet           interval, position, p_mw, q_mvar: every interval's base
+                            (absent when the roll had no forecast)
+    horizon.json            the roll's horizon result (firm and indicative intervals)
+
+and participants.parquet holds every participant the roll names.
+
 :func:`verify_bundle` works from the bundle alone (and the named built-in
 feeder, checked against its hash). It rebuilds each posting's manifest from
 the parquet rows and the index, chaining each version to the hash of the
@@ -26,7 +38,9 @@ version before, and checks that its hash is the one posted (and, given the
 chain's postings, :class:`ChainPostings`, the one on chain); it recomputes
 the clearing (byte for byte: its keccak-256 must be the clearing hash the
 manifests name) and every posting (the settlement of its metering minus the
-postings before it). Every difference comes back as a line of text.
+postings before it). A rolled interval is cleared again as the whole roll
+(:func:`market.engine.rolling.clear_roll`), and its horizon result compared
+byte for byte too. Every difference comes back as a line of text.
 """
 
 from __future__ import annotations
@@ -42,7 +56,9 @@ from eth_hash.auto import keccak
 from market.config import MarketConfig
 from market.errors import InputFileError
 from market.manifest import (
+    BaseRow,
     MeteringRow,
+    RollRows,
     book_rows,
     canonical,
     feeder_digest,
@@ -50,6 +66,7 @@ from market.manifest import (
     manifest_hash,
     metering_rows,
     posting_manifest,
+    roll_rows,
     rows_sha256,
 )
 from market.orders import Order, Participant, Side
@@ -58,6 +75,13 @@ from market.settlement import IntervalSettlement, settle_interval
 __all__ = ["ChainPostings", "verify_bundle", "write_bundle"]
 
 _FILES = ("orders.parquet", "participants.parquet", "metered.parquet", "postings.parquet")
+_ROLL_FILES = ("horizon-orders.parquet", "flex.json", "bases.parquet", "horizon.json")
+_BASE_SCHEMA = {
+    "interval": pl.Int64,
+    "position": pl.Int64,
+    "p_mw": pl.Float64,
+    "q_mvar": pl.Float64,
+}
 _ORDER_SCHEMA = {
     "order_id": pl.String,
     "participant": pl.String,
@@ -101,6 +125,10 @@ def write_bundle(
     folder.mkdir(parents=True, exist_ok=True)
     s = state.intervals[interval]
     orders, participants = book_rows(state, s)
+    roll = roll_rows(state, interval)
+    if roll is not None:
+        participants = roll.participants
+        _write_roll(folder, roll, state.flex_rolls[interval].horizon_json)
     pl.DataFrame(orders, schema=_ORDER_SCHEMA, orient="row").write_parquet(
         folder / "orders.parquet"
     )
@@ -120,6 +148,7 @@ def write_bundle(
         operator=operator,
         orders=orders,
         participants=participants,
+        roll=roll,
     )
     records = [r for r in [s.settlement, *s.corrections] if r is not None]
     rows: list[tuple[Any, ...]] = []
@@ -154,7 +183,8 @@ def write_bundle(
     ).write_parquet(folder / "postings.parquet")
     if clearing is not None and clearing.ok:
         (folder / "result.json").write_bytes(clearing.result_json)
-    names = [*_FILES, "result.json", *(f"posting-v{r.version}.json" for r in records)]
+    names = [*_FILES, *_ROLL_FILES, "result.json"]
+    names += [f"posting-v{r.version}.json" for r in records]
     index = {
         "interval": interval,
         "inputs": inputs,
@@ -176,6 +206,18 @@ def write_bundle(
     path = folder / "manifest.json"
     path.write_text(json.dumps(index, sort_keys=True, indent=1) + "\n")
     return path
+
+
+def _write_roll(folder: Path, roll: RollRows, horizon_json: bytes) -> None:
+    pl.DataFrame(roll.orders, schema=_ORDER_SCHEMA, orient="row").write_parquet(
+        folder / "horizon-orders.parquet"
+    )
+    (folder / "flex.json").write_bytes(canonical(roll.flex))
+    if roll.bases is not None:
+        pl.DataFrame(roll.bases, schema=_BASE_SCHEMA, orient="row").write_parquet(
+            folder / "bases.parquet"
+        )
+    (folder / "horizon.json").write_bytes(horizon_json)
 
 
 class ChainPostings:
@@ -274,13 +316,8 @@ def verify_bundle(
         out.append(f"interval {k}: orders.parquet is not the order book the manifest names")
     if rows_sha256(participant_rows) != inputs["participants_sha256"]:
         out.append(f"interval {k}: participants.parquet is not the set the manifest names")
-    market = MarketConfig(**inputs["market"])
-    orders = [Order(o_id, who, Side(side), iv, q, p) for o_id, who, side, iv, q, p in order_rows]
+    orders = _orders(order_rows)
     participants = {a: Participant(a, int(b)) for a, b in participant_rows}
-    if inputs.get("base") is not None:
-        from market.forecast.base import BaseInterval
-
-        feeder = BaseInterval.from_json(inputs["base"]).view(feeder)
     summary = None
     clearing_hash = bytes.fromhex(manifest["clearing"]["result_hash"])
     published = folder / "result.json"
@@ -288,9 +325,11 @@ def verify_bundle(
         out.append(f"interval {k}: result.json is not the clearing result the manifest names")
     if manifest["clearing"]["ok"]:
         clearing = _clearing_backend(inputs.get("options"))
-        blob = clearing.clear(
-            feeder, orders, participants, market, interval=k, mechanism=inputs["mechanism"]
-        )
+        blob, found = _clear_again(
+            folder, k, inputs, feeder=feeder, orders=orders, participants=participants,
+            clearing=clearing,
+        )  # fmt: skip
+        out += found
         recomputed = bytes(keccak(blob))
         if recomputed != clearing_hash:
             out.append(
@@ -304,6 +343,119 @@ def verify_bundle(
         k, folder, manifest=manifest, frames=frames, clearing_hash=clearing_hash, chain=chain
     )
     return out
+
+
+def _clear_again(
+    folder: Path,
+    k: int,
+    inputs: dict[str, Any],
+    *,
+    feeder: Any,
+    orders: list[Order],
+    participants: dict[str, Participant],
+    clearing: Any,
+) -> tuple[bytes, list[str]]:
+    """The interval cleared again from the bundle: its result JSON, and what
+    differs on the way (a rolled interval's roll inputs and horizon result)."""
+    from market.forecast.base import BaseInterval
+
+    market = MarketConfig(**inputs["market"])
+    if inputs.get("roll") is not None:
+        roll, out = _roll_inputs(folder, k, inputs, orders, participants)
+        blob, found = _clear_roll(folder, feeder, roll, market, clearing)
+        return blob, out + found
+    if inputs.get("base") is not None:
+        feeder = BaseInterval.from_json(inputs["base"]).view(feeder)
+    mechanism = inputs["mechanism"]
+    blob = clearing.clear(feeder, orders, participants, market, interval=k, mechanism=mechanism)
+    return blob, []
+
+
+def _orders(rows: Any) -> list[Order]:
+    return [Order(o_id, who, Side(side), iv, q, p) for o_id, who, side, iv, q, p in rows]
+
+
+def _roll_inputs(
+    folder: Path,
+    k: int,
+    inputs: dict[str, Any],
+    orders: list[Order],
+    participants: dict[str, Participant],
+) -> tuple[Any, list[str]]:
+    """A rolled interval's roll inputs, read from its files and checked against
+    the manifest's digests.
+
+    Raises:
+        InputFileError: a roll file cannot be read.
+    """
+    from market.engine._flex import flex_from_body
+    from market.engine.rolling import RollInputs
+    from market.forecast.base import BaseInterval
+
+    digests = inputs["roll"]
+    n = int(digests["intervals"])
+    try:
+        later = list(pl.read_parquet(folder / "horizon-orders.parquet").iter_rows())
+        flex_rows = json.loads((folder / "flex.json").read_bytes())
+        base_rows: list[BaseRow] | None = None
+        if digests["bases_sha256"] is not None:
+            base_rows = list(pl.read_parquet(folder / "bases.parquet").iter_rows())
+        flex = tuple(flex_from_body(body) for _, body in flex_rows)
+        versions = tuple(int(v) for v, _ in flex_rows)
+    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
+        raise InputFileError(f"bundle {folder}: cannot read the roll ({exc!r})") from exc
+    out = []
+    for name, rows, digest in (
+        ("horizon-orders.parquet", later, digests["orders_sha256"]),
+        ("flex.json", flex_rows, digests["flex_sha256"]),
+        ("bases.parquet", base_rows, digests["bases_sha256"]),
+    ):
+        if rows is not None and rows_sha256(rows) != digest:
+            out.append(f"interval {k}: {name} is not the roll input the manifest names")
+    books: list[list[Order]] = [orders] + [[] for _ in range(n - 1)]
+    for o in _orders(later):
+        if not k < o.interval < k + n:
+            out.append(f"interval {k}: horizon order {o.order_id!r} is outside the roll")
+            continue
+        books[o.interval - k].append(o)
+    bases = None
+    if base_rows is not None:
+        label = "" if inputs.get("base") is None else str(inputs["base"]["forecast"])
+        by_interval: dict[int, tuple[list[float], list[float]]] = {}
+        for iv, _, p, q in base_rows:  # rows are in position order within an interval
+            p_mw, q_mvar = by_interval.setdefault(int(iv), ([], []))
+            p_mw.append(float(p))
+            q_mvar.append(float(q))
+        try:
+            bases = tuple(
+                BaseInterval(label, tuple(by_interval[k + t][0]), tuple(by_interval[k + t][1]))
+                for t in range(n)
+            )
+        except KeyError as exc:
+            raise InputFileError(f"bundle {folder}: bases.parquet lacks interval {exc}") from exc
+        if inputs.get("base") is not None and bases[0].to_json() != inputs["base"]:
+            out.append(f"interval {k}: bases.parquet's first interval is not the manifest's base")
+    roll = RollInputs(k, tuple(tuple(b) for b in books), flex, versions, participants, bases)
+    return roll, out
+
+
+def _clear_roll(
+    folder: Path, feeder: Any, roll: Any, market: MarketConfig, clearing: Any
+) -> tuple[bytes, list[str]]:
+    """Clear the roll again: the firm interval's result JSON, and a difference if
+    the horizon result is not the published one."""
+    from market.engine.rolling import clear_roll
+
+    n = len(roll.orders)
+    feeders = [feeder] * n if roll.bases is None else [b.view(feeder) for b in roll.bases]
+    result = clear_roll(feeders, roll, market, clearing.options)
+    out = []
+    published = folder / "horizon.json"
+    if not published.exists() or published.read_bytes() != result.to_json():
+        out.append(
+            f"interval {roll.interval}: the roll cleared again from the inputs is not horizon.json"
+        )
+    return result.firm.to_json(), out
 
 
 def _metering_of(metered: pl.DataFrame, version: int) -> dict[str, MeteringRow]:

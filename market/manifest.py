@@ -27,6 +27,15 @@ the same of ``[[address, bus], ...]`` sorted by address, for the
 participants the orders or the metering name. The published bundle
 (:mod:`market.bundle`) holds those rows in parquet, so anyone can rebuild
 the manifest from the bundle and compare its hash with the chain.
+
+An interval cleared in a flexibility roll (:mod:`market.engine.rolling`)
+follows from the whole roll, so its inputs also hold ``"roll"``
+(:meth:`RollRows.digest`): the number of intervals cleared, and the SHA-256
+of the later intervals' orders (rows as above, interval by interval), of
+the flexibility orders as cleared (``[version, body]``, the journal's body
+of each) and of the base of every interval (``[interval, bus position,
+p_mw, q_mvar]``; null without a forecast). ``participants_sha256`` then
+covers every participant the roll names.
 """
 
 from __future__ import annotations
@@ -34,14 +43,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from eth_hash.auto import keccak
 
 __all__ = [
+    "BaseRow",
     "MeteringRow",
     "OrderRow",
+    "RollRows",
     "book_rows",
     "canonical",
     "feeder_digest",
@@ -50,6 +61,7 @@ __all__ = [
     "metering_rows",
     "options_json",
     "posting_manifest",
+    "roll_rows",
     "rows_sha256",
 ]
 
@@ -57,6 +69,8 @@ __all__ = [
 OrderRow = tuple[str, str, str, int, int, int]
 #: ``meter_id → [participant, import_wh, export_wh, complete, estimated]``
 MeteringRow = tuple[str, int, int, bool, bool]
+#: ``[interval, bus position, p_mw, q_mvar]``
+BaseRow = tuple[int, int, float, float]
 
 
 def canonical(value: Any) -> bytes:
@@ -99,13 +113,58 @@ def book_rows(state: Any, s: Any) -> tuple[list[OrderRow], dict[str, int]]:
     from gridex.v1 import types_pb2 as pb
 
     orders = [r.order for r in s.orders if r.status != pb.ORDER_STATUS_CANCELLED]
-    rows: list[OrderRow] = [
-        (o.order_id, o.participant, o.side.value, o.interval, o.quantity_wh, o.limit_price)
-        for o in orders
-    ]
+    rows = [_order_row(o) for o in orders]
     named = sorted({o.participant for o in orders})
     participants = {a: int(state.participants[a].bus) for a in named if a in state.participants}
     return rows, participants
+
+
+@dataclass(frozen=True)
+class RollRows:
+    """What a roll cleared beyond its firm book, as rows (see the module docstring)."""
+
+    intervals: int
+    orders: list[OrderRow]
+    flex: list[list[Any]]
+    bases: list[BaseRow] | None
+    participants: dict[str, int]
+
+    def digest(self) -> dict[str, Any]:
+        """The manifest's ``"roll"``."""
+        return {
+            "intervals": self.intervals,
+            "orders_sha256": rows_sha256(self.orders),
+            "flex_sha256": rows_sha256(self.flex),
+            "bases_sha256": None if self.bases is None else rows_sha256(self.bases),
+        }
+
+
+def _order_row(o: Any) -> OrderRow:
+    return (o.order_id, o.participant, o.side.value, o.interval, o.quantity_wh, o.limit_price)
+
+
+def roll_rows(state: Any, interval: int) -> RollRows | None:
+    """The roll that cleared ``interval`` (None if none did), as rows.
+
+    ``state`` is a :class:`market.engine.state.MarketState`.
+    """
+    roll = state.flex_rolls.get(interval)
+    if roll is None:
+        return None
+    orders = [_order_row(state.orders[key].order) for book in roll.orders[1:] for key in book]
+    flex = [[v, dict(body)] for v, body in roll.flex]
+    bases: list[BaseRow] | None = None
+    if roll.bases is not None:
+        bases = []
+        for t, base in enumerate(roll.bases):
+            rows = zip(base["p_mw"], base["q_mvar"], strict=True)
+            bases += [(interval + t, i, float(p), float(q)) for i, (p, q) in enumerate(rows)]
+    named = {state.orders[key].order.participant for book in roll.orders for key in book}
+    named |= {str(body["participant"]) for _, body in roll.flex}
+    participants = {
+        a: int(state.participants[a].bus) for a in sorted(named) if a in state.participants
+    }
+    return RollRows(len(roll.orders), orders, flex, bases, participants)
 
 
 def metering_rows(
@@ -131,14 +190,19 @@ def interval_inputs(
     operator: str,
     orders: Sequence[OrderRow],
     participants: Mapping[str, int],
+    roll: RollRows | None = None,
 ) -> dict[str, Any]:
     """The inputs every posting of one interval shares (all but its metering).
 
     Args:
         orders: the orders the clearing took, in acceptance order.
-        participants: bus per participant address, for those the orders name.
+        participants: bus per participant address, for those the orders name
+            (ignored with ``roll``: those the roll names).
+        roll: the roll that cleared the interval, if one did.
     """
-    return {
+    if roll is not None:
+        participants = roll.participants
+    inputs = {
         "feeder": {"name": feeder_name, "sha256": feeder_sha256},
         "base": None if base is None else dict(base),
         "market": asdict(market),
@@ -148,6 +212,9 @@ def interval_inputs(
         "orders_sha256": rows_sha256(orders),
         "participants_sha256": rows_sha256(sorted(participants.items())),
     }
+    if roll is not None:
+        inputs["roll"] = roll.digest()
+    return inputs
 
 
 def posting_manifest(

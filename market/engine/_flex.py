@@ -8,7 +8,10 @@ Entry kinds (applied by :class:`~market.engine.state.MarketState` like the other
 ``flex_cancel`` ``participant``, ``order_id``
 ``flex_roll``  ``interval`` (the firm one), ``orders``: the ordinary order keys per
                interval of the horizon, ``flex``: ``[participant, order_id, version]``
-               per flexibility order cleared; blob = the roll's
+               per flexibility order cleared, ``flex_orders``: their
+               :func:`flex_body` as cleared, ``bases``: ``{interval: base}``
+               for each base the journal did not hold yet (None: no
+               forecast); blob = the roll's
                :meth:`~market.clearing.horizon.HorizonResult.to_json`
 =============  ======================================================================
 
@@ -40,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FlexRecord",
+    "RollRecord",
     "apply_flex_cancel",
     "apply_flex_order",
     "apply_flex_roll",
@@ -63,6 +67,23 @@ class FlexRecord:
     accepted: FlexOrder  # this version as its owner sent it (``order`` advances per roll)
     status: int = LIVE
     schedule: market_pb2.FlexSchedule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RollRecord:
+    """What a journaled roll cleared: its firm interval's bundle publishes it.
+
+    Attributes:
+        orders: the ordinary order keys of each interval of the horizon.
+        flex: ``(version, flex_body)`` of each flexibility order, as cleared.
+        bases: each interval's base (journal form); None without a forecast.
+        horizon_json: the roll's horizon result.
+    """
+
+    orders: tuple[tuple[tuple[str, str], ...], ...]
+    flex: tuple[tuple[int, Mapping[str, Any]], ...]
+    bases: tuple[Mapping[str, Any], ...] | None
+    horizon_json: bytes
 
 
 def flex_body(order: FlexOrder) -> dict[str, Any]:
@@ -192,6 +213,36 @@ def _bus_prices(result: Mapping[str, Any]) -> dict[int, int]:
     return {int(p["bus"]): int(p["price"]) for p in result["prices"]}
 
 
+def _roll_record(
+    state: MarketState, first: int, body: Mapping[str, Any], blob: bytes, *, n: int
+) -> RollRecord:
+    """What a ``flex_roll`` entry cleared; takes its new bases into ``state.bases``.
+
+    Raises:
+        JournalError: the entry does not name an order book and a base per interval.
+    """
+    orders = tuple(tuple((str(p), str(oid)) for p, oid in keys) for keys in body["orders"])
+    if len(orders) != n:
+        raise JournalError("journal entry flex_roll: one order book per interval expected")
+    bases: tuple[Mapping[str, Any], ...] | None = None
+    if body.get("bases") is not None:
+        known = {**state.bases, **{int(t): b for t, b in body["bases"].items()}}
+        missing = [first + t for t in range(n) if first + t not in known]
+        if missing:
+            raise JournalError(f"journal entry flex_roll: no base for intervals {missing}")
+        state.bases = known
+        bases = tuple(known[first + t] for t in range(n))
+    cleared = body["flex"]
+    if "flex_orders" in body:
+        as_cleared = [dict(b) for b in body["flex_orders"]]
+    else:  # a journal from before flex_orders: the orders as they stand
+        as_cleared = [
+            flex_body(flex_record(state, str(p), str(oid)).order) for p, oid, _ in cleared
+        ]
+    flex = tuple((int(v), b) for (_, _, v), b in zip(cleared, as_cleared, strict=True))
+    return RollRecord(orders, flex, bases, blob)
+
+
 def apply_flex_roll(
     state: MarketState, at_ms: int, body: Mapping[str, Any], blob: bytes | None
 ) -> list[Any]:
@@ -209,11 +260,12 @@ def apply_flex_roll(
         raise JournalError("journal entry flex_roll: one schedule per flexibility order expected")
     for p, oid, _ in cleared:  # validate before mutating
         flex_record(state, str(p), str(oid))
+    record = _roll_record(state, first, body, blob, n=len(roll["results"]))
     prices = [_bus_prices(r["result"]) for r in roll["results"]]
     intervals = [int(r["interval"]) for r in roll["results"]]
     events = []
     for (p, oid, version), s in zip(cleared, roll["schedules"], strict=True):
-        record = flex_record(state, str(p), str(oid))
+        live = flex_record(state, str(p), str(oid))
         participant = state.participants.get(str(p))
         bus = -1 if participant is None else participant.bus
         schedule = market_pb2.FlexSchedule(
@@ -235,16 +287,16 @@ def apply_flex_roll(
                     bus_price=prices[t].get(bus, 0),
                 )
             )
-        if record.version == int(version) and record.status == LIVE:
-            record.schedule = schedule
-            nxt = advance(record.order, first, int(s["charge_wh"][0]), int(s["discharge_wh"][0]))
+        if live.version == int(version) and live.status == LIVE:
+            live.schedule = schedule
+            nxt = advance(live.order, first, int(s["charge_wh"][0]), int(s["discharge_wh"][0]))
             if nxt is None:
-                record.status = DONE
+                live.status = DONE
             else:
-                record.order = nxt
+                live.order = nxt
         updated = market_pb2.FlexScheduleUpdated(schedule=schedule)
         events.append(state._event(at_ms, first, flex_schedule_updated=updated))
-    state.flex_rolls[first] = blob
+    state.flex_rolls[first] = record
     return events
 
 

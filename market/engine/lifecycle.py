@@ -314,8 +314,10 @@ class Lifecycle(Settling):
                 raise EngineStateError(f"interval: {k} moved on while clearing")
             now = core.clock.now_ms()
             if outcome.ok:
-                inputs = replace(inputs, orders=inputs.orders[: outcome.length])
-                core.record("flex_roll", now, inputs.body(), blob=outcome.horizon_json)
+                n = outcome.length
+                inputs = replace(inputs, orders=inputs.orders[:n], bases=outcome.bases or None)
+                roll = inputs.body(core.state.bases)
+                core.record("flex_roll", now, roll, blob=outcome.horizon_json)
             body: dict[str, object] = {
                 "interval": k,
                 "mechanism": "nodal",
@@ -345,7 +347,9 @@ class Lifecycle(Settling):
         try:
             inputs = rolling.journaled_inputs(self._core.state, body)
         except KeyError as exc:
-            raise JournalError(f"flex_roll: names an order the journal lacks: {exc}") from exc
+            raise JournalError(
+                f"flex_roll: names an order or a base the journal lacks: {exc}"
+            ) from exc
         outcome = rolling.run_roll(
             self._feeder, self._roll_views, self._market, inputs, self._roll_options()
         )

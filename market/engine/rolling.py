@@ -8,8 +8,11 @@ journaled as the interval's clearing (``cleared``, the same JSON as a
 single-interval clearing, flexibility fills under ``<order id>/in`` and
 ``<order id>/out``), so trades, payments and settlement work as for any
 interval. The whole roll is journaled first (``flex_roll``, see
-:mod:`market.engine._flex`) with the keys of every order it saw, so a replay
-can clear it again on the same inputs and compare bytes.
+:mod:`market.engine._flex`) with everything it cleared: the keys of every
+ordinary order, every flexibility order as it stood, and the base of every
+interval the journal does not hold yet. So a replay, and anyone holding the
+interval's bundle (:mod:`market.bundle`), can clear it again on the same
+inputs and compare bytes.
 """
 
 from __future__ import annotations
@@ -24,16 +27,25 @@ from gridex.v1 import types_pb2 as pb
 from grid import Feeder
 from market.clearing.options import ClearingOptions
 from market.config import MarketConfig
-from market.engine._flex import LIVE
+from market.engine._flex import LIVE, flex_body, flex_from_body
 from market.errors import ClearingError, MarketError
 from market.flex import FlexOrder
 from market.orders import Order, Participant
 
 if TYPE_CHECKING:
+    from market.clearing.horizon import HorizonResult
     from market.engine.state import MarketState
     from market.forecast import BaseInterval, ViewCache
 
-__all__ = ["RollInputs", "RollOutcome", "horizon_length", "roll_inputs", "run_roll"]
+__all__ = [
+    "RollInputs",
+    "RollOutcome",
+    "clear_roll",
+    "horizon_length",
+    "journaled_inputs",
+    "roll_inputs",
+    "run_roll",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,9 +64,20 @@ class RollInputs:
     flex: tuple[FlexOrder, ...]
     versions: tuple[int, ...]
     participants: dict[str, Participant]
+    #: the base of every interval (None: take them from the engine's forecast views)
+    bases: tuple[BaseInterval, ...] | None = None
 
-    def body(self) -> dict[str, Any]:
-        """The ``flex_roll`` journal body."""
+    def body(self, known: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
+        """The ``flex_roll`` journal body; ``known`` is the base per interval the
+        journal already holds (``MarketState.bases``): only new or changed bases
+        are written; ``bases`` is None for a roll cleared without a forecast."""
+        bases: dict[str, Any] | None = None
+        if self.bases is not None:
+            bases = {}
+            for t, base in enumerate(self.bases):
+                record = base.to_json()
+                if known.get(self.interval + t) != record:
+                    bases[str(self.interval + t)] = record
         return {
             "interval": self.interval,
             "orders": [[[o.participant, o.order_id] for o in book] for book in self.orders],
@@ -62,6 +85,8 @@ class RollInputs:
                 [f.participant, f.order_id, v]
                 for f, v in zip(self.flex, self.versions, strict=True)
             ],
+            "flex_orders": [flex_body(f) for f in self.flex],
+            "bases": bases,
         }
 
 
@@ -88,23 +113,33 @@ def roll_inputs(state: MarketState, interval: int, length: int) -> RollInputs:
 
 
 def journaled_inputs(state: MarketState, body: Mapping[str, Any]) -> RollInputs:
-    """The inputs of a journaled roll, rebuilt from the state it was journaled in.
+    """The inputs of a journaled roll, rebuilt from its body and the state it
+    was journaled in (its ordinary orders, and the bases journaled before it).
 
     Raises:
-        KeyError: an order the roll names is not in the state.
+        KeyError: an order or a base the roll names is not in the state.
     """
+    from market.forecast import BaseInterval
+
     books = tuple(
         tuple(state.orders[(str(p), str(oid))].order for p, oid in keys) for keys in body["orders"]
     )
-    flex: list[FlexOrder] = []
-    for p, oid, _ in body["flex"]:
-        flex.append(state.flex[(str(p), str(oid))].order)
+    if "flex_orders" in body:  # as the roll cleared them (an amendment may have followed)
+        flex = [flex_from_body(b) for b in body["flex_orders"]]
+    else:  # a journal from before flex_orders: the state the roll was journaled in
+        flex = [state.flex[(str(p), str(oid))].order for p, oid, _ in body["flex"]]
+    k = int(body["interval"])
+    bases = None
+    if body.get("bases") is not None:  # cleared against a forecast: every base is journaled
+        journaled = {**state.bases, **{int(t): b for t, b in body["bases"].items()}}
+        bases = tuple(BaseInterval.from_json(journaled[k + t]) for t in range(len(books)))
     return RollInputs(
-        int(body["interval"]),
+        k,
         books,
         tuple(flex),
         tuple(int(v) for _, _, v in body["flex"]),
         dict(state.participants),
+        bases,
     )
 
 
@@ -116,28 +151,67 @@ class RollOutcome:
     error: str
     horizon_json: bytes
     firm_json: bytes
-    base: BaseInterval | None
+    bases: tuple[BaseInterval, ...]  # per interval cleared; empty without a forecast
     length: int
+
+    @property
+    def base(self) -> BaseInterval | None:
+        """The firm interval's base."""
+        return self.bases[0] if self.bases else None
 
 
 def _views(
-    feeder: Feeder, views: ViewCache | None, interval: int, length: int
-) -> tuple[list[Feeder], BaseInterval | None]:
-    """One feeder view per interval, cut where the forecast ends (the firm one must be covered).
+    feeder: Feeder, views: ViewCache | None, inputs: RollInputs
+) -> tuple[list[Feeder], tuple[BaseInterval, ...]]:
+    """One feeder view per interval and its base: the journaled bases when the
+    inputs carry them, else the forecast's, cut where it ends (the firm one must
+    be covered).
 
     Raises:
         ForecastError: the forecast does not cover the firm interval.
     """
+    if inputs.bases is not None:
+        return [b.view(feeder) for b in inputs.bases], inputs.bases
+    interval, length = inputs.interval, len(inputs.orders)
     if views is None:
-        return [feeder] * length, None
+        return [feeder] * length, ()
     first, base = views.at(interval)
-    out = [first]
+    out, bases = [first], [base]
     for t in range(interval + 1, interval + length):
         try:
-            out.append(views.at(t)[0])
+            view, b = views.at(t)
         except MarketError:
             break
-    return out, base
+        out.append(view)
+        bases.append(b)
+    return out, tuple(bases)
+
+
+def clear_roll(
+    feeders: Sequence[Feeder],
+    inputs: RollInputs,
+    market: MarketConfig,
+    options: ClearingOptions | None,
+) -> HorizonResult:
+    """Clear a roll's inputs on one feeder view per interval (the first
+    ``len(feeders)`` intervals); what the engine, its replay and ``gridex
+    verify`` all run.
+
+    Raises:
+        MarketError: the roll does not clear (see :func:`clear_horizon`).
+    """
+    from market.clearing.horizon import clear_horizon
+
+    books: Sequence[Sequence[Order]] = inputs.orders[: len(feeders)]
+    return clear_horizon(
+        feeders,
+        books,
+        inputs.flex,
+        inputs.participants,
+        market,
+        first_interval=inputs.interval,
+        options=replace(options or ClearingOptions(), validate=False),
+    )
 
 
 def run_roll(
@@ -148,31 +222,20 @@ def run_roll(
     options: ClearingOptions | None,
 ) -> RollOutcome:
     """Clear one roll; never raises (a failure is an outcome, as for single intervals)."""
-    from market.clearing.horizon import clear_horizon
-
     k = inputs.interval
-    opts = replace(options or ClearingOptions(), validate=False)
-    base: BaseInterval | None = None
+    bases: tuple[BaseInterval, ...] = ()
     try:
-        feeders, base = _views(feeder, views, k, len(inputs.orders))
-        books: Sequence[Sequence[Order]] = inputs.orders[: len(feeders)]
-        result = clear_horizon(
-            feeders,
-            books,
-            inputs.flex,
-            inputs.participants,
-            market,
-            first_interval=k,
-            options=opts,
-        )
+        feeders, bases = _views(feeder, views, inputs)
+        result = clear_roll(feeders, inputs, market, options)
     except ClearingError as exc:
         logger.warning("interval %d: the flexibility roll failed: %s", k, exc)
-        return RollOutcome(False, str(exc), b"", b"", base, 0)
+        return RollOutcome(False, str(exc), b"", b"", bases[:1], 0)
     except MarketError as exc:
         logger.warning("interval %d: not cleared: %s", k, exc)
-        return RollOutcome(False, str(exc), b"", b"", base, 0)
+        return RollOutcome(False, str(exc), b"", b"", bases[:1], 0)
     except Exception as exc:  # a clearing bug must not stop the market
         logger.exception("interval %d: the flexibility roll raised", k)
         error = f"internal clearing error: {type(exc).__name__}: {exc}"
-        return RollOutcome(False, error, b"", b"", base, 0)
-    return RollOutcome(True, "", result.to_json(), result.firm.to_json(), base, len(feeders))
+        return RollOutcome(False, error, b"", b"", bases[:1], 0)
+    n = len(feeders)
+    return RollOutcome(True, "", result.to_json(), result.firm.to_json(), bases[:n], n)

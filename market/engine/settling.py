@@ -45,12 +45,14 @@ from market.engine.settler import Correction, Settler, receipt_gas, receipt_text
 from market.engine.state import IntervalState
 from market.errors import EngineStateError, MarketError
 from market.manifest import (
+    RollRows,
     book_rows,
     feeder_digest,
     interval_inputs,
     manifest_hash,
     metering_rows,
     posting_manifest,
+    roll_rows,
 )
 from market.settlement import IntervalSettlement, settle_interval, settlement_difference
 
@@ -83,6 +85,7 @@ class Settling:
         self._seen: dict[int, tuple[int | None, ...]] = {}  # last timestamps of incomplete meters
         self._watermarks: tuple[int, int] | None = None
         self._feeder_sha256: str | None = None
+        self._rolls: dict[int, RollRows | None] = {}  # a roll never changes once journaled
         # intervals whose provisional posting this process gave up (after a restart
         # a journaled settle_failed gets one more round of attempts)
         self._given_up: set[int] = set()
@@ -229,6 +232,8 @@ class Settling:
         if self._feeder_sha256 is None:
             self._feeder_sha256 = feeder_digest(self._feeder)
         orders, participants = book_rows(self._core.state, s)
+        if s.interval not in self._rolls:
+            self._rolls[s.interval] = roll_rows(self._core.state, s.interval)
         inputs = interval_inputs(
             feeder_name=self._feeder.name,
             feeder_sha256=self._feeder_sha256,
@@ -239,6 +244,7 @@ class Settling:
             operator=self._operator,
             orders=orders,
             participants=participants,
+            roll=self._rolls[s.interval],
         )
         manifest = posting_manifest(
             inputs,

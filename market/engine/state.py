@@ -193,7 +193,8 @@ class MarketState:
         self.events: list[market_pb2.MarketEvent] = []
         self.last_outcome: BatchOutcome | None = None
         self.flex: dict[tuple[str, str], _flex.FlexRecord] = {}
-        self.flex_rolls: dict[int, bytes] = {}  # firm interval -> the roll's horizon JSON
+        self.flex_rolls: dict[int, _flex.RollRecord] = {}  # by firm interval
+        self.bases: dict[int, Mapping[str, Any]] = {}  # the rolls' journaled base per interval
 
     # -- queries ---------------------------------------------------------------------
 
