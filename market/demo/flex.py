@@ -9,9 +9,9 @@ the next morning and values a missing kWh at 250,000 base units. Each home
 submits its order over gRPC, signed with its own key, before the first
 gate closes (:meth:`market.client.TraderClient.submit_flex_order`).
 
-The simulated meters do not follow the schedules (their load profiles are
-the homes' own); the roll's firm fills are traded and settled, so the
-battery's metered energy appears as imbalance in the settlement.
+Each battery and EV runs its firm fills behind its home's simulated meter
+(:meth:`meter_adapter.simulation.meter.SimulatedMeter.follow`), so what the
+roll traded is what the meters measure and the settlement finds.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def plan_flex(
                 "battery", h.address, capacity, soc, capacity // 10, capacity, power, power,
                 0.95, 0.95, soc, 20_000,
             )  # fmt: skip
-        elif draw > 5 / 6:
+        elif draw > 5 / 6 and not h.ev:  # a home's own evening car is in its meter already
             arrive_h = int(rng.integers(16, 20)) - _LOCAL_OFFSET_H
             arrival = day0 + arrive_h * per_hour
             departure = day0 + (24 + 7 - _LOCAL_OFFSET_H) * per_hour

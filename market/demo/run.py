@@ -337,7 +337,7 @@ async def _trade(
     report_ahead: ReportAhead,
 ) -> None:
     from market.client import OperatorClient
-    from market.demo.flex import FLEX_HORIZON_INTERVALS, plan_flex, submit_flex
+    from market.demo.flex import FLEX_HORIZON_INTERVALS, FlexHome, plan_flex, submit_flex
     from market.demo.timing import TimedClearing, TimedSettler
     from market.engine import Engine, EngineConfig, ServerThread, SimClock
     from market.forecast import ProfileForecast
@@ -381,6 +381,7 @@ async def _trade(
                 for home in homes:
                     operator.register_participant(home.address, home.bus)
                     operator.register_gateway(home.address, home.meter_id, home.address)
+            fleet: list[FlexHome] = []
             if o.flex:
                 fleet = plan_flex(
                     homes,
@@ -405,7 +406,8 @@ async def _trade(
                     engine_id=engine.engine_id,
                     planned_forecast=day.dispatch,
                 )
-                dispatch = _Dispatch(homes, meters) if day.dispatch else None
+                devices = {f.home.address: f.order.order_id for f in fleet}
+                dispatch = _Dispatch(homes, meters, devices) if day.dispatch else None
                 timings.add(
                     "setup: engine started, homes registered, gateways up",
                     time.perf_counter() - setting_up,
@@ -431,14 +433,18 @@ async def _trade(
 class _Dispatch:
     """Sends every home its cleared schedule for an interval (export and import it may use).
 
-    A home that sold may export what it sold; a home that bought may import
-    what it bought; a home without an order is not limited. On a real
-    gateway this is the set-point the energy manager gives the inverter and
-    the wallbox; here the simulated meter follows it.
+    A home's battery or EV (``devices``: its flexibility order's id) runs
+    its firm fills, what it charged (``<id>/in``) and discharged
+    (``<id>/out``). A home that sold may export what it sold; a home that
+    bought may import what it bought; a home without an order is not
+    limited. On a real gateway this is the set-point the energy manager
+    gives the inverter, the battery and the wallbox; here the simulated
+    meter follows it.
     """
 
-    def __init__(self, homes: list[Home], meters: list[Any]) -> None:
+    def __init__(self, homes: list[Home], meters: list[Any], devices: dict[str, str]) -> None:
         self._meters = {h.address: m for h, m in zip(homes, meters, strict=True)}
+        self._devices = devices
         self._done: set[int] = set()
 
     def apply(self, engine: Any, interval: int) -> None:
@@ -451,11 +457,20 @@ class _Dispatch:
             return
         sold: dict[str, int] = {}
         bought: dict[str, int] = {}
+        runs: dict[str, dict[str, int]] = {}  # address -> {"in": Wh, "out": Wh}
         for f in record.summary.fills:
             book = sold if f.side == "sell" else bought
             book[f.participant] = book.get(f.participant, 0) + f.filled_wh
+            device = self._devices.get(f.participant)
+            if device is not None and f.order_id in (f"{device}/in", f"{device}/out"):
+                way = f.order_id.rsplit("/", 1)[1]
+                runs.setdefault(f.participant, {})[way] = f.filled_wh
         begin = dt.datetime.fromtimestamp(interval * INTERVAL_MS / 1000, tz=dt.UTC)
         end = begin + dt.timedelta(milliseconds=INTERVAL_MS)
+        for address, run in runs.items():
+            self._meters[address].follow(
+                begin, end, charge_wh=run.get("in", 0), discharge_wh=run.get("out", 0)
+            )
         for address, meter in self._meters.items():
             if address in sold or address in bought:
                 meter.dispatch(

@@ -16,6 +16,11 @@ loads (EV, heat pump) minute by minute so that the interval's export and
 import stay within those amounts, spreading what is left of each budget
 evenly over the minutes left. The household's own load is never held back,
 so import can exceed its budget when that load alone does.
+
+A battery or an EV behind the meter runs its cleared schedule
+(:meth:`SimulatedMeter.follow`): for one interval, the energy it charges and
+discharges, at constant power over the interval's whole minutes and exact
+to the Wh. It is neither curtailed nor held back; a dispatch works around it.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class MeterState:
         import_wh: Energy drawn from the grid so far, Wh.
         export_wh: Energy fed into the grid so far, Wh.
         production_wh: PV energy produced so far, Wh.
+        storage_w: Battery or EV power during the current minute, W, positive
+            discharging (into the home), negative charging.
     """
 
     time: datetime
@@ -66,11 +73,12 @@ class MeterState:
     import_wh: int
     export_wh: int
     production_wh: int
+    storage_w: int = 0
 
     @property
     def net_power_w(self) -> int:
         """Power at the meter, W, positive into the grid."""
-        return self.production_w - self.consumption_w
+        return self.production_w - self.consumption_w + self.storage_w
 
 
 def _to_us(when: datetime) -> int:
@@ -110,6 +118,8 @@ class SimulatedMeter:
         self.flexible = flexible
         # per UTC day: Unix minute offsets held back by a dispatch → (production, flexible) W
         self._held: dict[int, dict[int, tuple[int, int]]] = {}
+        # per UTC day: Unix minute offsets a battery or EV runs → W, positive discharging
+        self._storage: dict[int, dict[int, int]] = {}
         self._raw_index: int | None = None
         self._raw: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None = None
         self._now_us = _to_us(start)
@@ -118,7 +128,7 @@ class SimulatedMeter:
         self._export = initial_export_wh * _US_PER_WH
         self._production = initial_production_wh * _US_PER_WH
         self._day_index: int | None = None
-        self._day: tuple[NDArray[np.int64], NDArray[np.int64]] | None = None
+        self._day: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None = None
 
     def _raw_day(
         self, day_index: int
@@ -142,8 +152,11 @@ class SimulatedMeter:
             self._raw_index, self._raw = day_index, (production, household, flexible)
         return self._raw
 
-    def _power_day(self, day_index: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-        """Production and consumption per minute of UTC day ``day_index``, dispatch applied."""
+    def _power_day(
+        self, day_index: int
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+        """Production, consumption and storage power per minute of UTC day
+        ``day_index``, dispatch and schedules applied."""
         if self._day_index != day_index or self._day is None:
             production, household, flexible = self._raw_day(day_index)
             held = self._held.get(day_index)
@@ -152,8 +165,42 @@ class SimulatedMeter:
                 offsets = np.fromiter(held, dtype=np.int64, count=len(held))
                 values = np.array(list(held.values()), dtype=np.int64)
                 production[offsets], flexible[offsets] = values[:, 0], values[:, 1]
-            self._day_index, self._day = day_index, (production, household + flexible)
+            storage = np.zeros_like(production)
+            runs = self._storage.get(day_index)
+            if runs:
+                storage[np.fromiter(runs, dtype=np.int64, count=len(runs))] = list(runs.values())
+            self._day_index, self._day = day_index, (production, household + flexible, storage)
         return self._day
+
+    def follow(self, start: datetime, end: datetime, *, charge_wh: int, discharge_wh: int) -> None:
+        """Run a battery or EV behind the meter in ``[start, end)``: ``charge_wh``
+        in and ``discharge_wh`` out, at constant power over the whole minutes
+        (the first minutes take the remainder, so the energies are exact).
+
+        Minutes the meter has already integrated are left as they were; a
+        second call for the same window replaces the first.
+
+        Raises:
+            MeterConfigError: a negative energy, or a window not within one UTC day.
+        """
+        if charge_wh < 0 or discharge_wh < 0:
+            raise MeterConfigError("follow: charge_wh and discharge_wh must be >= 0")
+        days = _minutes_by_day(_to_us(start), _to_us(end))
+        if len(days) != 1:
+            raise MeterConfigError("follow: the window must lie within one UTC day")
+        day_index, offsets = days[0]
+        n = len(offsets)
+        first_open = -(-(self._now_us - day_index * _US_PER_DAY) // _US_PER_MINUTE)
+        runs = self._storage.setdefault(day_index, {})
+        # W·min per minute: energy × 60 spread over n minutes, remainder first
+        out_w, out_left = divmod(discharge_wh * 60, n)
+        in_w, in_left = divmod(charge_wh * 60, n)
+        for i, m in enumerate(int(o) for o in offsets):
+            w = out_w + (i < out_left) - in_w - (i < in_left)
+            if m >= first_open:
+                runs[m] = w
+                if self._day_index == day_index and self._day is not None:
+                    self._day[2][m] = w
 
     def planned_net_wh(self, start: datetime, end: datetime) -> float:
         """Net energy the home would exchange in ``[start, end)`` without a dispatch, Wh.
@@ -194,17 +241,19 @@ class SimulatedMeter:
         rem_ex = None if export_wh is None else float(export_wh)
         rem_im = None if import_wh is None else float(import_wh)
         held = self._held.setdefault(day_index, {})
+        runs = self._storage.get(day_index, {})
         n = len(offsets)
         for i, m in enumerate(int(o) for o in offsets):
             p, h, f = int(production[m]), int(household[m]), int(flexible[m])
+            d = runs.get(m, 0)  # the battery's schedule runs as it is
             left = n - i
             if rem_im is not None:
                 cap = max(rem_im, 0.0) * 60.0 / left
-                f = min(f, max(0, math.floor(cap + p - h)))
+                f = min(f, max(0, math.floor(cap + p + d - h)))
             if rem_ex is not None:
                 cap = max(rem_ex, 0.0) * 60.0 / left
-                p = min(p, max(0, math.floor(h + f + cap)))
-            net = p - h - f
+                p = min(p, max(0, math.floor(h + f - d + cap)))
+            net = p - h - f + d
             if rem_ex is not None and net > 0:
                 rem_ex -= net / 60.0
             if rem_im is not None and net < 0:
@@ -225,7 +274,7 @@ class SimulatedMeter:
             day_index = self._now_us // _US_PER_DAY
             day_start = day_index * _US_PER_DAY
             end = min(target, day_start + _US_PER_DAY)
-            production, consumption = self._power_day(day_index)
+            production, consumption, storage = self._power_day(day_index)
             # only the minutes between now and end contribute
             m0 = (self._now_us - day_start) // _US_PER_MINUTE
             m1 = min(-(-(end - day_start) // _US_PER_MINUTE), _MINUTES_PER_DAY)
@@ -234,7 +283,7 @@ class SimulatedMeter:
             overlap = np.clip(starts + _US_PER_MINUTE, self._now_us, end) - np.clip(
                 starts, self._now_us, end
             )
-            net = production - consumption
+            net = production - consumption + storage[m0:m1]
             self._export += int(np.dot(np.clip(net, 0, None), overlap))
             self._import += int(np.dot(np.clip(-net, 0, None), overlap))
             self._production += int(np.dot(production, overlap))
@@ -244,14 +293,15 @@ class SimulatedMeter:
     def forget_before(self, when: datetime) -> None:
         """Drop dispatch records of UTC days before ``when`` (memory of a long run)."""
         day = _to_us(when) // _US_PER_DAY
-        for d in [d for d in self._held if d < day]:
-            del self._held[d]
+        for records in (self._held, self._storage):
+            for d in [d for d in records if d < day]:
+                del records[d]
 
     @property
     def state(self) -> MeterState:
         """The state at the meter's current time (no integration)."""
         day_index = self._now_us // _US_PER_DAY
-        production, consumption = self._power_day(day_index)
+        production, consumption, storage = self._power_day(day_index)
         minute = (self._now_us - day_index * _US_PER_DAY) // _US_PER_MINUTE
         return MeterState(
             time=_EPOCH + timedelta(microseconds=self._now_us),
@@ -260,6 +310,7 @@ class SimulatedMeter:
             import_wh=self._import // _US_PER_WH,
             export_wh=self._export // _US_PER_WH,
             production_wh=self._production // _US_PER_WH,
+            storage_w=int(storage[minute]),
         )
 
 
