@@ -264,6 +264,16 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         + ("all agree" if not differences else f"{len(differences)} difference(s)")
     )
     plots_at = time.perf_counter()
+    pages: list[tuple[str, str]] = []
+    if o.flex:
+        from market.report.plots_flex import write_flex_page
+
+        page = await asyncio.to_thread(
+            write_flex_page, journal, o.report_dir, interval_s=market.interval_s, feeder=feeder
+        )
+        console.print(f"flexibility: {page or 'no battery rolled'}")
+        if page is not None:
+            pages.append((page.name, "Flexibility: a battery's day, and the day without it"))
     summary = await asyncio.to_thread(
         write_report,
         data,
@@ -275,14 +285,8 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         token_decimals=market.token_decimals,
         feeder=feeder,
         interval_s=market.interval_s,
+        pages=pages,
     )
-    if o.flex:
-        from market.report.plots_flex import write_flex_page
-
-        page = await asyncio.to_thread(
-            write_flex_page, journal, o.report_dir, interval_s=market.interval_s
-        )
-        console.print(f"flexibility: {page or 'no battery rolled'}")
     timings.add("report tables and plots written", time.perf_counter() - plots_at)
     timings.add("journal replay and report tables (rest)", report_s - _sum(timings, "report: "))
     wall_s = time.perf_counter() - started

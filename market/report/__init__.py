@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from grid import Feeder
@@ -27,11 +28,13 @@ def write_report(
     token_decimals: int = 6,
     feeder: Feeder | None = None,
     interval_s: int = 900,
+    pages: Sequence[tuple[str, str]] = (),
 ) -> Summary:
     """Write the whole report into ``folder`` (tables, plots, page); return its summary.
 
     With ``feeder`` the page also draws the feeder as a network (noon and
-    evening peak, both mechanisms).
+    evening peak, both mechanisms); ``pages`` (file name, title) are linked
+    from it.
     """
     data.write(folder)
     write_plots(
@@ -53,5 +56,6 @@ def write_report(
         title=title,
         token_decimals=token_decimals,
         extra_plots=[p.name for p in grid_plots],
+        pages=pages,
     )
     return summary

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from market.report.data import SCHEMAS
@@ -28,11 +29,13 @@ def write_page(
     title: str,
     token_decimals: int = 6,
     extra_plots: list[str] | None = None,
+    pages: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Write ``folder/index.html``: what happened, the figures, the plots and the data files.
 
     ``extra_plots`` names the grid plots (:data:`GRID_PLOTS`) written beside
-    the standard ones; they come first, after the paragraph.
+    the standard ones; they come first, after the paragraph. ``pages`` are
+    further pages of the report, ``(file name, title)``, linked after the plots.
     """
     rows = "\n".join(
         f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
@@ -44,6 +47,10 @@ def write_page(
         for name, t in shown.items()
     )
     paragraph = html.escape(story(summary, token_decimals=token_decimals))
+    more = "\n".join(
+        f'<h2>{html.escape(t)}</h2>\n<p><a href="{html.escape(name)}">{html.escape(name)}</a></p>'
+        for name, t in pages
+    )
     files = "\n".join(f'<li><a href="{name}.parquet">{name}.parquet</a></li>' for name in SCHEMAS)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
@@ -55,6 +62,7 @@ def write_page(
 {rows}
 </table>
 {plots}
+{more}
 <h2>Data</h2>
 <ul>
 {files}

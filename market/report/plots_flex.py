@@ -16,6 +16,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BatteryDay", "battery_day", "write_flex_page"]
 
@@ -94,8 +95,14 @@ def battery_day(journal: Path, participant: str | None = None) -> BatteryDay | N
     )
 
 
-def write_flex_page(journal: Path, out_dir: Path, *, interval_s: int) -> Path | None:
-    """Write ``flex_battery.png`` and ``flex.html``; the page, or None without a battery."""
+def write_flex_page(
+    journal: Path, out_dir: Path, *, interval_s: int, feeder: Any = None
+) -> Path | None:
+    """Write ``flex_battery.png`` and ``flex.html``; the page, or None without a battery.
+
+    With ``feeder`` the page also compares the rolled intervals with the day
+    without flexibility (:func:`market.report.without_flex.without_flex`).
+    """
     day = battery_day(journal)
     if day is None:
         return None
@@ -131,8 +138,7 @@ def write_flex_page(journal: Path, out_dir: Path, *, interval_s: int) -> Path | 
         f"({noon_c} Wh charged, {noon_d} Wh discharged). Discharged at the evening peak "
         f"(17:00–22:00 local): <b>{'yes' if evening else 'no'}</b> ({eve_d} Wh discharged, "
         f"{eve_c} Wh charged).</p>",
-        "<p>Whether it relieved a limit the day without it would have had is not evaluated "
-        "here (no counterfactual day without flexibility is cleared).</p>",
+        _without_paragraph(journal, feeder),
     ]
     page = out_dir / "flex.html"
     page.write_text(
@@ -143,3 +149,23 @@ def write_flex_page(journal: Path, out_dir: Path, *, interval_s: int) -> Path | 
         encoding="utf-8",
     )
     return page
+
+
+def _without_paragraph(journal: Path, feeder: Any) -> str:
+    if feeder is None:
+        return "<p>The day without flexibility was not cleared (no feeder given).</p>"
+    from market.report.without_flex import without_flex
+
+    effect = without_flex(journal, feeder)
+    if effect is None:
+        return ""
+    a, b = effect.with_flex, effect.without
+    return (
+        f"<p>The same ordinary orders cleared without any flexibility, interval by interval "
+        f"on the same bases ({effect.intervals} intervals): "
+        f"{b.unsold_wh / 1000:.1f} kWh of PV offered but not sold (curtailed) against "
+        f"{a.unsold_wh / 1000:.1f} kWh with it; {b.unserved_wh / 1000:.1f} kWh of demand "
+        f"unserved against {a.unserved_wh / 1000:.1f} kWh; a grid limit bound in "
+        f"{b.binding} intervals against {a.binding} (congestion and voltage rent "
+        f"{b.rent:,} against {a.rent:,} base units).</p>"
+    )

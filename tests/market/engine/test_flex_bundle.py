@@ -123,3 +123,29 @@ def test_the_journal_replays_a_roll_from_its_journaled_inputs(
     # restarted without a forecast: the journaled bases still clear every roll the same
     replayed = make_engine(settler=RecordingSettler(), config=CONFIG)
     assert replayed.digest() == digest
+
+
+def test_the_day_without_flexibility_clears_the_ordinary_books_alone(
+    rolled: tuple[Engine, Path], engine_feeder: Feeder, tmp_path: Path
+) -> None:
+    """By hand: without the battery, the buyer of ``FIRST + 1`` (5000 Wh at 0.29 tokens,
+    under the 0.30 retail price) gets nothing; with it, what the roll filled (the
+    battery's discharge, which a sum over all fills would count as served demand too)."""
+    from market.report.plots_flex import write_flex_page
+    from market.report.without_flex import without_flex
+
+    engine, _ = rolled
+    effect = without_flex(tmp_path / "engine.db", engine_feeder)
+    assert effect is not None
+    assert effect.intervals == len(engine.state.flex_rolls)
+    assert effect.without.unserved_wh == 5000
+    roll = json.loads(engine.state.flex_rolls[outage.FIRST + 1].horizon_json)
+    assert roll["schedules"][0]["discharge_wh"][0] > 0
+    fills = {f["order_id"]: f["filled_wh"] for f in roll["results"][0]["result"]["fills"]}
+    assert fills["b2"] > 0
+    assert effect.with_flex.unserved_wh == 5000 - fills["b2"]
+    page = write_flex_page(
+        tmp_path / "engine.db", tmp_path / "report", interval_s=900, feeder=engine_feeder
+    )
+    assert page is not None
+    assert f"{5000 / 1000:.1f} kWh of demand unserved" in page.read_text()
