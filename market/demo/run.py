@@ -271,7 +271,7 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         page = await asyncio.to_thread(
             write_flex_page, journal, o.report_dir, interval_s=market.interval_s, feeder=feeder
         )
-        console.print(f"flexibility: {page or 'no battery rolled'}")
+        console.print(f"flexibility: {page.name if page else 'no battery rolled'} in the report")
         if page is not None:
             pages.append((page.name, "Flexibility: a battery's day, and the day without it"))
     summary = await asyncio.to_thread(
