@@ -96,6 +96,15 @@ class _Feeders:
 
     def __init__(self) -> None:
         self._loaded: dict[str, tuple[Any, str]] = {}
+        self._views: dict[str, Any] = {}  # BaseViews per feeder name
+
+    def views(self, feeder: Any) -> Any:
+        """The views of journaled bases on ``feeder`` (shared by all its bundles)."""
+        from market.forecast import BaseViews
+
+        if feeder.name not in self._views or self._views[feeder.name].feeder is not feeder:
+            self._views[feeder.name] = BaseViews(feeder)
+        return self._views[feeder.name]
 
     def add(self, feeder: Any) -> None:
         """Use the already loaded ``feeder`` for bundles that name it."""
@@ -142,7 +151,9 @@ def verify_folders(
     started = time.perf_counter()
     for i, folder in enumerate(folders, 1):
         feeder, digest = feeders(folder)
-        found = verify_bundle(folder, feeder=feeder, feeder_sha256=digest, chain=chain)
+        found = verify_bundle(
+            folder, feeder=feeder, feeder_sha256=digest, chain=chain, views=feeders.views(feeder)
+        )
         yield from found
         if progress is not None:
             progress(

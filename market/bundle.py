@@ -277,6 +277,7 @@ def verify_bundle(
     feeder: Any = None,
     feeder_sha256: str | None = None,
     chain: ChainPostings | None = None,
+    views: Any = None,
 ) -> list[str]:
     """Rebuild a bundle's manifests, recompute its clearing and postings; return
     every difference found.
@@ -288,6 +289,8 @@ def verify_bundle(
         feeder_sha256: ``feeder``'s digest if the caller already has it
             (:func:`market.manifest.feeder_digest`), to spare computing it again.
         chain: the postings on chain to compare the bundle with.
+        views: a :class:`market.forecast.BaseViews` of ``feeder`` to take a
+            rolled interval's views from (bundle after bundle reuse them).
 
     Returns:
         One line per difference; empty when everything agrees.
@@ -327,7 +330,7 @@ def verify_bundle(
         clearing = _clearing_backend(inputs.get("options"))
         blob, found = _clear_again(
             folder, k, inputs, feeder=feeder, orders=orders, participants=participants,
-            clearing=clearing,
+            clearing=clearing, views=views,
         )  # fmt: skip
         out += found
         recomputed = bytes(keccak(blob))
@@ -354,6 +357,7 @@ def _clear_again(
     orders: list[Order],
     participants: dict[str, Participant],
     clearing: Any,
+    views: Any,
 ) -> tuple[bytes, list[str]]:
     """The interval cleared again from the bundle: its result JSON, and what
     differs on the way (a rolled interval's roll inputs and horizon result)."""
@@ -362,7 +366,7 @@ def _clear_again(
     market = MarketConfig(**inputs["market"])
     if inputs.get("roll") is not None:
         roll, out = _roll_inputs(folder, k, inputs, orders, participants)
-        blob, found = _clear_roll(folder, feeder, roll, market, clearing)
+        blob, found = _clear_roll(folder, feeder, roll, market, clearing, views)
         return blob, out + found
     if inputs.get("base") is not None:
         feeder = BaseInterval.from_json(inputs["base"]).view(feeder)
@@ -439,15 +443,20 @@ def _roll_inputs(
     return roll, out
 
 
-def _clear_roll(
-    folder: Path, feeder: Any, roll: Any, market: MarketConfig, clearing: Any
+def _clear_roll(  # noqa: PLR0917 - one roll's inputs
+    folder: Path, feeder: Any, roll: Any, market: MarketConfig, clearing: Any, views: Any
 ) -> tuple[bytes, list[str]]:
     """Clear the roll again: the firm interval's result JSON, and a difference if
     the horizon result is not the published one."""
     from market.engine.rolling import clear_roll
 
     n = len(roll.orders)
-    feeders = [feeder] * n if roll.bases is None else [b.view(feeder) for b in roll.bases]
+    if roll.bases is None:
+        feeders = [feeder] * n
+    elif views is not None and views.feeder is feeder:
+        feeders = [views.view(b) for b in roll.bases]
+    else:
+        feeders = [b.view(feeder) for b in roll.bases]
     result = clear_roll(feeders, roll, market, clearing.options)
     out = []
     published = folder / "horizon.json"

@@ -85,6 +85,7 @@ class Lifecycle(Settling):
             from market.forecast import ViewCache
 
             self._roll_views = ViewCache(base.feeder, base.forecast, keep=self._roll_length + 8)
+        self._journaled_views: Any = None  # BaseViews of replayed rolls, made on first use
         self._market = market
         self._config = config
         self._clearing = clearing
@@ -350,8 +351,17 @@ class Lifecycle(Settling):
             raise JournalError(
                 f"flex_roll: names an order or a base the journal lacks: {exc}"
             ) from exc
+        if self._journaled_views is None:
+            from market.forecast import BaseViews
+
+            self._journaled_views = BaseViews(self._feeder, keep=self._roll_length + 8)
         outcome = rolling.run_roll(
-            self._feeder, self._roll_views, self._market, inputs, self._roll_options()
+            self._feeder,
+            self._roll_views,
+            self._market,
+            inputs,
+            self._roll_options(),
+            journaled=self._journaled_views,
         )
         if not outcome.ok:
             raise JournalError(

@@ -35,7 +35,7 @@ from market.orders import Order, Participant
 if TYPE_CHECKING:
     from market.clearing.horizon import HorizonResult
     from market.engine.state import MarketState
-    from market.forecast import BaseInterval, ViewCache
+    from market.forecast import BaseInterval, BaseViews, ViewCache
 
 __all__ = [
     "RollInputs",
@@ -161,7 +161,7 @@ class RollOutcome:
 
 
 def _views(
-    feeder: Feeder, views: ViewCache | None, inputs: RollInputs
+    feeder: Feeder, views: ViewCache | None, inputs: RollInputs, journaled: BaseViews | None
 ) -> tuple[list[Feeder], tuple[BaseInterval, ...]]:
     """One feeder view per interval and its base: the journaled bases when the
     inputs carry them, else the forecast's, cut where it ends (the firm one must
@@ -171,7 +171,9 @@ def _views(
         ForecastError: the forecast does not cover the firm interval.
     """
     if inputs.bases is not None:
-        return [b.view(feeder) for b in inputs.bases], inputs.bases
+        if journaled is None:
+            return [b.view(feeder) for b in inputs.bases], inputs.bases
+        return [journaled.view(b) for b in inputs.bases], inputs.bases
     interval, length = inputs.interval, len(inputs.orders)
     if views is None:
         return [feeder] * length, ()
@@ -220,12 +222,18 @@ def run_roll(
     market: MarketConfig,
     inputs: RollInputs,
     options: ClearingOptions | None,
+    *,
+    journaled: BaseViews | None = None,
 ) -> RollOutcome:
-    """Clear one roll; never raises (a failure is an outcome, as for single intervals)."""
+    """Clear one roll; never raises (a failure is an outcome, as for single intervals).
+
+    Inputs that carry their bases are cleared on views of them (from
+    ``journaled`` when given, so a replay reuses one view per base).
+    """
     k = inputs.interval
     bases: tuple[BaseInterval, ...] = ()
     try:
-        feeders, bases = _views(feeder, views, inputs)
+        feeders, bases = _views(feeder, views, inputs, journaled)
         result = clear_roll(feeders, inputs, market, options)
     except ClearingError as exc:
         logger.warning("interval %d: the flexibility roll failed: %s", k, exc)

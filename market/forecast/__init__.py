@@ -13,6 +13,7 @@ Typical use::
 from market.forecast.base import (
     BaseForecast,
     BaseInterval,
+    BaseViews,
     Element,
     ViewCache,
     elements_of,
@@ -25,6 +26,7 @@ __all__ = [
     "PROFILES",
     "BaseForecast",
     "BaseInterval",
+    "BaseViews",
     "Element",
     "FileForecast",
     "ProfileForecast",

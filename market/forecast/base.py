@@ -28,6 +28,7 @@ from market.errors import ForecastError
 __all__ = [
     "BaseForecast",
     "BaseInterval",
+    "BaseViews",
     "Element",
     "ViewCache",
     "elements_of",
@@ -234,3 +235,41 @@ class ViewCache:
             while len(self._views) > self._keep:
                 self._views.popitem(last=False)
         return view, record
+
+
+class BaseViews:
+    """Feeder views of journaled bases, one per base, the latest ``keep`` kept.
+
+    A replay or ``gridex verify`` clears roll after roll on journaled bases
+    (:mod:`market.engine.rolling`); one view per base lets what is memoised
+    on a view (its linearisation, the AC flows of unchanged indicative
+    intervals) carry from one roll to the next, as :class:`ViewCache` does
+    for the engine's forecast.
+    """
+
+    def __init__(self, feeder: Feeder, *, keep: int = 128) -> None:
+        self.feeder = feeder
+        self._keep = keep
+        self._views: OrderedDict[tuple[tuple[float, ...], tuple[float, ...]], Feeder] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def view(self, base: BaseInterval) -> Feeder:
+        """The feeder with ``base`` (the same object for the same vectors).
+
+        Raises:
+            ForecastError: the vectors do not fit the feeder.
+        """
+        key = (base.p_mw, base.q_mvar)
+        with self._lock:
+            hit = self._views.get(key)
+            if hit is not None:
+                self._views.move_to_end(key)
+                return hit
+        view = base.view(self.feeder)
+        with self._lock:
+            self._views[key] = view
+            while len(self._views) > self._keep:
+                self._views.popitem(last=False)
+        return view
