@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.gridex-installed
 
-.PHONY: demo test lint typecheck pytest bench proto clean
+.PHONY: demo demo-flex test lint typecheck pytest bench proto clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ node_modules/.gridex-installed: package.json package-lock.json
 
 demo: $(STAMP)
 	$(BIN)/gridex demo
+
+# batteries and EVs cleared over a rolling horizon, noon to night (about 4 minutes)
+demo-flex: $(STAMP)
+	$(BIN)/gridex demo --flex --start-hour 9 --intervals 40 --report gridex-report-flex
 
 test: $(STAMP) node_modules/.gridex-installed lint typecheck pytest
 

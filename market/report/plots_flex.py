@@ -121,7 +121,7 @@ def write_flex_page(
     bx.step(hours, day.price, where="post", color="tab:red")
     bx.set_ylabel("price at its bus (base units / kWh)")
     bx.set_xlabel("local hour")
-    fig.suptitle(f"battery {day.order_id} of {day.participant[:10]}…")
+    fig.suptitle(f"{day.order_id!r} of {day.participant[:10]}…: state of charge, firm fills, price")
     fig.tight_layout()
     out_dir.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_dir / "flex_battery.png", dpi=100)
