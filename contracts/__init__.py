@@ -40,6 +40,8 @@ node (tests, benchmark, demo). Cost on the embedded EVM: about 45 ms per
 
 from typing import TYPE_CHECKING, Any
 
+import gridex  # noqa: F401 - first: eth-hash on the C keccak (see gridex)
+
 if TYPE_CHECKING:  # the names below, imported on first use (web3 takes seconds to import)
     from contracts._compile import CompiledContract, compiled
     from contracts.chain import Chain, Key, SignedTx, load_account

@@ -1,1 +1,3 @@
 """market."""
+
+import gridex  # noqa: F401 - first: eth-hash on the C keccak (see gridex)

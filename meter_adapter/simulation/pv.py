@@ -13,10 +13,14 @@ minute, never on the order of evaluation or on the wall clock.
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import pandas as pd
 import pvlib
 from numpy.typing import NDArray
 
@@ -32,6 +36,11 @@ from meter_adapter.simulation._days import (
 __all__ = ["PvProfile", "PvSystem"]
 
 _CLOUD_STREAM = 1
+#: Solar position and clear sky by place and minutes, shared by every profile
+#: (a feeder's homes share a place and a day); the latest few kept.
+_SKY: OrderedDict[tuple[object, ...], tuple[pd.DataFrame, pd.DataFrame]] = OrderedDict()
+_SKY_KEEP = 8
+_SKY_LOCK = threading.Lock()
 _CLOUD_STEP_MIN = 5  # resolution of the cloud process, minutes
 
 
@@ -136,16 +145,34 @@ class PvProfile:
         """AC power during the minute containing ``when``, W."""
         return int(self.power_w(np.array([minute_of(when)], dtype=np.int64))[0])
 
-    def _ac_power(self, minutes: NDArray[np.int64], clouds: DayCache | None) -> NDArray[np.float64]:
+    def _sky(self, utc: pd.DatetimeIndex) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Solar position and clear-sky irradiance at ``utc``: the same for every
+        home at one place, so computed once for all of them (:data:`_SKY`)."""
         system = self.system
-        local = local_minutes(minutes, system.timezone)
-        position = self._location.get_solarposition(local.utc)
+        place = (system.latitude, system.longitude, system.altitude_m, system.linke_turbidity)
+        key = (*place, hashlib.sha256(utc.asi8.tobytes()).digest())
+        with _SKY_LOCK:
+            hit = _SKY.get(key)
+            if hit is not None:
+                _SKY.move_to_end(key)
+                return hit
+        position = self._location.get_solarposition(utc)
         clear = self._location.get_clearsky(
-            local.utc,
+            utc,
             model="ineichen",
             solar_position=position,
             linke_turbidity=system.linke_turbidity,
         )
+        with _SKY_LOCK:
+            _SKY[key] = (position, clear)
+            while len(_SKY) > _SKY_KEEP:
+                _SKY.popitem(last=False)
+        return position, clear
+
+    def _ac_power(self, minutes: NDArray[np.int64], clouds: DayCache | None) -> NDArray[np.float64]:
+        system = self.system
+        local = local_minutes(minutes, system.timezone)
+        position, clear = self._sky(local.utc)
         poa = pvlib.irradiance.get_total_irradiance(
             system.tilt_deg,
             system.azimuth_deg,

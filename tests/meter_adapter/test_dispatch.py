@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from meter_adapter.errors import MeterConfigError
@@ -136,3 +137,14 @@ def test_a_dispatch_works_around_a_running_battery() -> None:
     _delta(held, start, end)
     # the roof produced about 1000 Wh more for the battery than without it
     assert home.state.production_wh - held.state.production_wh == pytest.approx(1000, abs=20)
+
+
+def test_homes_at_one_place_share_the_sky_but_not_their_roofs() -> None:
+    """The solar position is computed once per place and day; each roof still has
+    its own size and orientation (a cache keyed on the place alone would merge them)."""
+    minutes = np.arange(29_000_000, 29_000_000 + 1440, dtype=np.int64)
+    small = PvProfile(PvSystem(kwp=4.0), seed=1, cloudiness=0.0).clear_sky_power_w(minutes)
+    big = PvProfile(PvSystem(kwp=12.0), seed=1, cloudiness=0.0).clear_sky_power_w(minutes)
+    west = PvProfile(PvSystem(kwp=12.0, azimuth_deg=270.0), seed=1, cloudiness=0.0)
+    assert big.max() > 2.5 * small.max()
+    assert int(np.argmax(west.clear_sky_power_w(minutes))) > int(np.argmax(big))
