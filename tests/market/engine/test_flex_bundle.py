@@ -27,7 +27,8 @@ CONFIG = EngineConfig(verify_replay=True, flex_horizon_intervals=4)
 
 def _settled_roll(make_engine: Callable[..., Engine], feeder: Feeder) -> Engine:
     """The outage case's two traders, plus a battery that charges from a cheap surplus
-    in ``FIRST`` for a dear buyer in ``FIRST + 1``: every interval cleared in a roll on a profile forecast."""
+    in ``FIRST`` for a dear buyer in ``FIRST + 1``: every interval cleared in a roll on
+    a profile forecast."""
     market = outage.start(
         make_engine,
         settler=RecordingSettler(),
