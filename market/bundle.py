@@ -54,7 +54,7 @@ import polars as pl
 from eth_hash.auto import keccak
 
 from market.config import MarketConfig
-from market.errors import InputFileError
+from market.errors import InputFileError, MarketError
 from market.manifest import (
     BaseRow,
     MeteringRow,
@@ -406,7 +406,14 @@ def _roll_inputs(
             base_rows = list(pl.read_parquet(folder / "bases.parquet").iter_rows())
         flex = tuple(flex_from_body(body) for _, body in flex_rows)
         versions = tuple(int(v) for v, _ in flex_rows)
-    except (OSError, ValueError, KeyError, TypeError, pl.exceptions.PolarsError) as exc:
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        TypeError,
+        MarketError,
+        pl.exceptions.PolarsError,
+    ) as exc:
         raise InputFileError(f"bundle {folder}: cannot read the roll ({exc!r})") from exc
     out = []
     for name, rows, digest in (

@@ -150,3 +150,14 @@ def test_the_day_without_flexibility_clears_the_ordinary_books_alone(
     )
     assert page is not None
     assert f"{5000 / 1000:.1f} kWh of demand unserved" in page.read_text()
+
+
+def test_a_flex_order_of_an_unknown_kind_is_an_input_error(rolled: tuple[Engine, Path]) -> None:
+    from market.errors import InputFileError
+
+    _, folder = rolled
+    flex = json.loads((folder / "flex.json").read_bytes())
+    flex[0][1]["kind"] = "flywheel"
+    _forge(folder, "flex.json", canonical(flex))
+    with pytest.raises(InputFileError, match="cannot read the roll"):
+        verify_bundle(folder)
