@@ -38,6 +38,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import EthereumTesterProvider, HTTPProvider, Web3
 from web3.exceptions import TransactionNotFound
+from web3.types import RPCEndpoint
 
 from contracts._boundary import map_error, mapped_errors
 from contracts.errors import (
@@ -84,6 +85,28 @@ class _SerialTesterProvider(EthereumTesterProvider):
             return super().make_request(method, params)
 
 
+def embedded_tester(
+    operator: str | None, prefund: Iterable[str] = (), prefund_wei: int = 10**21
+) -> EthereumTester:
+    """A fresh eth-tester chain on py-evm: ``operator`` (default: eth-tester's first
+    development key) starts with 10**24 wei, each ``prefund`` address with ``prefund_wei``."""
+    from eth_tester import EthereumTester
+
+    from contracts._pyevm import IndexedPyEVMBackend
+
+    genesis = IndexedPyEVMBackend.generate_genesis_state(num_accounts=1)
+    (default_address,) = genesis
+    if operator is not None:
+        genesis[bytes.fromhex(Web3.to_checksum_address(operator)[2:])] = dict(
+            genesis.pop(default_address)
+        )
+    for address in prefund:
+        key = bytes.fromhex(Web3.to_checksum_address(address)[2:])
+        genesis.setdefault(key, {"balance": 0, "storage": {}, "code": b"", "nonce": 0})
+        genesis[key] = {**genesis[key], "balance": genesis[key]["balance"] + prefund_wei}
+    return EthereumTester(IndexedPyEVMBackend(genesis_state=genesis))
+
+
 def load_account(key: Key) -> LocalAccount:
     """The signing account for ``key``.
 
@@ -128,8 +151,10 @@ class Chain:
         tester: EthereumTester | None = None,
         priority_fee_wei: int,
         poll_interval_s: float,
+        estimate_gas: bool,
     ) -> None:
         self._w3 = w3
+        self._estimate_gas = estimate_gas
         self._kind = kind
         self._operator = operator
         self._tester = tester
@@ -157,23 +182,12 @@ class Chain:
             prefund: addresses that get ``prefund_wei`` wei at genesis.
             prefund_wei: ETH (in wei) each ``prefund`` address starts with.
         """
-        from eth_tester import EthereumTester
-
-        from contracts._pyevm import IndexedPyEVMBackend
-
         operator = load_account(operator_key) if operator_key is not None else None
-        genesis = IndexedPyEVMBackend.generate_genesis_state(num_accounts=1)
-        (default_address,) = genesis
-        if operator is not None:
-            genesis[bytes.fromhex(operator.address[2:])] = dict(genesis.pop(default_address))
-        for address in prefund:
-            key = bytes.fromhex(Web3.to_checksum_address(address)[2:])
-            genesis.setdefault(key, {"balance": 0, "storage": {}, "code": b"", "nonce": 0})
-            genesis[key] = {**genesis[key], "balance": genesis[key]["balance"] + prefund_wei}
-        backend = IndexedPyEVMBackend(genesis_state=genesis)
+        tester = embedded_tester(
+            operator.address if operator is not None else None, prefund, prefund_wei
+        )
         if operator is None:
-            operator = load_account(backend.account_keys[0].to_bytes())
-        tester = EthereumTester(backend)
+            operator = load_account(tester.backend.account_keys[0].to_bytes())
         w3 = Web3(_SerialTesterProvider(tester))
         return cls(
             w3,
@@ -182,6 +196,7 @@ class Chain:
             tester=tester,
             priority_fee_wei=1,
             poll_interval_s=0.0,
+            estimate_gas=False,
         )
 
     @classmethod
@@ -194,8 +209,14 @@ class Chain:
         request_timeout_s: float = 10.0,
         priority_fee_wei: int = _GWEI,
         poll_interval_s: float = 0.05,
+        estimate_gas: bool = True,
     ) -> Chain:
         """A JSON-RPC node over HTTP; without ``operator_key`` the chain is read-only.
+
+        ``estimate_gas=False`` gives every transaction the block gas limit, as on
+        the embedded chain: for a node that charges only the gas used and whose
+        ``eth_estimateGas`` is slow (eth-tester's re-executes a transaction a
+        dozen times); a revert then shows in the receipt, not before sending.
 
         Raises:
             ChainConnectionError: the node does not answer.
@@ -205,6 +226,10 @@ class Chain:
             rpc_url,
             request_kwargs={"timeout": request_timeout_s},
             exception_retry_configuration=None,  # the driver decides what to retry
+            # web3 asks the chain id before every call and transaction (its
+            # validation); a node's chain id does not change under a connection
+            cache_allowed_requests=True,
+            cacheable_requests={RPCEndpoint("eth_chainId")},
         )
         w3 = Web3(provider)
         operator = load_account(operator_key) if operator_key is not None else None
@@ -215,6 +240,7 @@ class Chain:
                 operator=operator,
                 priority_fee_wei=priority_fee_wei,
                 poll_interval_s=poll_interval_s,
+                estimate_gas=estimate_gas,
             )
         except ChainConnectionError as exc:
             raise ChainConnectionError(f"no JSON-RPC node answers at {rpc_url}: {exc}") from exc
@@ -333,7 +359,7 @@ class Chain:
         )
 
     def _gas_limit(self, params: dict[str, Any], block_gas_limit: int) -> int:
-        if self._kind == "embedded":
+        if not self._estimate_gas:
             return block_gas_limit
         probe = {k: v for k, v in params.items() if k != "gas"}
         estimate = int(self._w3.eth.estimate_gas(cast("TxParams", probe)))

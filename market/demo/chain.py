@@ -1,4 +1,10 @@
-"""The demo's chain: contracts deployed, escrows funded, one settler for the engine."""
+"""The demo's chain: contracts deployed, escrows funded, one settler for the engine.
+
+Without a node of the caller's, the chain is the embedded EVM in a child
+process (:class:`contracts.pyevm_node.PyEvmNode`): its postings then execute
+on the other core instead of holding the engine's GIL, and ``gridex verify``
+can read the same chain from a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from market.engine.settler import ChainSettler
+
+if TYPE_CHECKING:
+    from contracts.pyevm_node import PyEvmNode
 
 __all__ = ["DemoChain", "open_chain"]
 
@@ -30,14 +39,36 @@ class DemoChain:
     operator_key: str
     operator: str
     deposits: dict[str, int]
+    rpc_url: str
+    node: PyEvmNode | None = None
+
+    def close(self) -> None:
+        """Stop the embedded node, if this chain runs one (its state is gone then)."""
+        if self.node is not None:
+            self.node.stop()
 
     def escrow_balances(self, accounts: Iterable[str]) -> dict[str, int]:
         """Escrow balance per lower-case address, base units."""
         return {a: int(self.ledger.escrow_balance(a)) for a in accounts}
 
 
+def start_node(operator_key: str) -> PyEvmNode:
+    """The embedded EVM's child process, funding the operator of ``operator_key``."""
+    from contracts import load_account
+    from contracts.pyevm_node import PyEvmNode
+
+    node = PyEvmNode(operator=load_account(operator_key).address)
+    node.start()
+    return node
+
+
 def open_chain(
-    participants: list[str], *, rpc_url: str | None, key_file: Path | None, operator_key: str
+    participants: list[str],
+    *,
+    rpc_url: str | None,
+    key_file: Path | None,
+    operator_key: str,
+    node: PyEvmNode | None = None,
 ) -> DemoChain:
     """Deploy the contracts and fund every escrow.
 
@@ -47,12 +78,15 @@ def open_chain(
         key_file: the operator's key file for ``rpc_url`` (a 0x-hex private key, or a
             JSON keystore as ``gridex chain`` reads it).
         operator_key: the operator's key on the embedded EVM.
+        node: the embedded EVM, started already (:func:`start_node` with
+            ``operator_key``); default: started here. The chain owns it
+            (:meth:`DemoChain.close`).
 
     Raises:
         ChainError: deployment or funding failed, or the key file is unreadable or
             not a key (``ChainConfigError``).
     """
-    from contracts import Chain, Ledger, SettlementDriver, deploy, load_account
+    from contracts import Chain, load_account
     from contracts.cli import read_key_file
 
     if rpc_url is not None and key_file is not None:
@@ -61,7 +95,39 @@ def open_chain(
         chain = Chain.connect(rpc_url, operator_key=account)
     else:
         account = load_account(operator_key)
-        chain = Chain.embedded(operator_key=account)
+        node = node if node is not None else start_node(operator_key)
+        rpc_url = node.url
+        try:
+            chain = Chain.connect(rpc_url, operator_key=account, **node.connect_options)
+        except BaseException:
+            node.stop()
+            raise
+    try:
+        return _funded(
+            chain,
+            account,
+            participants=participants,
+            operator_key=operator_key,
+            rpc_url=rpc_url,
+            node=node,
+        )
+    except BaseException:
+        if node is not None:
+            node.stop()
+        raise
+
+
+def _funded(
+    chain: Any,
+    account: Any,
+    *,
+    participants: list[str],
+    operator_key: str,
+    rpc_url: str,
+    node: PyEvmNode | None,
+) -> DemoChain:
+    from contracts import Ledger, SettlementDriver, deploy
+
     operator = account.address.lower()
     deployment = deploy(chain)
     ledger = Ledger(chain, deployment)
@@ -78,4 +144,6 @@ def open_chain(
         operator_key=operator_key,
         operator=operator,
         deposits=deposits,
+        rpc_url=rpc_url,
+        node=node,
     )

@@ -27,22 +27,25 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from grid import Feeder, load_feeder
 from market import _console
 from market import _folders as folders
-from market._cli_verify import verify_journal
 from market._console import plural
 from market.config import MarketConfig
 from market.demo.books import check_books
-from market.demo.chain import DemoChain, open_chain
+from market.demo.chain import DemoChain, open_chain, start_node
 from market.demo.fleet import Home, build_gateways, plan_homes
 from market.demo.options import DemoOptions
 from market.demo.report_ahead import ReportAhead
 from market.errors import ConfigError
 from market.report import ReportData, Summary, write_report
 from market.report.journal import report_from_journal
+
+if TYPE_CHECKING:
+    from contracts.pyevm_node import PyEvmNode
+    from market.demo.verify_process import VerifyProcess
 
 __all__ = ["DemoOutcome", "run_demo"]
 
@@ -55,8 +58,11 @@ SETTLE_WAIT = "waiting for settlement postings (before orders, after the day)"
 AHEAD_WAIT = "waiting for the report's worker after the last interval"
 #: Phase of the books check (its audit runs the base case's and the schedule's AC flow).
 BOOKS = "books checked against the chain (audit: 2 AC flows per interval)"
-#: Phase of ``gridex verify``: every interval cleared again from its bundle.
-VERIFY = "gridex verify: every interval cleared again from its bundle"
+#: Phase of ``gridex verify``: every interval cleared again from its bundle, in the
+#: verifier's process while the report is written.
+VERIFY = "gridex verify: every interval cleared again (own process, beside the report)"
+#: Phase of the wait, after the report, for the verifier's process.
+VERIFY_WAIT = "waiting for gridex verify after the report"
 
 #: The demo's market: the default tariffs and 15-minute intervals.
 MARKET = MarketConfig()
@@ -185,12 +191,55 @@ def _fresh_journal(folder: Path) -> Path:
 
 
 async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
-    from market.demo.timing import Timings
+    from market.demo.verify_process import VerifyProcess
 
     await _stop_on_signals()
     started = time.perf_counter()
+    operator_key = "0x" + _seeded_key(o.seed)
+    async with AsyncExitStack() as stack:
+        # the verifier's and the embedded EVM's processes start while the feeder
+        # loads; a signal is served meanwhile
+        verifier = VerifyProcess(o.feeder_name)
+        stack.push_async_callback(asyncio.to_thread, verifier.close)
+        loading = asyncio.to_thread(load_feeder, o.feeder_name)
+        node: PyEvmNode | None = None
+        if o.rpc_url is None:
+            loaded, started_node = await asyncio.gather(
+                loading, asyncio.to_thread(start_node, operator_key), return_exceptions=True
+            )
+            if not isinstance(started_node, BaseException):
+                node = started_node
+                stack.push_async_callback(asyncio.to_thread, node.stop)
+            for got in (loaded, started_node):
+                if isinstance(got, BaseException):
+                    raise got
+            feeder = cast(Feeder, loaded)
+        else:
+            feeder = await loading
+        return await _run_day(
+            o,
+            console,
+            started=started,
+            feeder=feeder,
+            operator_key=operator_key,
+            node=node,
+            verifier=verifier,
+        )
+
+
+async def _run_day(
+    o: DemoOptions,
+    console: Any,
+    *,
+    started: float,
+    feeder: Feeder,
+    operator_key: str,
+    node: PyEvmNode | None,
+    verifier: VerifyProcess,
+) -> DemoOutcome:
+    from market.demo.timing import Timings
+
     timings = Timings()
-    feeder = await asyncio.to_thread(load_feeder, o.feeder_name)  # a signal is served meanwhile
     market = MARKET
     homes = plan_homes(
         feeder,
@@ -205,14 +254,13 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         price_max=market.price_max,
     )
     journal = _fresh_journal(o.report_dir)
-    operator_key = "0x" + _seeded_key(o.seed)
     console.print(
         f"[bold]gridex demo[/bold] ({o.scenario}): {len(homes)} participants on {feeder.name} "
         f"({o.modbus_devices} over Modbus TCP), {(o.end_ms - o.start_ms) // INTERVAL_MS} "
         f"intervals from {o.start} {o.start_hour:02d}:00 UTC, "
         f"{'embedded EVM' if o.rpc_url is None else o.rpc_url}"
     )
-    timings.add("setup: feeder, homes and journal", time.perf_counter() - started)
+    timings.add("setup: feeder, homes, journal, EVM process started", time.perf_counter() - started)
     deploying = time.perf_counter()
     chain = await asyncio.to_thread(
         open_chain,
@@ -220,6 +268,7 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         rpc_url=o.rpc_url,
         key_file=o.key_file,
         operator_key=operator_key,
+        node=node,
     )
     timings.add("setup: contracts deployed, escrows funded", time.perf_counter() - deploying)
     report_ahead = ReportAhead(feeder, market, timings)
@@ -240,6 +289,11 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
     except BaseException:
         report_ahead.abandon()  # a stop must not wait for the report's queue
         raise
+    # the day is journaled and settled: verify it in the verifier's process meanwhile
+    bundles = o.report_dir / "bundles"
+    verifier.start(
+        journal, bundles, rpc_url=chain.rpc_url, deployment_json=chain.ledger.deployment.to_json()
+    )
     waited = time.perf_counter()
     ahead = await asyncio.to_thread(report_ahead.finish)
     timings.add(AHEAD_WAIT, time.perf_counter() - waited)
@@ -251,18 +305,6 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
     checking = time.perf_counter()
     problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
     timings.add(BOOKS, time.perf_counter() - checking)
-    verify_started = time.perf_counter()
-    verified, differences = await asyncio.to_thread(
-        verify_journal, journal, o.report_dir / "bundles", ledger=chain.ledger, feeder=feeder
-    )
-    timings.add(VERIFY, time.perf_counter() - verify_started)
-    problems += differences
-    console.print(
-        f"gridex verify: {verified} intervals recomputed from their bundles "
-        f"({o.report_dir / 'bundles'}) and checked against the chain in "
-        f"{time.perf_counter() - verify_started:.1f} s: "
-        + ("all agree" if not differences else f"{len(differences)} difference(s)")
-    )
     plots_at = time.perf_counter()
     pages: list[tuple[str, str]] = []
     if o.flex:
@@ -288,6 +330,16 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
         pages=pages,
     )
     timings.add("report tables and plots written", time.perf_counter() - plots_at)
+    waited = time.perf_counter()
+    verified, differences, verify_s = await asyncio.to_thread(verifier.result)
+    timings.add(VERIFY, verify_s)
+    timings.add(VERIFY_WAIT, time.perf_counter() - waited)
+    problems += differences
+    console.print(
+        f"gridex verify: {verified} intervals recomputed from their bundles ({bundles}) "
+        f"and checked against the chain in {verify_s:.1f} s (its own process, beside the "
+        "report): " + ("all agree" if not differences else f"{len(differences)} difference(s)")
+    )
     timings.add("journal replay and report tables (rest)", report_s - _sum(timings, "report: "))
     wall_s = time.perf_counter() - started
     timings.add(

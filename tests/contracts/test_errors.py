@@ -91,7 +91,14 @@ def _stale_nonce(world: ChainWorld) -> None:
 
 
 def _read_only(world: ChainWorld) -> None:
-    chain = Chain(world.chain.w3, kind="rpc", operator=None, priority_fee_wei=1, poll_interval_s=0)
+    chain = Chain(
+        world.chain.w3,
+        kind="rpc",
+        operator=None,
+        priority_fee_wei=1,
+        poll_interval_s=0,
+        estimate_gas=True,
+    )
     chain.fund(world.participants[0].address)
 
 
