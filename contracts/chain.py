@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -210,9 +211,12 @@ class Chain:
         priority_fee_wei: int = _GWEI,
         poll_interval_s: float = 0.05,
         estimate_gas: bool = True,
+        trust_env: bool = True,
     ) -> Chain:
         """A JSON-RPC node over HTTP; without ``operator_key`` the chain is read-only.
 
+        ``trust_env=False`` ignores proxy and netrc settings of the environment
+        (requests reads them on every request), for a node on 127.0.0.1.
         ``estimate_gas=False`` gives every transaction the block gas limit, as on
         the embedded chain: for a node that charges only the gas used and whose
         ``eth_estimateGas`` is slow (eth-tester's re-executes a transaction a
@@ -222,8 +226,11 @@ class Chain:
             ChainConnectionError: the node does not answer.
             ChainConfigError: its chain id is not ``expected_chain_id``.
         """
+        session = requests.Session()
+        session.trust_env = trust_env
         provider = HTTPProvider(
             rpc_url,
+            session=session,
             request_kwargs={"timeout": request_timeout_s},
             exception_retry_configuration=None,  # the driver decides what to retry
             # web3 asks the chain id before every call and transaction (its

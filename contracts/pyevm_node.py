@@ -71,11 +71,12 @@ class PyEvmNode:
     #: :meth:`contracts.Chain.connect` options that suit this node: it mines each
     #: transaction as it arrives (no receipt to poll for), charges a 1 wei tip and
     #: only the gas used (the block gas limit will do; eth-tester's gas estimate
-    #: executes a transaction a dozen times).
+    #: executes a transaction a dozen times), and is reached without a proxy.
     connect_options: Mapping[str, Any] = {
         "priority_fee_wei": 1,
         "poll_interval_s": 0.001,
         "estimate_gas": False,
+        "trust_env": False,
     }
 
     @property

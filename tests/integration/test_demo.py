@@ -18,7 +18,7 @@ import pytest
 from contracts.devnode import HARDHAT_DEV_KEYS, HardhatNode
 from market.cli import main
 from market.demo.options import DemoOptions
-from market.demo.run import DemoOutcome, run_demo
+from market.demo.run import VERIFY, DemoOutcome, run_demo
 from market.report import PLOTS, SCHEMAS
 
 pytestmark = pytest.mark.integration
@@ -45,6 +45,13 @@ def test_books_balance_to_the_last_unit(outcome: DemoOutcome) -> None:
     assert intervals.height == 4
     assert intervals["ac_passed"].all()
     assert (intervals["gas_used"] > 0).all()
+
+
+def test_the_verify_process_checked_every_interval(outcome: DemoOutcome) -> None:
+    """The day was verified (in its own process) from one bundle per settled interval."""
+    bundles = sorted(p.name for p in (outcome.report_dir / "bundles").iterdir())
+    assert bundles == [f"interval-{k}" for k in outcome.data.intervals["interval"].sort()]
+    assert outcome.timings[VERIFY] > 0
 
 
 def test_every_home_streamed_readings_and_traded(outcome: DemoOutcome) -> None:
