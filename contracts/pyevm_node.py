@@ -16,7 +16,8 @@ time into py-evm (it is not thread-safe). A revert comes back as a JSON-RPC
 error ``execution reverted: <reason>`` (code 3), any other rejection with its
 message (code -32000), so :mod:`contracts._boundary` maps them as from any
 node. It listens on a free port on 127.0.0.1 only and exits when its parent
-closes its stdin (the parent ending, however it ends, closes it).
+closes its stdin (the parent ending, however it ends, closes it); it ignores
+SIGINT, which a terminal's Ctrl-C sends the parent as well.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -241,6 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prefund", action="append", default=[], help="another funded address")
     parser.add_argument("--prefund-wei", type=int, default=10**21)
     args = parser.parse_args(argv)
+    # Ctrl-C reaches the whole process group: the parent decides when this ends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     endpoint = _Endpoint(args.operator, args.prefund, args.prefund_wei)
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(endpoint))
     server.daemon_threads = True

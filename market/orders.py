@@ -8,10 +8,20 @@ money in integer token base units. Sides are seen from the participant: a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import pairwise
 
-__all__ = ["ADDRESS_RE", "Order", "Participant", "Side", "normalise_address"]
+__all__ = [
+    "ADDRESS_RE",
+    "Order",
+    "Participant",
+    "Side",
+    "book_order",
+    "book_permutation",
+    "normalise_address",
+]
 
 #: An Ethereum address: 0x and 40 hexadecimal digits (any case).
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -73,3 +83,29 @@ class Order:
     def key(self) -> tuple[str, str]:
         """The order's unique key: (participant, order id)."""
         return (self.participant, self.order_id)
+
+
+def book_order(orders: Iterable[Order]) -> list[Order]:
+    """``orders`` in the canonical book order: by participant (lower case), then order id.
+
+    The clearing LP can have several optima when equal offers compete for
+    the same room (two sellers at one price and demand for one of them);
+    which one the solver returns follows the order of its columns. Clearing
+    in this order, never in arrival order, makes the same orders clear the
+    same way however they arrived (the sort is stable: equal keys keep their
+    order).
+    """
+    return sorted(orders, key=_book_key)
+
+
+def book_permutation(orders: Sequence[Order]) -> list[int] | None:
+    """Positions in ``orders`` of :func:`book_order`'s sequence, or None if
+    ``orders`` are in book order already."""
+    keys = [_book_key(o) for o in orders]
+    if all(a <= b for a, b in pairwise(keys)):
+        return None
+    return sorted(range(len(keys)), key=keys.__getitem__)
+
+
+def _book_key(order: Order) -> tuple[str, str]:
+    return order.participant.lower(), order.order_id

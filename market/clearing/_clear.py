@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import cast
 
 from grid import Feeder
 from market._columns import OrderColumns
@@ -13,7 +14,8 @@ from market.clearing._gc import no_gc_pauses
 from market.clearing._problem import OrderBook
 from market.clearing.nodal import clear_nodal
 from market.clearing.options import ClearingOptions, Mechanism
-from market.clearing.result import ClearingResult
+from market.clearing.result import ClearingResult, Fill
+from market.clearing.rows import Rows
 from market.clearing.status import Termination
 from market.clearing.uniform import clear_uniform
 from market.config import MarketConfig
@@ -23,7 +25,7 @@ from market.errors import (
     InfeasibleClearingError,
     SolverError,
 )
-from market.orders import Order, Participant
+from market.orders import Order, Participant, book_permutation
 from market.validation import assert_valid_orders
 
 __all__ = ["clear"]
@@ -46,8 +48,9 @@ def clear(
 
     Args:
         feeder: the feeder the participants are connected to.
-        orders: every order of the interval (book order matters only for
-            ties in the bilateral attribution).
+        orders: every order of the interval, in any order (they clear in
+            :func:`~market.orders.book_order`, so ties break the same way
+            however the orders arrived).
         participants: registered participants by (lower-case) address.
         config: prices, fee and interval length of the market.
         mechanism: ``"nodal"`` (under grid limits, locational prices) or
@@ -106,6 +109,11 @@ def _clear(
         assert_valid_orders(
             columns, config=config, participants=participants, feeder=feeder, interval=interval
         )
+    # validation names orders as given; the LP sees them in the canonical book order
+    # (ties break the same way however they arrived), the fills come back as given
+    perm = book_permutation(columns.orders)
+    if perm is not None:
+        columns = OrderColumns.of(columns.orders[i] for i in perm)
     book = OrderBook.build(columns, participants, feeder)
     prepare_s = time.perf_counter() - t0
     if mechanism == "nodal":
@@ -118,6 +126,9 @@ def _clear(
     stats = result.stats
     result = replace(
         result,
+        fills=result.fills
+        if perm is None or len(result.fills) != len(perm)
+        else _as_given(result.fills, perm),
         stats=replace(stats, build_s=stats.build_s + prepare_s, total_s=time.perf_counter() - t0),
     )
     if not result.status.ok and not allow_non_optimal:
@@ -140,3 +151,16 @@ def _clear(
         result.stats.total_s,
     )
     return result
+
+
+def _as_given(fills: Sequence[Fill], perm: list[int]) -> Rows[Fill]:
+    """``fills`` of the book in ``perm``'s order (``perm[j]``: the given position of
+    fill ``j``) back in the order the orders were given, built on first read."""
+
+    def build() -> tuple[Fill, ...]:
+        given: list[Fill | None] = [None] * len(perm)
+        for j, i in enumerate(perm):
+            given[i] = fills[j]
+        return tuple(cast(list[Fill], given))
+
+    return Rows(len(perm), build)

@@ -28,7 +28,7 @@ from market.flex import (
     soc_after,
     stored_wh,
 )
-from market.orders import Order, Participant, Side
+from market.orders import Order, Participant, Side, book_order
 
 __all__ = ["FlexSchedule", "inflexible_profile"]
 
@@ -155,7 +155,7 @@ def _layout(  # noqa: PLR0917 - private helper called positionally in one place
     books: list[OrderBook] = []
     n_ord: list[int] = []
     for t, iv in enumerate(intervals):
-        book = list(orders[t])
+        book = book_order(orders[t])  # ties break the same way however the orders arrived
         n_ord.append(len(book))
         for d, f in enumerate(flex):
             if not _active(f, iv):

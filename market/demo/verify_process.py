@@ -13,6 +13,7 @@ while the demo writes its report.
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -66,6 +67,9 @@ class VerifyProcess:
 
 def _child(conn: Connection, feeder_name: str) -> None:
     from grid import load_feeder
+
+    # Ctrl-C reaches the whole process group: the demo stops this child itself
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     feeder = load_feeder(feeder_name)
     try:

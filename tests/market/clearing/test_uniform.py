@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -140,3 +141,32 @@ def test_textbook_crossing() -> None:
     assert fills["s1"].amount == 600_000
     assert result.grid_import_wh == result.grid_export_wh == 0
     assert result.operator_surplus == 0
+
+
+def test_equal_offers_clear_the_same_way_whatever_order_they_arrive_in() -> None:
+    """Six sellers at one price and room for two and a half: the LP has many
+    optima, and the solver's pick follows the order of its columns (twelve
+    arrival orders gave nine different fills before the book was cleared in
+    ``book_order``). Every arrival order now gets the same fills."""
+    parts = {f"0x{i:040x}": Participant(f"0x{i:040x}", BUSES[i % 2]) for i in range(7)}
+    addr = list(parts)
+    sellers = [Order(f"s{i}", addr[i], Side.SELL, 0, 1000, 100_000) for i in range(6)]
+    buyer = Order("b", addr[6], Side.BUY, 0, 2500, 280_000)
+    config = MarketConfig(retail_price=300_000, feed_in_price=80_000)
+    rng = random.Random(0)
+    seen = set()
+    for _ in range(12):
+        arrival = [*sellers, buyer]
+        rng.shuffle(arrival)
+        result = clear(
+            feeder("radial"),
+            arrival,
+            parts,
+            config,
+            mechanism="uniform",
+            options=ClearingOptions(ac_check=False),
+        )
+        seen.add(tuple(sorted((f.order_id, f.filled_wh, f.amount) for f in result.fills)))
+    assert len(seen) == 1
+    (fills,) = seen
+    assert sum(wh for oid, wh, _ in fills if oid.startswith("s")) == 2500
