@@ -226,8 +226,10 @@ class Chain:
             ChainConnectionError: the node does not answer.
             ChainConfigError: its chain id is not ``expected_chain_id``.
         """
-        session = requests.Session()
-        session.trust_env = trust_env
+        session = None  # web3 keeps one session per thread
+        if not trust_env:  # then one for all threads: requests' pool is thread-safe
+            session = requests.Session()
+            session.trust_env = False
         provider = HTTPProvider(
             rpc_url,
             session=session,

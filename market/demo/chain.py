@@ -19,7 +19,7 @@ from market.engine.settler import ChainSettler
 if TYPE_CHECKING:
     from contracts.pyevm_node import PyEvmNode
 
-__all__ = ["DemoChain", "open_chain"]
+__all__ = ["DemoChain", "open_chain", "start_node"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,13 +39,7 @@ class DemoChain:
     operator_key: str
     operator: str
     deposits: dict[str, int]
-    rpc_url: str
-    node: PyEvmNode | None = None
-
-    def close(self) -> None:
-        """Stop the embedded node, if this chain runs one (its state is gone then)."""
-        if self.node is not None:
-            self.node.stop()
+    rpc_url: str  # where another process reads the same chain
 
     def escrow_balances(self, accounts: Iterable[str]) -> dict[str, int]:
         """Escrow balance per lower-case address, base units."""
@@ -74,60 +68,32 @@ def open_chain(
 
     Args:
         participants: lower-case addresses to fund.
-        rpc_url: JSON-RPC node, or None for the embedded EVM.
+        rpc_url: JSON-RPC node, or None for the embedded EVM ``node``.
         key_file: the operator's key file for ``rpc_url`` (a 0x-hex private key, or a
             JSON keystore as ``gridex chain`` reads it).
         operator_key: the operator's key on the embedded EVM.
-        node: the embedded EVM, started already (:func:`start_node` with
-            ``operator_key``); default: started here. The chain owns it
-            (:meth:`DemoChain.close`).
+        node: the embedded EVM (:func:`start_node` with ``operator_key``), when
+            ``rpc_url`` is None; the caller stops it.
 
     Raises:
         ChainError: deployment or funding failed, or the key file is unreadable or
             not a key (``ChainConfigError``).
     """
-    from contracts import Chain, load_account
+    from contracts import Chain, ChainConfigError, Ledger, SettlementDriver, deploy, load_account
     from contracts.cli import read_key_file
 
     if rpc_url is not None and key_file is not None:
         account = read_key_file(key_file)
         operator_key = "0x" + bytes(account.key).hex()
         chain = Chain.connect(rpc_url, operator_key=account)
-    else:
+    elif node is not None:
         account = load_account(operator_key)
-        node = node if node is not None else start_node(operator_key)
         rpc_url = node.url
-        try:
-            chain = Chain.connect(rpc_url, operator_key=account, **node.connect_options)
-        except BaseException:
-            node.stop()
-            raise
-    try:
-        return _funded(
-            chain,
-            account,
-            participants=participants,
-            operator_key=operator_key,
-            rpc_url=rpc_url,
-            node=node,
+        chain = Chain.connect(rpc_url, operator_key=account, **node.connect_options)
+    else:
+        raise ChainConfigError(
+            "the demo's chain: give rpc_url and key_file (a real node) or node (the embedded EVM)"
         )
-    except BaseException:
-        if node is not None:
-            node.stop()
-        raise
-
-
-def _funded(
-    chain: Any,
-    account: Any,
-    *,
-    participants: list[str],
-    operator_key: str,
-    rpc_url: str,
-    node: PyEvmNode | None,
-) -> DemoChain:
-    from contracts import Ledger, SettlementDriver, deploy
-
     operator = account.address.lower()
     deployment = deploy(chain)
     ledger = Ledger(chain, deployment)
@@ -145,5 +111,4 @@ def _funded(
         operator=operator,
         deposits=deposits,
         rpc_url=rpc_url,
-        node=node,
     )
