@@ -336,7 +336,8 @@ async def _run_day(
     timings.add(VERIFY_WAIT, time.perf_counter() - waited)
     problems += differences
     console.print(
-        f"gridex verify: {verified} intervals recomputed from their bundles ({bundles}) "
+        f"gridex verify: {verified} intervals recomputed from their bundles (the report's "
+        "bundles/) "
         f"and checked against the chain in {verify_s:.1f} s (its own process, beside the "
         "report): " + ("all agree" if not differences else f"{len(differences)} difference(s)")
     )
