@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"{_READY}http://127.0.0.1:{server.server_address[1]}", flush=True)
+    sys.stdout = sys.stderr  # nobody reads the pipe any more: a stray print must not fill it
     sys.stdin.read()  # returns when the parent closes the pipe or ends
     server.shutdown()
 
