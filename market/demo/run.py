@@ -197,8 +197,8 @@ async def _run(o: DemoOptions, console: Any) -> DemoOutcome:
     started = time.perf_counter()
     operator_key = "0x" + _seeded_key(o.seed)
     async with AsyncExitStack() as stack:
-        # the verifier's and the embedded EVM's processes start while the feeder
-        # loads; a signal is served meanwhile
+        # the embedded EVM's process starts while the feeder loads (a signal is served
+        # meanwhile); the verifier's once the day is set up
         verifier = VerifyProcess(o.feeder_name)
         stack.push_async_callback(asyncio.to_thread, verifier.close)
         loading = asyncio.to_thread(load_feeder, o.feeder_name)
@@ -271,6 +271,7 @@ async def _run_day(
         node=node,
     )
     timings.add("setup: contracts deployed, escrows funded", time.perf_counter() - deploying)
+    verifier.launch()  # it loads the feeder while the day runs, on the other core
     report_ahead = ReportAhead(feeder, market, timings)
     try:
         with tempfile.TemporaryDirectory(prefix="gridex-demo-buffers-") as buffers:

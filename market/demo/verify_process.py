@@ -3,8 +3,9 @@
 Verifying clears every interval again from its bundle: seconds of Python
 that, in the demo's own process, would queue behind the report for the GIL.
 :class:`VerifyProcess` starts a child (``spawn``, not ``fork``: the engine's
-gRPC threads must not be copied) as the day begins; the child imports the
-clearing code and loads the feeder while the day runs, on the other core.
+gRPC threads must not be copied) as the day's trading begins; the child
+imports the clearing code and loads the feeder while the day runs, on the
+other core.
 After the day it bundles the journal and verifies every interval against the
 chain, which it reads over JSON-RPC like any ``gridex verify --rpc-url``,
 while the demo writes its report.
@@ -23,20 +24,27 @@ __all__ = ["VerifyProcess"]
 
 
 class VerifyProcess:
-    """One child process that verifies one journal; it loads ``feeder_name`` at once."""
+    """One child process that verifies one journal; :meth:`launch` starts it, and it
+    loads ``feeder_name`` at once."""
 
     def __init__(self, feeder_name: str) -> None:
         context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
+        self._conn, self._child_conn = context.Pipe()
         self._process = context.Process(
-            target=_child, args=(child, feeder_name), name="gridex-verify", daemon=True
+            target=_child, args=(self._child_conn, feeder_name), name="gridex-verify", daemon=True
         )
-        self._process.start()
-        child.close()
+
+    def launch(self) -> None:
+        """Start the child (it imports the clearing code and loads the feeder); once."""
+        if self._process.pid is None:
+            self._process.start()
+            self._child_conn.close()
 
     def start(self, db: Path, out: Path, *, rpc_url: str, deployment_json: str) -> None:
         """Bundle ``db`` into ``out`` and verify every settled interval against the
-        chain at ``rpc_url`` (:func:`market._cli_verify.verify_journal`), in the child."""
+        chain at ``rpc_url`` (:func:`market._cli_verify.verify_journal`), in the child
+        (launched now if it is not yet)."""
+        self.launch()
         self._conn.send((str(db), str(out), rpc_url, deployment_json))
 
     def result(self) -> tuple[int, list[str], float]:
@@ -60,6 +68,9 @@ class VerifyProcess:
     def close(self) -> None:
         """Stop the child, abandoning a verification still running."""
         self._conn.close()
+        if self._process.pid is None:  # never launched
+            self._child_conn.close()
+            return
         if self._process.is_alive():
             self._process.terminate()
         self._process.join(timeout=30)

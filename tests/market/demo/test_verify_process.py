@@ -29,7 +29,12 @@ def test_an_error_in_the_child_is_raised_with_its_type(tmp_path: Path) -> None:
 
 
 def test_closing_before_the_day_ends_stops_the_child() -> None:
+    never = VerifyProcess("cigre-lv")
+    never.close()  # not launched: nothing to stop
+    assert never._process.pid is None
+
     verifier = VerifyProcess("cigre-lv")
+    verifier.launch()
     verifier.close()
     assert not verifier._process.is_alive()
     assert verifier._process.exitcode is not None
