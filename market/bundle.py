@@ -53,6 +53,7 @@ from typing import Any
 import polars as pl
 from eth_hash.auto import keccak
 
+from grid import GridError
 from market.config import MarketConfig
 from market.errors import InputFileError, MarketError
 from market.manifest import (
@@ -328,19 +329,28 @@ def verify_bundle(
         out.append(f"interval {k}: result.json is not the clearing result the manifest names")
     if manifest["clearing"]["ok"]:
         clearing = _clearing_backend(inputs.get("options"))
-        blob, found = _clear_again(
-            folder, k, inputs, feeder=feeder, orders=orders, participants=participants,
-            clearing=clearing, views=views,
-        )  # fmt: skip
-        out += found
-        recomputed = bytes(keccak(blob))
-        if recomputed != clearing_hash:
+        try:
+            blob, found = _clear_again(
+                folder, k, inputs, feeder=feeder, orders=orders, participants=participants,
+                clearing=clearing, views=views,
+            )  # fmt: skip
+        except InputFileError:
+            raise
+        except (MarketError, GridError) as exc:  # forged inputs the engine never cleared
             out.append(
-                f"interval {k}: clearing recomputed from the inputs has hash 0x{recomputed.hex()}, "
-                f"the bundle says 0x{clearing_hash.hex()}"
+                f"interval {k}: the bundle's inputs do not clear again "
+                f"({type(exc).__name__}: {exc}), yet the bundle says they cleared"
             )
-            out += _fill_differences(k, published, blob, clearing)
-        summary = clearing.decode(blob)
+        else:
+            out += found
+            recomputed = bytes(keccak(blob))
+            if recomputed != clearing_hash:
+                out.append(
+                    f"interval {k}: clearing recomputed from the inputs has hash "
+                    f"0x{recomputed.hex()}, the bundle says 0x{clearing_hash.hex()}"
+                )
+                out += _fill_differences(k, published, blob, clearing)
+            summary = clearing.decode(blob)
     out += _posting_differences(k, manifest, frames, summary)
     out += _manifest_differences(
         k, folder, manifest=manifest, frames=frames, clearing_hash=clearing_hash, chain=chain

@@ -130,6 +130,20 @@ def test_a_file_changed_behind_the_manifest_is_reported(bundle: Path) -> None:
     assert any("clearing recomputed" in line for line in found)
 
 
+def test_a_book_that_does_not_clear_again_is_a_difference_not_a_crash(bundle: Path) -> None:
+    """Orders forged to negative quantities (the file's hash fixed) make the LP
+    infeasible: verify reports that, and still checks the rest of the bundle."""
+    path = bundle / "orders.parquet"
+    _rewrite(path, pl.read_parquet(path).with_columns(pl.lit(-5).alias("quantity_wh")), bundle)
+    found = verify_bundle(bundle)
+    assert any(
+        "the bundle's inputs do not clear again (InfeasibleClearingError" in f for f in found
+    )
+    assert any("orders.parquet is not the order book the manifest names" in f for f in found)
+    # the postings are still recomputed (without the clearing's payments) and differ
+    assert any(" v0: " in f and "posted" in f and "recomputed" in f for f in found)
+
+
 @pytest.fixture
 def embedded_ledger() -> Ledger:
     chain = Chain.embedded()
