@@ -141,6 +141,35 @@ class OrderColumns:
         """Number of orders."""
         return len(self.orders)
 
+    def book_permutation(self) -> IntArray | None:
+        """Positions of the orders in :func:`market.orders.book_order` (by participant
+        in lower case, then order id; stable), or None when they are in it already."""
+        if self.n < 2:
+            return None
+        lower = np.array(self.participant_lower, dtype=str)
+        per_order = lower[np.searchsorted(self.participant_unique, self.participant_first)]
+        perm = np.lexsort((np.array(self.order_id, dtype=str), per_order))
+        if bool((perm == np.arange(self.n)).all()):
+            return None
+        return perm
+
+    def take(self, positions: IntArray) -> OrderColumns:
+        """The orders at ``positions``, in that order."""
+        at = positions.tolist()
+
+        def pick(column: Sequence[Any]) -> list[Any]:
+            return list(map(column.__getitem__, at))
+
+        return OrderColumns(
+            orders=tuple(pick(self.orders)),
+            order_id=pick(self.order_id),
+            participant=pick(self.participant),
+            side=pick(self.side),
+            interval=pick(self.interval),
+            quantity_wh=pick(self.quantity_wh),
+            limit_price=pick(self.limit_price),
+        )
+
     @cached_property
     def participant_first(self) -> IntArray:
         """Per order, the position of the first order with the same participant string."""

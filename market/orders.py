@@ -8,10 +8,9 @@ money in integer token base units. Sides are seen from the participant: a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import pairwise
 
 __all__ = [
     "ADDRESS_RE",
@@ -19,7 +18,6 @@ __all__ = [
     "Participant",
     "Side",
     "book_order",
-    "book_permutation",
     "normalise_address",
 ]
 
@@ -96,15 +94,6 @@ def book_order(orders: Iterable[Order]) -> list[Order]:
     order).
     """
     return sorted(orders, key=_book_key)
-
-
-def book_permutation(orders: Sequence[Order]) -> list[int] | None:
-    """Positions in ``orders`` of :func:`book_order`'s sequence, or None if
-    ``orders`` are in book order already."""
-    keys = [_book_key(o) for o in orders]
-    if all(a <= b for a, b in pairwise(keys)):
-        return None
-    return sorted(range(len(keys)), key=keys.__getitem__)
 
 
 def _book_key(order: Order) -> tuple[str, str]:

@@ -11,7 +11,7 @@ from typing import cast
 from grid import Feeder
 from market._columns import OrderColumns
 from market.clearing._gc import no_gc_pauses
-from market.clearing._problem import OrderBook
+from market.clearing._problem import IntArray, OrderBook
 from market.clearing.nodal import clear_nodal
 from market.clearing.options import ClearingOptions, Mechanism
 from market.clearing.result import ClearingResult, Fill
@@ -25,7 +25,7 @@ from market.errors import (
     InfeasibleClearingError,
     SolverError,
 )
-from market.orders import Order, Participant, book_permutation
+from market.orders import Order, Participant
 from market.validation import assert_valid_orders
 
 __all__ = ["clear"]
@@ -111,9 +111,9 @@ def _clear(
         )
     # validation names orders as given; the LP sees them in the canonical book order
     # (ties break the same way however they arrived), the fills come back as given
-    perm = book_permutation(columns.orders)
+    perm = columns.book_permutation()
     if perm is not None:
-        columns = OrderColumns.of(columns.orders[i] for i in perm)
+        columns = columns.take(perm)
     book = OrderBook.build(columns, participants, feeder)
     prepare_s = time.perf_counter() - t0
     if mechanism == "nodal":
@@ -153,13 +153,13 @@ def _clear(
     return result
 
 
-def _as_given(fills: Sequence[Fill], perm: list[int]) -> Rows[Fill]:
+def _as_given(fills: Sequence[Fill], perm: IntArray) -> Rows[Fill]:
     """``fills`` of the book in ``perm``'s order (``perm[j]``: the given position of
     fill ``j``) back in the order the orders were given, built on first read."""
 
     def build() -> tuple[Fill, ...]:
         given: list[Fill | None] = [None] * len(perm)
-        for j, i in enumerate(perm):
+        for j, i in enumerate(perm.tolist()):
             given[i] = fills[j]
         return tuple(cast(list[Fill], given))
 

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 from hypothesis import given, settings
 
-from market.clearing import ClearingOptions, clear
+from market.clearing import ClearingOptions, ClearingResult, clear
 from market.config import MarketConfig
 from market.orders import Order, Participant, Side
 from tests.market.clearing.invariants import check_books
@@ -17,6 +17,20 @@ from tests.strategies import clearing_configs, order_books
 
 BUSES = [b.index for b in feeder("radial").connectable_buses]
 UNLIMITED = 10**15  # Wh: the external grid's depth on either side
+
+
+def _uniform(
+    orders: list[Order], parts: dict[str, Participant], config: MarketConfig
+) -> ClearingResult:
+    """The copper-plate clearing of ``orders`` on the radial test feeder, no AC check."""
+    return clear(
+        feeder("radial"),
+        orders,
+        parts,
+        config,
+        mechanism="uniform",
+        options=ClearingOptions(ac_check=False),
+    )
 
 
 @dataclass
@@ -79,14 +93,7 @@ def test_uniform_matches_merit_order(
     config: MarketConfig, book: tuple[list[Order], dict[str, Participant]]
 ) -> None:
     orders, parts = book
-    result = clear(
-        feeder("radial"),
-        orders,
-        parts,
-        config,
-        mechanism="uniform",
-        options=ClearingOptions(ac_check=False),
-    )
+    result = _uniform(orders, parts, config)
     check_books(result, orders, config)
     ref = merit_order(orders, config)
     # the result's welfare includes the fees the buyers pay; the crossing is net of them
@@ -118,14 +125,7 @@ def test_textbook_crossing() -> None:
         Order("b3", addr[5], Side.BUY, 0, 3000, 120_000),
     ]
     config = MarketConfig(retail_price=300_000, feed_in_price=80_000)
-    result = clear(
-        feeder("radial"),
-        orders,
-        parts,
-        config,
-        mechanism="uniform",
-        options=ClearingOptions(ac_check=False),
-    )
+    result = _uniform(orders, parts, config)
     fills = {f.order_id: f for f in result.fills}
     # demand at 150k: b1 + b2 = 6000 Wh; supply s1 4000 + s2 partly 2000 Wh
     assert [fills[k].filled_wh for k in ("s1", "s2", "s3", "b1", "b2", "b3")] == [
@@ -158,14 +158,7 @@ def test_equal_offers_clear_the_same_way_whatever_order_they_arrive_in() -> None
     for _ in range(12):
         arrival = [*sellers, buyer]
         rng.shuffle(arrival)
-        result = clear(
-            feeder("radial"),
-            arrival,
-            parts,
-            config,
-            mechanism="uniform",
-            options=ClearingOptions(ac_check=False),
-        )
+        result = _uniform(arrival, parts, config)
         seen.add(tuple(sorted((f.order_id, f.filled_wh, f.amount) for f in result.fills)))
     assert len(seen) == 1
     (fills,) = seen
