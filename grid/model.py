@@ -14,6 +14,7 @@ a private working copy that carries one extra static generator per bus, the
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import threading
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = [
     "ExtGrid",
     "Feeder",
     "FloatArray",
+    "Limits",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -123,6 +125,23 @@ class ExtGrid:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A feeder's limits as arrays, for checks over every element at once.
+
+    Attributes:
+        branch_limited: per branch (``Feeder.branches`` order), whether it has a
+            finite thermal limit.
+        max_loading_percent: per branch, the operator's loading limit.
+        vm_min_pu, vm_max_pu: per bus, the voltage band.
+    """
+
+    branch_limited: npt.NDArray[np.bool_]
+    max_loading_percent: FloatArray
+    vm_min_pu: FloatArray
+    vm_max_pu: FloatArray
+
+
+@dataclass(frozen=True)
 class Feeder:
     """A distribution feeder: topology, limits and the base operating point.
 
@@ -178,6 +197,19 @@ class Feeder:
     def connectable_buses(self) -> tuple[Bus, ...]:
         """Buses where participants may connect."""
         return tuple(b for b in self.buses if b.connectable)
+
+    @functools.cached_property
+    def limits(self) -> Limits:
+        """Every limit of the feeder as arrays (computed once per feeder object)."""
+        branches = self.branches
+        return Limits(
+            branch_limited=np.array([b.limited for b in branches], dtype=bool),
+            max_loading_percent=np.array(
+                [b.max_loading_percent for b in branches], dtype=np.float64
+            ),
+            vm_min_pu=np.array([b.vm_min_pu for b in self.buses], dtype=np.float64),
+            vm_max_pu=np.array([b.vm_max_pu for b in self.buses], dtype=np.float64),
+        )
 
     def position_of(self, bus_index: int) -> int:
         """Position of pandapower bus ``bus_index`` in per-bus arrays.

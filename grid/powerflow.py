@@ -25,7 +25,7 @@ from grid._newton import AcModel, AcSolution, build_model, newton
 from grid.errors import PowerFlowError, UnsupportedFeederError
 from grid.model import Feeder, FloatArray
 
-__all__ = ["AcFlow", "ac_model", "run_ac", "run_dc", "solve_ac"]
+__all__ = ["AcFlow", "ac_model", "run_ac", "run_dc", "solve_ac", "specified_injection"]
 
 #: Newton-Raphson iteration limit; distribution feeders converge in 3-6.
 MAX_ITERATIONS = 30
@@ -193,6 +193,14 @@ def _label(feeder: Feeder, what: str) -> str:
     return f"feeder {feeder.name!r}{f' ({feeder.base_label})' if feeder.base_label else ''}, {what}"
 
 
+def specified_injection(
+    feeder: Feeder, model: AcModel, injection_mw: FloatArray
+) -> npt.NDArray[np.complex128]:
+    """The complex injection (p.u.) a flow of ``feeder`` at ``injection_mw`` solves for."""
+    shift_p, shift_q = _shift(feeder)
+    return model.injection_pu(injection_mw + shift_p, shift_q)
+
+
 def solve_ac(feeder: Feeder, injection_mw: FloatArray) -> AcFlow:
     """AC power flow of the feeder's base plus ``injection_mw`` (MW per bus, into the grid).
 
@@ -205,8 +213,7 @@ def solve_ac(feeder: Feeder, injection_mw: FloatArray) -> AcFlow:
     """
     model = ac_model(feeder)
     start = _start(feeder, model)
-    shift_p, shift_q = _shift(feeder)
-    s_spec = model.injection_pu(injection_mw + shift_p, shift_q)
+    s_spec = specified_injection(feeder, model, injection_mw)
     label = _label(
         feeder,
         f"a schedule with {float(np.abs(injection_mw).sum()):.3f} MW of market injection",
@@ -229,14 +236,14 @@ def read_flow(model: AcModel, sol: AcSolution) -> AcFlow:
     sf = np.zeros(len(rows), dtype=np.complex128)
     st = np.zeros(len(rows), dtype=np.complex128)
     f, t = model.f_bus[r], model.t_bus[r]
-    sf[ok] = v[f] * np.conj(model.yf[r] @ v) * base
-    st[ok] = v[t] * np.conj(model.yt[r] @ v) * base
+    sf[ok] = v[f] * np.conj((model.yf_branch @ v)[ok]) * base
+    st[ok] = v[t] * np.conj((model.yt_branch @ v)[ok]) * base
     loading = np.full(len(rows), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         i_f = np.abs(sf[ok]) / (base * vm_int[f]) * model.i_base_from[ok]
         i_t = np.abs(st[ok]) / (base * vm_int[t]) * model.i_base_to[ok]
         loading[ok] = np.maximum(i_f * model.load_from[ok], i_t * model.load_to[ok])
-    s_calc_ref = v[model.ref] * np.conj(model.ybus[model.ref] @ v)
+    s_calc_ref = v[model.ref] * np.conj(model.ybus_ref @ v)
     ext_p = float(np.sum((s_calc_ref - sol.s_spec[model.ref]).real) * base)
     return AcFlow(
         model=model,

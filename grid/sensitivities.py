@@ -43,7 +43,7 @@ import scipy.sparse.linalg as spla
 from grid._newton import jacobian
 from grid.errors import PowerFlowError
 from grid.model import Feeder, FloatArray
-from grid.powerflow import AcFlow, run_dc, solve_ac
+from grid.powerflow import AcFlow, run_dc, solve_ac, specified_injection
 
 __all__ = ["Method", "Mode", "Sensitivities", "linearise"]
 
@@ -107,6 +107,7 @@ def linearise(
     *,
     mode: Mode = "ac",
     method: Method = "auto",
+    flow: AcFlow | None = None,
 ) -> Sensitivities:
     """Linearise the feeder around base load plus ``injection_mw``.
 
@@ -117,14 +118,18 @@ def linearise(
         mode: ``"ac"`` (Jacobian of the AC power flow) or ``"dc"``.
         method: ``"sparse"`` (sparse LU) or ``"dense"`` solve, same result;
             ``"auto"`` picks dense up to :data:`DENSE_MAX_UNKNOWNS` unknowns.
+        flow: the AC power flow of this feeder at this injection, already
+            converged (``grid.check_schedule(...).flow``), so it is not solved
+            again (``ac`` only).
 
     Raises:
         InjectionShapeError: ``injection_mw`` has the wrong shape.
         PowerFlowError: the power flow at the operating point did not converge.
+        ValueError: ``flow`` was solved at another injection or on another base.
     """
     inj = feeder.check_injection(np.zeros(feeder.n_bus) if injection_mw is None else injection_mw)
     if mode == "ac":
-        return _linearise_ac(feeder, inj, method)
+        return _linearise_ac(feeder, inj, method, flow)
     if mode == "dc":
         return _linearise_dc(feeder, inj, method)
     raise ValueError(f"mode: expected 'ac' or 'dc', got {mode!r}")
@@ -201,33 +206,47 @@ def _ac_output_sensitivities(
     pvpq = np.concatenate([pv, pq])
     j, dva, dvm = jacobian(model, v)
     n = model.ybus.shape[0]
-    ds_dva = sp.csr_matrix((dva, (model._rows, model._cols)), shape=(n, n))
-    ds_dvm = sp.csr_matrix((dvm, (model._rows, model._cols)), shape=(n, n))
-    rows = model.branch_rows
-    yf = model.yf[rows]
-    fb = model.f_bus[rows]
+    yf = model.yf_branch
+    m = yf.shape[0]
+    fb = model.f_bus[model.branch_rows]
     i_f = yf @ v
-    cf = sp.csr_matrix((np.ones(len(rows)), (np.arange(len(rows)), fb)), shape=(len(rows), n))
-    diag_v = sp.diags(v)
     vn = v / np.abs(v)
-    # pypower's dSbr_dV, from side: Sf = Vf·conj(Yf V)
-    dsf_dva = 1j * (sp.diags(np.conj(i_f)) @ cf @ diag_v - sp.diags(v[fb]) @ (yf @ diag_v).conj())
-    dsf_dvm = sp.diags(v[fb]) @ (yf @ sp.diags(vn)).conj() + sp.diags(np.conj(i_f)) @ cf @ sp.diags(
-        vn
-    )
-    dsf_dva, dsf_dvm = sp.csr_matrix(dsf_dva), sp.csr_matrix(dsf_dvm)
+    # pypower's dSbr_dV, from side (Sf = Vf·conj(Yf V)), assembled on Yf's pattern:
+    #   ∂Sf/∂Va = j·(conj(If)·Cf·diag(V) − diag(Vf)·conj(Yf·diag(V)))
+    #   ∂Sf/∂Vm = diag(Vf)·conj(Yf·diag(Vn)) + conj(If)·Cf·diag(Vn)
+    # only the real parts (active flow) are wanted
+    r = np.repeat(np.arange(m), np.diff(yf.indptr))
+    c, y = yf.indices, yf.data
+    vf = v[fb]
+    dpf_dva = np.zeros((m, n))
+    dpf_dvm = np.zeros((m, n))
+    dpf_dva[r, c] = (-1j * vf[r] * np.conj(y * v[c])).real
+    dpf_dvm[r, c] = (vf[r] * np.conj(y * vn[c])).real
+    diag = np.arange(m)
+    dpf_dva[diag, fb] += (1j * np.conj(i_f) * vf).real
+    dpf_dvm[diag, fb] += (np.conj(i_f) * vn[fb]).real
     n_x = len(pvpq) + len(pq)
-    dpf_dx = sp.hstack([dsf_dva[:, pvpq].real, dsf_dvm[:, pq].real]).toarray()
-    dvm_dx = np.zeros((len(pq), n_x))
-    dvm_dx[np.arange(len(pq)), len(pvpq) + np.arange(len(pq))] = 1.0
-    slack_rows = sp.hstack([ds_dva[ref][:, pvpq].real, ds_dvm[ref][:, pq].real]).toarray()
-    rhs = np.vstack([dpf_dx, dvm_dx, slack_rows.sum(axis=0, keepdims=True)])
-    return _solve_transposed(j, rhs, method), v[fb] * np.conj(i_f)
+    rhs = np.zeros((m + len(pq) + 1, n_x))
+    rhs[:m, : len(pvpq)] = dpf_dva[:, pvpq]
+    rhs[:m, len(pvpq) :] = dpf_dvm[:, pq]
+    rhs[m + np.arange(len(pq)), len(pvpq) + np.arange(len(pq))] = 1.0
+    # the slack's P: the reference rows of ∂S/∂Va and ∂S/∂Vm, summed
+    at_ref = np.isin(model._rows, ref)
+    slack_va = np.bincount(model._cols[at_ref], weights=dva[at_ref].real, minlength=n)
+    slack_vm = np.bincount(model._cols[at_ref], weights=dvm[at_ref].real, minlength=n)
+    rhs[-1, : len(pvpq)] = slack_va[pvpq]
+    rhs[-1, len(pvpq) :] = slack_vm[pq]
+    return _solve_transposed(j, rhs, method), vf * np.conj(i_f)
 
 
-def _linearise_ac(feeder: Feeder, inj: FloatArray, method: Method) -> Sensitivities:
-    with feeder.lock():
-        flow = solve_ac(feeder, inj)
+def _linearise_ac(
+    feeder: Feeder, inj: FloatArray, method: Method, flow: AcFlow | None
+) -> Sensitivities:
+    if flow is None:
+        with feeder.lock():
+            flow = solve_ac(feeder, inj)
+    elif not np.array_equal(flow.solution.s_spec, specified_injection(feeder, flow.model, inj)):
+        raise ValueError("flow: solved at another injection or base than the one linearised")
     model = flow.model
     if np.any(model.branch_rows < 0):
         br = feeder.branches[int(np.flatnonzero(model.branch_rows < 0)[0])]

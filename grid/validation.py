@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from grid.model import Feeder, FloatArray
-from grid.powerflow import solve_ac
+from grid.powerflow import AcFlow, solve_ac
 
 __all__ = ["AcReport", "Violation", "check_schedule", "limit_report"]
 
@@ -50,7 +50,9 @@ class AcReport:
     is the active power the external grid injects (positive: the feeder
     imports). ``branch_p_mw`` is the from-side active flow per branch in
     ``feeder.branches`` order (a line's from bus, a transformer's HV side),
-    the quantity :class:`grid.Sensitivities` linearises.
+    the quantity :class:`grid.Sensitivities` linearises. ``flow`` is the
+    converged power flow itself when the report is a fresh one (not one read
+    back from a journal), which :func:`grid.linearise` can start from.
     """
 
     max_line_loading_percent: float
@@ -64,6 +66,7 @@ class AcReport:
     vm_pu: FloatArray
     violations: tuple[Violation, ...]
     branch_p_mw: FloatArray
+    flow: AcFlow | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -98,7 +101,7 @@ def check_schedule(
     ext_p = flow.ext_grid_p_mw
     branch_p = np.asarray(flow.s_from_mva.real, dtype=np.float64)
 
-    return limit_report(
+    report = limit_report(
         feeder,
         line_loading_percent=line_loading,
         trafo_loading_percent=trafo_loading,
@@ -108,6 +111,7 @@ def check_schedule(
         branch_p_mw=branch_p,
         tolerance=tolerance,
     )
+    return replace(report, flow=flow)
 
 
 def limit_report(
@@ -127,30 +131,29 @@ def limit_report(
     ``tolerance``), used for fresh flows and for flows read back from a journal.
     """
     line_loading, trafo_loading, vm = line_loading_percent, trafo_loading_percent, vm_pu
+    limits = feeder.limits
     violations: list[Violation] = []
-    for branch, loading in zip(feeder.branches, np.r_[line_loading, trafo_loading], strict=True):
-        if branch.limited and loading > branch.max_loading_percent + tolerance:
-            violations.append(
-                Violation(
-                    branch.kind,
-                    branch.index,
-                    branch.name,
-                    "loading_percent",
-                    float(loading),
-                    branch.max_loading_percent,
-                )
+    loading = np.r_[line_loading, trafo_loading]
+    over = limits.branch_limited & (loading > limits.max_loading_percent + tolerance)
+    branches = feeder.branches
+    for i in np.flatnonzero(over):
+        branch = branches[i]
+        violations.append(
+            Violation(
+                branch.kind,
+                branch.index,
+                branch.name,
+                "loading_percent",
+                float(loading[i]),
+                branch.max_loading_percent,
             )
-    for bus, v in zip(feeder.buses, vm, strict=True):
-        if np.isnan(v):
-            continue  # out of service
-        if v < bus.vm_min_pu - tolerance / 100.0:
-            violations.append(
-                Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_min_pu)
-            )
-        elif v > bus.vm_max_pu + tolerance / 100.0:
-            violations.append(
-                Violation("bus", bus.index, bus.name, "vm_pu", float(v), bus.vm_max_pu)
-            )
+        )
+    low = vm < limits.vm_min_pu - tolerance / 100.0  # NaN (out of service) is neither
+    high = vm > limits.vm_max_pu + tolerance / 100.0
+    for k in np.flatnonzero(low | high):
+        bus = feeder.buses[k]
+        bound = bus.vm_min_pu if low[k] else bus.vm_max_pu
+        violations.append(Violation("bus", bus.index, bus.name, "vm_pu", float(vm[k]), bound))
     return AcReport(
         max_line_loading_percent=float(np.nanmax(np.r_[line_loading, 0.0])),
         max_trafo_loading_percent=float(np.nanmax(np.r_[trafo_loading, 0.0])),

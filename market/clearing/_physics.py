@@ -81,39 +81,42 @@ class AcState:
 
 def _misses(feeder: Feeder, report: AcReport, base: AcReport, tolerance: float) -> list[Miss]:
     out: list[Miss] = []
+    limits = feeder.limits
     loading = np.r_[report.line_loading_percent, report.trafo_loading_percent]
     base_loading = np.r_[base.line_loading_percent, base.trafo_loading_percent]
-    for i, br in enumerate(feeder.branches):
-        if not br.limited or not np.isfinite(loading[i]):
-            continue
-        allowed = max(br.max_loading_percent, float(np.nan_to_num(base_loading[i])))
-        if loading[i] > allowed + tolerance:
-            out.append(
-                Miss(
-                    br.kind,
-                    i,
-                    float(loading[i]),
-                    allowed,
-                    f"{br.label} ({br.name}): loading_percent {loading[i]:.4g} "
-                    f"beyond limit {allowed:.4g}",
-                )
+    # a limit the base case already breaks is held where the base case has it
+    allowed = np.maximum(limits.max_loading_percent, np.nan_to_num(base_loading))
+    over = limits.branch_limited & np.isfinite(loading) & (loading > allowed + tolerance)
+    branches = feeder.branches
+    for i in np.flatnonzero(over):
+        br = branches[i]
+        out.append(
+            Miss(
+                br.kind,
+                int(i),
+                float(loading[i]),
+                float(allowed[i]),
+                f"{br.label} ({br.name}): loading_percent {loading[i]:.4g} "
+                f"beyond limit {allowed[i]:.4g}",
             )
+        )
     tol_pu = tolerance / 100.0
-    for k, bus in enumerate(feeder.buses):
-        v, v0 = float(report.vm_pu[k]), float(base.vm_pu[k])
-        if not np.isfinite(v):
-            continue
-        hi = max(bus.vm_max_pu, v0 if np.isfinite(v0) else bus.vm_max_pu)
-        lo = min(bus.vm_min_pu, v0 if np.isfinite(v0) else bus.vm_min_pu)
-        for limit, beyond in ((hi, v > hi + tol_pu), (lo, v < lo - tol_pu)):
+    v, v0 = report.vm_pu, base.vm_pu
+    known = np.isfinite(v0)
+    hi = np.where(known, np.maximum(limits.vm_max_pu, v0), limits.vm_max_pu)
+    lo = np.where(known, np.minimum(limits.vm_min_pu, v0), limits.vm_min_pu)
+    above, below = v > hi + tol_pu, v < lo - tol_pu  # NaN (out of service) is neither
+    for k in np.flatnonzero(above | below):
+        bus = feeder.buses[k]
+        for limit, beyond in ((hi[k], above[k]), (lo[k], below[k])):
             if beyond:
                 out.append(
                     Miss(
                         "bus",
-                        k,
-                        v,
-                        limit,
-                        f"bus {bus.index} ({bus.name}): vm_pu {v:.4g} beyond limit {limit:.4g}",
+                        int(k),
+                        float(v[k]),
+                        float(limit),
+                        f"bus {bus.index} ({bus.name}): vm_pu {v[k]:.4g} beyond limit {limit:.4g}",
                     )
                 )
     return out

@@ -281,7 +281,8 @@ def run_rounds(
                 radius = np.where(shrink, np.minimum(radius, 0.5 * np.abs(step)), radius)
             prev_score, prev_step = mis.score, step
             logger.info("round %d: mismatch score %.3g; re-linearising", rounds, mis.score)
-            sens = linearise(feeder, inj, mode="ac")  # evaluate just converged at inj
+            assert state.report is not None  # mis is not None: the flow converged
+            sens = linearise(feeder, inj, mode="ac", flow=state.report.flow)
             timing["linearise_s"] += time.perf_counter() - t3
             continue
         if state.feasible:

@@ -12,7 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grid import BUILTIN_FEEDERS, Feeder, PowerFlowError, check_schedule, linearise, load_feeder
+from grid import (
+    BUILTIN_FEEDERS,
+    Feeder,
+    PowerFlowError,
+    _newton,
+    check_schedule,
+    linearise,
+    load_feeder,
+)
 from grid.powerflow import run_ac, solve_ac
 
 TOL_PU = 1e-6
@@ -79,6 +87,16 @@ def test_fast_flow_equals_runpp_on_every_builtin_feeder(
     for feeder in every_feeder.values():
         inj = np.zeros(feeder.n_bus) if seed is None else _random_injection(feeder, seed)
         _compare(feeder, inj)
+
+
+@pytest.mark.parametrize("dense_max", [0, 10**6], ids=["sparse", "dense"])
+def test_sparse_and_dense_newton_steps_both_equal_runpp(
+    every_feeder: dict[str, Feeder], dense_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each feeder takes one of the two steps by its size; force every feeder through each
+    monkeypatch.setattr(_newton, "DENSE_NEWTON_MAX", dense_max)
+    for feeder in every_feeder.values():
+        _compare(feeder, _random_injection(feeder, 8))
 
 
 def test_fast_flow_equals_runpp_on_a_base_load_view(feeders: dict[str, Feeder]) -> None:

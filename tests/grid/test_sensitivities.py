@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grid import Feeder, InjectionShapeError, linearise
+from grid import Feeder, InjectionShapeError, check_schedule, linearise
 from grid.powerflow import run_ac, run_dc
 
 from .conftest import ACCURACY_FEEDERS
@@ -126,3 +126,21 @@ def test_flow_limits_are_active_power_headroom(feeders: dict[str, Feeder]) -> No
 def test_bad_injection_vector_is_rejected(feeders: dict[str, Feeder], bad: np.ndarray) -> None:
     with pytest.raises(InjectionShapeError, match="injection_mw"):
         linearise(feeders["cigre-lv"], bad)
+
+
+def test_a_converged_flow_handed_over_linearises_as_one_solved_afresh(
+    feeders: dict[str, Feeder],
+) -> None:
+    feeder = feeders["kerber-dorfnetz"]
+    inj = _perturbation(feeder, 3)
+    report = check_schedule(feeder, inj)
+    handed = linearise(feeder, inj, mode="ac", flow=report.flow)
+    fresh = linearise(feeder, inj, mode="ac")
+    for name in ("flow_mw", "vm_pu", "dflow_dp", "dvm_dp", "dslack_dp", "flow_limit_mw"):
+        np.testing.assert_array_equal(getattr(handed, name), getattr(fresh, name), err_msg=name)
+    # a flow of another injection, or of the same injection on another base, is refused
+    with pytest.raises(ValueError, match="flow"):
+        linearise(feeder, inj * 0.5, mode="ac", flow=report.flow)
+    view = feeder.with_base(feeder.base_p_mw * 1.2, feeder.base_q_mvar, label="test")
+    with pytest.raises(ValueError, match="flow"):
+        linearise(view, inj, mode="ac", flow=report.flow)
