@@ -92,6 +92,7 @@ class AcModel:
     _y_pattern: ComplexArray
     _cols: IntArray
     _diag: npt.NDArray[np.bool_]
+    _at_ref: npt.NDArray[np.bool_]
     _j_src: IntArray
     _j_part: IntArray
     _j_shape: tuple[int, int]
@@ -256,6 +257,7 @@ def build_model(
         _y_pattern=y_pattern,
         _cols=pcol,
         _diag=prow == pcol,
+        _at_ref=np.isin(prow, ref),
         _j_src=j_src,
         _j_part=j_part,
         _j_shape=probe.shape,

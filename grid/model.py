@@ -131,11 +131,15 @@ class Limits:
     Attributes:
         branch_limited: per branch (``Feeder.branches`` order), whether it has a
             finite thermal limit.
+        branch_is_line: per branch, a line (else a transformer).
+        rating_mva: per branch, the apparent-power rating (``inf``: unlimited).
         max_loading_percent: per branch, the operator's loading limit.
         vm_min_pu, vm_max_pu: per bus, the voltage band.
     """
 
     branch_limited: npt.NDArray[np.bool_]
+    branch_is_line: npt.NDArray[np.bool_]
+    rating_mva: FloatArray
     max_loading_percent: FloatArray
     vm_min_pu: FloatArray
     vm_max_pu: FloatArray
@@ -204,6 +208,8 @@ class Feeder:
         branches = self.branches
         return Limits(
             branch_limited=np.array([b.limited for b in branches], dtype=bool),
+            branch_is_line=np.array([b.kind == "line" for b in branches], dtype=bool),
+            rating_mva=np.array([b.rating_mva for b in branches], dtype=np.float64),
             max_loading_percent=np.array(
                 [b.max_loading_percent for b in branches], dtype=np.float64
             ),

@@ -162,16 +162,12 @@ def _branch_map(net: Any, feeder: Feeder) -> npt.NDArray[np.int64]:
 
 
 def _limits(feeder: Feeder, vm_pu_from: FloatArray, q_mvar: FloatArray) -> FloatArray:
-    limits = np.empty(len(feeder.branches))
-    for i, br in enumerate(feeder.branches):
-        if not br.limited:
-            limits[i] = math.inf
-            continue
-        s_max = br.rating_mva * br.max_loading_percent / 100.0
-        if br.kind == "line":
-            s_max *= vm_pu_from[i]
-        limits[i] = math.sqrt(max(s_max**2 - q_mvar[i] ** 2, 0.0))
-    return limits
+    limits = feeder.limits
+    s_max = limits.rating_mva * limits.max_loading_percent / 100.0
+    s_max = np.where(limits.branch_is_line, s_max * vm_pu_from, s_max)
+    with np.errstate(invalid="ignore"):  # inf - q² for an unlimited branch
+        headroom = np.sqrt(np.maximum(s_max**2 - q_mvar**2, 0.0))
+    return np.where(limits.branch_limited, headroom, math.inf)
 
 
 #: Below this many unknowns the transposed system is solved densely (LAPACK): SuperLU's
@@ -202,7 +198,7 @@ def _ac_output_sensitivities(
     of the slack folded in the last row.
     """
     model, v = flow.model, flow.solution.v
-    ref, pv, pq = model.ref, model.pv, model.pq
+    pv, pq = model.pv, model.pq
     pvpq = np.concatenate([pv, pq])
     j, dva, dvm = jacobian(model, v)
     n = model.ybus.shape[0]
@@ -231,7 +227,7 @@ def _ac_output_sensitivities(
     rhs[:m, len(pvpq) :] = dpf_dvm[:, pq]
     rhs[m + np.arange(len(pq)), len(pvpq) + np.arange(len(pq))] = 1.0
     # the slack's P: the reference rows of ∂S/∂Va and ∂S/∂Vm, summed
-    at_ref = np.isin(model._rows, ref)
+    at_ref = model._at_ref
     slack_va = np.bincount(model._cols[at_ref], weights=dva[at_ref].real, minlength=n)
     slack_vm = np.bincount(model._cols[at_ref], weights=dvm[at_ref].real, minlength=n)
     rhs[-1, : len(pvpq)] = slack_va[pvpq]

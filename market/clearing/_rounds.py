@@ -111,14 +111,13 @@ def mismatch_of(
     report = state.report
     assert report is not None  # callers compare converged power flows only
     d = inj - sens.injection_mw
-    wanted = {"line": "lines" in options.constraints, "trafo": "trafos" in options.constraints}
-    rows = [
-        i
-        for i, b in enumerate(feeder.branches)
-        if b.limited and wanted[b.kind] and np.isfinite(sens.flow_limit_mw[i])
-    ]
+    limits = feeder.limits
+    wanted = np.where(
+        limits.branch_is_line, "lines" in options.constraints, "trafos" in options.constraints
+    )
+    rows = np.flatnonzero(limits.branch_limited & wanted & np.isfinite(sens.flow_limit_mw))
     flow = 0.0
-    if rows:
+    if len(rows):
         pred = sens.flow_mw[rows] + sens.dflow_dp[rows] @ d
         limit = np.maximum(sens.flow_limit_mw[rows], 1e-9)
         flow = float(np.max(np.abs(pred - report.branch_p_mw[rows]) / limit))

@@ -112,8 +112,9 @@ def define_network_rows(
     c = mw_per_kwh(interval_s)
     t = tighten or Tightening.none(feeder)
     p0 = sens.injection_mw
-    kinds = np.array([KIND_LINE if b.kind == "line" else KIND_TRAFO for b in feeder.branches])
-    limited = np.array([b.limited for b in feeder.branches], dtype=bool)
+    limits = feeder.limits
+    kinds = np.where(limits.branch_is_line, KIND_LINE, KIND_TRAFO)
+    limited = limits.branch_limited
     wanted = np.isin(kinds, [k for n, k in (("lines", 0), ("trafos", 1)) if n in constraints])
     br = np.flatnonzero(limited & wanted)
     d = sens.dflow_dp[br]
@@ -130,8 +131,8 @@ def define_network_rows(
         )
     ]
     if "voltage" in constraints and sens.mode == "ac":
-        vmin = np.array([b.vm_min_pu for b in feeder.buses]) + t.vmin_pu
-        vmax = np.array([b.vm_max_pu for b in feeder.buses]) - t.vmax_pu
+        vmin = limits.vm_min_pu + t.vmin_pu
+        vmax = limits.vm_max_pu - t.vmax_pu
         s_all = sens.dvm_dp
         bus = np.flatnonzero(np.isfinite(sens.vm_pu) & np.isfinite(base.vm_pu) & s_all.any(axis=1))
         s = s_all[bus]
