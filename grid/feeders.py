@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from grid._net_cache import cached_net
 from grid.errors import FeederFileError, FeederNotFoundError
 from grid.model import Feeder
 
@@ -85,7 +86,10 @@ BUILTIN_FEEDERS: dict[str, tuple[str, Callable[[], Any]]] = {
 
 
 def builtin_net(name: str) -> Any:
-    """A fresh pandapower network for built-in feeder ``name``.
+    """A fresh pandapower network for built-in feeder ``name``, built now.
+
+    :func:`load_feeder` reads the same network from the disk cache
+    (:mod:`grid._net_cache`) once it has been built on this machine.
 
     Raises:
         FeederNotFoundError: ``name`` is not a built-in feeder.
@@ -101,8 +105,9 @@ def load_feeder(name_or_path: str | Path) -> Feeder:
     """Load a feeder by built-in name or from a pandapower JSON file.
 
     Args:
-        name_or_path: one of :data:`BUILTIN_FEEDERS`, or the path of a file
-            written by ``pandapower.to_json``.
+        name_or_path: one of :data:`BUILTIN_FEEDERS` (built on first use and
+            then read from the disk cache, :mod:`grid._net_cache`), or the path
+            of a file written by ``pandapower.to_json``.
 
     Raises:
         FeederNotFoundError: neither a built-in name nor an existing file.
@@ -111,7 +116,8 @@ def load_feeder(name_or_path: str | Path) -> Feeder:
     """
     key = str(name_or_path)
     if key in BUILTIN_FEEDERS:
-        return Feeder.from_net(builtin_net(key), name=key)
+        net = cached_net(key, lambda: builtin_net(key))
+        return Feeder.from_net(net, name=key)
     path = Path(key)
     if not path.is_file():
         raise FeederNotFoundError(_unknown(key))
