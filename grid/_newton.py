@@ -7,7 +7,8 @@ the admittance matrices (``Ybus``, ``Yf``, ``Yt``), the bus types and the index
 maps are taken ONCE per feeder from pandapower's own internal model after one
 ``runpp`` (:class:`AcModel`): shunts, transformer taps, switches that fuse buses
 and the external grid's voltage set-point are therefore exactly pandapower's.
-Each flow then costs a few sparse Newton steps.
+Each flow then costs a few Newton steps (dense on small feeders, sparse LU on
+larger ones: :data:`DENSE_NEWTON_MAX`).
 
 Determinism: a flow on a feeder view starts from the converged base case of
 that view (itself solved from pandapower's own solution of the network file's
