@@ -135,3 +135,42 @@ def test_vectorised_attribution_matches_the_written_out_rule(
         for t in trades
     ]
     assert got == reference_trades(book, filled.tolist(), distance)
+
+
+def test_many_buses_match_the_written_out_rule() -> None:
+    # up to 60 buses on each side: thousands of bus pairs, most of them left unmatched
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        n, n_bus = 240, 60
+        points = rng.integers(0, 6, size=(n_bus, 2))
+        distance = np.abs(points[:, None, :] - points[None, :, :]).sum(axis=2).astype(float)
+        side = np.where(rng.random(n) < 0.5, 1, -1).astype(np.int64)
+        pos = rng.integers(0, n_bus, n).astype(np.int64)
+        qty = rng.integers(1, 400, n).astype(np.int64)
+        orders = tuple(
+            Order(f"o{i}", f"0x{i:040x}", Side.SELL if side[i] > 0 else Side.BUY, 0, int(qty[i]), 1)
+            for i in range(n)
+        )
+        book = OrderBook(
+            orders,
+            tuple(o.participant for o in orders),
+            side,
+            pos + 100,
+            pos,
+            qty,
+            np.ones(n, dtype=np.int64),
+        )
+        filled = np.where(rng.random(n) < 0.8, rng.integers(0, 400, n), 0).clip(max=qty)
+        trades = attribute_trades(
+            book, filled, np.zeros(n, dtype=np.int64), distance=distance, grid_bus=0, config=CONFIG
+        )
+        index = {o.order_id: i for i, o in enumerate(orders)}
+        got = [
+            (
+                index[t.buyer_order] if t.buyer != GRID else None,
+                index[t.seller_order] if t.seller != GRID else None,
+                t.energy_wh,
+            )
+            for t in trades
+        ]
+        assert got == reference_trades(book, filled.tolist(), distance), seed
