@@ -53,7 +53,11 @@ def cached_net(name: str, build: Callable[[], Any]) -> Any:
 
     ``build`` must be deterministic: its result is what every later call reads.
     """
-    folder = cache_dir() / "feeders"
+    try:
+        folder = cache_dir() / "feeders"
+    except RuntimeError as exc:  # no home folder to put it in
+        logger.info("feeder cache not used (%s)", exc)
+        return build()
     path = folder / f"{name}-{_key()}.pickle"
     try:
         with path.open("rb") as fh:

@@ -94,3 +94,14 @@ def test_a_file_another_user_owns_is_not_read(
     monkeypatch.setattr(feeders, "builtin_net", counting)
     load_feeder("cigre-lv")
     assert built == ["cigre-lv"]
+
+
+def test_without_a_home_folder_the_network_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GRIDEX_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    assert load_feeder("cigre-lv").n_bus == 44
