@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from gridex.cache import cache_dir
+
 from contracts.errors import CompileError
 
 __all__ = ["CONTRACT_NAMES", "CompiledContract", "ContractName", "cache_dir", "compiled"]
@@ -43,15 +45,6 @@ class CompiledContract:
     abi: tuple[dict[str, Any], ...]
     bytecode: str  # 0x-prefixed creation code
     source_sha256: str
-
-
-def cache_dir() -> Path:
-    """Where compiled output is cached (see the module docstring)."""
-    explicit = os.environ.get("GRIDEX_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "gridex"
 
 
 @functools.cache

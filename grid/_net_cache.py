@@ -23,24 +23,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-__all__ = ["cache_dir", "cached_net"]
+from gridex.cache import cache_dir
+
+__all__ = ["cached_net"]
 
 logger = logging.getLogger(__name__)
 
 #: Bump when what is stored changes (the factories' seeds, the network's fields).
 FORMAT = 1
-
-
-def cache_dir() -> Path:
-    """Where gridex keeps what it can rebuild (see the module docstring)."""
-    explicit = os.environ.get("GRIDEX_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "gridex"
 
 
 def _key() -> str:

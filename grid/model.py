@@ -204,7 +204,9 @@ class Feeder:
 
     @functools.cached_property
     def limits(self) -> Limits:
-        """Every limit of the feeder as arrays (computed once per feeder object)."""
+        """Every limit of the feeder as arrays (computed once per topology; views share it)."""
+        if self._root is not None:
+            return self._root.limits
         branches = self.branches
         return Limits(
             branch_limited=np.array([b.limited for b in branches], dtype=bool),

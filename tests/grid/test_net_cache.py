@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gridex.cache import cache_dir
 
 from grid import Feeder, check_schedule, feeders, load_feeder
-from grid._net_cache import cache_dir
 
 
 def _cache_file(folder: Path, name: str) -> Path:

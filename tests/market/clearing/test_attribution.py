@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from market.clearing import GRID, ClearingOptions, clear
+from market.clearing import GRID, ClearingOptions, Trade, clear
 from market.clearing._cache import electrical_distance
 from market.clearing._problem import OrderBook
 from market.clearing.attribution import attribute_trades
@@ -93,6 +95,21 @@ def reference_trades(
     return out
 
 
+def _by_position(
+    trades: Sequence[Trade], orders: Sequence[Order]
+) -> list[tuple[int | None, int | None, int]]:
+    """Each trade as (buyer order's position, seller order's position, Wh); None: the grid."""
+    index = {o.order_id: i for i, o in enumerate(orders)}
+    return [
+        (
+            index[t.buyer_order] if t.buyer != GRID else None,
+            index[t.seller_order] if t.seller != GRID else None,
+            t.energy_wh,
+        )
+        for t in trades
+    ]
+
+
 @settings(max_examples=200)
 @given(
     rows=st.lists(
@@ -125,16 +142,7 @@ def test_vectorised_attribution_matches_the_written_out_rule(
     trades = attribute_trades(
         book, filled, np.zeros(book.n, dtype=np.int64), distance=distance, grid_bus=0, config=CONFIG
     )
-    index = {o.order_id: i for i, o in enumerate(orders)}
-    got = [
-        (
-            index[t.buyer_order] if t.buyer != GRID else None,
-            index[t.seller_order] if t.seller != GRID else None,
-            t.energy_wh,
-        )
-        for t in trades
-    ]
-    assert got == reference_trades(book, filled.tolist(), distance)
+    assert _by_position(trades, orders) == reference_trades(book, filled.tolist(), distance)
 
 
 def test_many_buses_match_the_written_out_rule() -> None:
@@ -164,13 +172,5 @@ def test_many_buses_match_the_written_out_rule() -> None:
         trades = attribute_trades(
             book, filled, np.zeros(n, dtype=np.int64), distance=distance, grid_bus=0, config=CONFIG
         )
-        index = {o.order_id: i for i, o in enumerate(orders)}
-        got = [
-            (
-                index[t.buyer_order] if t.buyer != GRID else None,
-                index[t.seller_order] if t.seller != GRID else None,
-                t.energy_wh,
-            )
-            for t in trades
-        ]
+        got = _by_position(trades, orders)
         assert got == reference_trades(book, filled.tolist(), distance), seed
