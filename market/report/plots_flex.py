@@ -5,7 +5,10 @@ Reads the ``flex_roll`` entries of an engine journal (see
 firm interval's charge and discharge, the state of charge after it and the
 price at its bus, and writes ``flex_battery.png`` and ``flex.html`` (a short
 page with the plot and whether the battery charged around noon and
-discharged in the evening peak) into the report folder.
+discharged in the evening peak) into the report folder. Given the feeder, the
+page adds the day without flexibility (:mod:`market.report.without_flex`):
+which limits bound without it, how much energy they held back with and
+without, and ``flex_relief.png`` of the loadings and that energy per interval.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import datetime as dt
 import html
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BatteryDay", "battery_day", "write_flex_page"]
+__all__ = ["BatteryDay", "battery_day", "local_hours", "write_flex_page"]
 
 #: Local time of the demo day (Europe/Berlin in summer), hours after UTC.
 LOCAL_OFFSET_H = 2
@@ -40,9 +44,7 @@ class BatteryDay:
 
     def local_hours(self, interval_s: int) -> list[float]:
         """Local start hour of each interval (hours since the local midnight of the first)."""
-        t0 = self.intervals[0] * interval_s
-        midnight = (t0 + LOCAL_OFFSET_H * 3600) // 86_400 * 86_400 - LOCAL_OFFSET_H * 3600
-        return [(k * interval_s - midnight) / 3600.0 for k in self.intervals]
+        return local_hours(self.intervals, interval_s)
 
     def energy_between(self, hours: tuple[float, float], interval_s: int) -> tuple[int, int]:
         """Charge and discharge (Wh) in intervals starting within local ``hours`` of any day."""
@@ -53,6 +55,13 @@ class BatteryDay:
             if hours[0] <= h % 24 < hours[1]:
                 c, d = c + ci, d + di
         return c, d
+
+
+def local_hours(intervals: Sequence[int], interval_s: int) -> list[float]:
+    """Local start hour of each interval (hours since the local midnight of the first)."""
+    t0 = intervals[0] * interval_s
+    midnight = (t0 + LOCAL_OFFSET_H * 3600) // 86_400 * 86_400 - LOCAL_OFFSET_H * 3600
+    return [(k * interval_s - midnight) / 3600.0 for k in intervals]
 
 
 def battery_day(journal: Path, participant: str | None = None) -> BatteryDay | None:
@@ -138,34 +147,140 @@ def write_flex_page(
         f"({noon_c} Wh charged, {noon_d} Wh discharged). Discharged at the evening peak "
         f"(17:00–22:00 local): <b>{'yes' if evening else 'no'}</b> ({eve_d} Wh discharged, "
         f"{eve_c} Wh charged).</p>",
-        _without_paragraph(journal, feeder),
+        "<img src='flex_battery.png' alt='battery state of charge and price'>",
     ]
+    if feeder is None:
+        lines.append("<p>The day without flexibility was not cleared (no feeder given).</p>")
+    else:
+        from market.report.without_flex import without_flex
+
+        effect = without_flex(journal, feeder)
+        if effect is not None:
+            lines += _without_section(effect, out_dir, interval_s)
     page = out_dir / "flex.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><title>gridex: flexibility</title>"
-        f"<h1>Flexibility: {html.escape(day.order_id)}</h1>"
-        + "".join(lines)
-        + "<img src='flex_battery.png' alt='battery state of charge and price'>",
+        f"<h1>Flexibility: {html.escape(day.order_id)}</h1>" + "".join(lines),
         encoding="utf-8",
     )
     return page
 
 
-def _without_paragraph(journal: Path, feeder: Any) -> str:
-    if feeder is None:
-        return "<p>The day without flexibility was not cleared (no feeder given).</p>"
-    from market.report.without_flex import without_flex
+def _without_section(effect: Any, out_dir: Path, interval_s: int) -> list[str]:
+    """The day without flexibility: figures, the limits it relieved, and their plot."""
+    from market.report.without_flex import reliefs
 
-    effect = without_flex(journal, feeder)
-    if effect is None:
-        return ""
     a, b = effect.with_flex, effect.without
-    return (
+    out = [
+        "<h2>The day without flexibility</h2>",
         f"<p>The same ordinary orders cleared without any flexibility, interval by interval "
         f"on the same bases ({effect.intervals} intervals): "
         f"{b.unsold_wh / 1000:.1f} kWh of PV offered but not sold (curtailed) against "
         f"{a.unsold_wh / 1000:.1f} kWh with it; {b.unserved_wh / 1000:.1f} kWh of demand "
         f"unserved against {a.unserved_wh / 1000:.1f} kWh; a grid limit bound in "
         f"{b.binding} intervals against {a.binding} (congestion and voltage rent "
-        f"{b.rent:,} against {a.rent:,} base units).</p>"
+        f"{b.rent:,} against {a.rent:,} base units).</p>",
+    ]
+    found = reliefs(effect.rows)
+    if not found:
+        out.append("<p>No limit was at its bound in the day without flexibility.</p>")
+    for r in found:
+        verdict = "<b>relieved</b>" if r.relieved else "<b>not relieved</b>"
+        out.append(
+            f"<p>{verdict}: the {html.escape(r.limit)} was at its limit in "
+            f"{len(r.intervals)} intervals of the day without flexibility "
+            f"({_spans(r.intervals, interval_s)} local), where the limits held back "
+            f"{r.held_back_without_wh / 1000:.1f} kWh (PV unsold and demand unserved). "
+            f"With flexibility, which charged {r.charged_wh / 1000:.1f} kWh and discharged "
+            f"{r.discharged_wh / 1000:.1f} kWh in those intervals, they held back "
+            f"{r.held_back_with_wh / 1000:.1f} kWh; the limit was still at its bound in "
+            f"{r.still_at_limit} of them.</p>"
+        )
+    _relief_plot(effect.rows, out_dir / "flex_relief.png", interval_s)
+    out.append("<img src='flex_relief.png' alt='loadings and energy not traded, with and without'>")
+    return out
+
+
+def _spans(intervals: Sequence[int], interval_s: int) -> str:
+    """Runs of consecutive intervals as local ``HH:MM–HH:MM`` (end exclusive), comma-separated."""
+    runs: list[list[int]] = []
+    for k in sorted(intervals):
+        if runs and k == runs[-1][1]:
+            runs[-1][1] = k + 1
+        else:
+            runs.append([k, k + 1])
+
+    def hhmm(k: int) -> str:
+        at = dt.datetime.fromtimestamp(k * interval_s + LOCAL_OFFSET_H * 3600, tz=dt.UTC)
+        return f"{at:%H:%M}"
+
+    return ", ".join(f"{hhmm(a)}–{hhmm(b)}" for a, b in runs)
+
+
+def _relief_plot(rows: Sequence[Any], path: Path, interval_s: int) -> None:
+    """Loadings and the energy offered or bid but not traded per interval, without and with."""
+    import matplotlib.pyplot as plt
+
+    hours = local_hours([r.interval for r in rows], interval_s)
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    for name, key, color in (
+        ("transformer", "trafo_loading_percent", "tab:red"),
+        ("highest line", "line_loading_percent", "tab:purple"),
+    ):
+        ax.step(
+            hours,
+            [getattr(r.without, key) for r in rows],
+            where="post",
+            color=color,
+            linestyle="--",
+            label=f"{name}, without flexibility",
+        )
+        ax.step(
+            hours,
+            [getattr(r.with_flex, key) for r in rows],
+            where="post",
+            color=color,
+            label=f"{name}, with flexibility",
+        )
+    ax.set_ylabel("loading (%)")
+    ax.legend(loc="upper right", fontsize="small")
+    bx.step(
+        hours,
+        [r.without.held_back_wh / 1000 for r in rows],
+        where="post",
+        color="tab:gray",
+        linestyle="--",
+        label="not traded (PV unsold + demand unserved), without",
     )
+    bx.step(
+        hours,
+        [r.with_flex.held_back_wh / 1000 for r in rows],
+        where="post",
+        color="tab:green",
+        label="not traded, with flexibility",
+    )
+    bx.bar(
+        hours,
+        [r.charged_wh / 1000 for r in rows],
+        width=0.2,
+        align="edge",
+        color="tab:blue",
+        label="flexibility charged",
+    )
+    bx.bar(
+        hours,
+        [-r.discharged_wh / 1000 for r in rows],
+        width=0.2,
+        align="edge",
+        color="tab:orange",
+        label="flexibility discharged",
+    )
+    bx.set_ylabel("kWh per interval")
+    bx.set_xlabel("local hour")
+    bx.legend(loc="upper center", fontsize="small")
+    fig.suptitle(
+        "The day with and without flexibility: loadings, and energy offered but not traded"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -145,11 +145,21 @@ def test_the_day_without_flexibility_clears_the_ordinary_books_alone(
     fills = {f["order_id"]: f["filled_wh"] for f in roll["results"][0]["result"]["fills"]}
     assert fills["b2"] > 0
     assert effect.with_flex.unserved_wh == 5000 - fills["b2"]
+    # interval by interval: the dear buyer's interval is where the battery discharged
+    rows = {r.interval: r for r in effect.rows}
+    assert sorted(rows) == sorted(engine.state.flex_rolls)
+    dear = rows[outage.FIRST + 1]
+    assert (dear.without.unserved_wh, dear.with_flex.unserved_wh) == (5000, 5000 - fills["b2"])
+    assert dear.discharged_wh == fills["bat/out"] > 0
+    assert rows[outage.FIRST].charged_wh > 0  # from the cheap surplus of FIRST
     page = write_flex_page(
         tmp_path / "engine.db", tmp_path / "report", interval_s=900, feeder=engine_feeder
     )
     assert page is not None
-    assert f"{5000 / 1000:.1f} kWh of demand unserved" in page.read_text()
+    text = page.read_text()
+    assert f"{5000 / 1000:.1f} kWh of demand unserved" in text
+    assert "flex_relief.png" in text
+    assert (tmp_path / "report" / "flex_relief.png").exists()
 
 
 def test_a_flex_order_of_an_unknown_kind_is_an_input_error(rolled: tuple[Engine, Path]) -> None:
