@@ -307,16 +307,7 @@ async def _run_day(
     problems = await asyncio.to_thread(check_books, data, chain, replayed, feeder=feeder)
     timings.add(BOOKS, time.perf_counter() - checking)
     plots_at = time.perf_counter()
-    pages: list[tuple[str, str]] = []
-    if o.flex:
-        from market.report.plots_flex import write_flex_page
-
-        page = await asyncio.to_thread(
-            write_flex_page, journal, o.report_dir, interval_s=market.interval_s, feeder=feeder
-        )
-        console.print(f"flexibility: {page.name if page else 'no battery rolled'} in the report")
-        if page is not None:
-            pages.append((page.name, "Flexibility: a battery's day, and the day without it"))
+    pages = await _flex_pages(journal, o.report_dir, feeder, console) if o.flex else []
     summary = await asyncio.to_thread(
         write_report,
         data,
@@ -354,6 +345,24 @@ async def _run_day(
     return DemoOutcome(
         o.report_dir, journal, summary, data, tuple(problems), wall_s, dict(timings.seconds)
     )
+
+
+async def _flex_pages(
+    journal: Path, folder: Path, feeder: Feeder, console: Any
+) -> list[tuple[str, str]]:
+    """Write ``flex.html`` (a battery's day, the day without flexibility); its index link."""
+    from market.report.plots_flex import write_flex_page
+
+    page = await asyncio.to_thread(
+        write_flex_page, journal, folder, interval_s=MARKET.interval_s, feeder=feeder
+    )
+    if page is None:
+        console.print("flexibility: no battery rolled")
+        return []
+    console.print(f"flexibility: {page.path.name} in the report")
+    for relief in page.reliefs:
+        console.print(f"flexibility: {relief.line()}")
+    return [(page.path.name, "Flexibility: a battery's day, and the day without it")]
 
 
 def _sum(timings: Any, *prefixes: str) -> float:

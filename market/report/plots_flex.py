@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BatteryDay", "battery_day", "local_hours", "write_flex_page"]
+__all__ = ["BatteryDay", "FlexPage", "battery_day", "local_hours", "write_flex_page"]
 
 #: Local time of the demo day (Europe/Berlin in summer), hours after UTC.
 LOCAL_OFFSET_H = 2
@@ -55,6 +55,14 @@ class BatteryDay:
             if hours[0] <= h % 24 < hours[1]:
                 c, d = c + ci, d + di
         return c, d
+
+
+@dataclass(frozen=True)
+class FlexPage:
+    """The page written, and the limits the day without flexibility had at their bound."""
+
+    path: Path
+    reliefs: tuple[Any, ...] = ()  # market.report.without_flex.Relief
 
 
 def local_hours(intervals: Sequence[int], interval_s: int) -> list[float]:
@@ -106,7 +114,7 @@ def battery_day(journal: Path, participant: str | None = None) -> BatteryDay | N
 
 def write_flex_page(
     journal: Path, out_dir: Path, *, interval_s: int, feeder: Any = None
-) -> Path | None:
+) -> FlexPage | None:
     """Write ``flex_battery.png`` and ``flex.html``; the page, or None without a battery.
 
     With ``feeder`` the page also compares the rolled intervals with the day
@@ -149,27 +157,29 @@ def write_flex_page(
         f"{eve_c} Wh charged).</p>",
         "<img src='flex_battery.png' alt='battery state of charge and price'>",
     ]
+    found: tuple[Any, ...] = ()
     if feeder is None:
         lines.append("<p>The day without flexibility was not cleared (no feeder given).</p>")
     else:
-        from market.report.without_flex import without_flex
+        from market.report.without_flex import reliefs, without_flex
 
         effect = without_flex(journal, feeder)
         if effect is not None:
-            lines += _without_section(effect, out_dir, interval_s)
+            found = tuple(reliefs(effect.rows))
+            lines += _without_section(effect, found, out_dir, interval_s)
     page = out_dir / "flex.html"
     page.write_text(
         "<!doctype html><meta charset='utf-8'><title>gridex: flexibility</title>"
         f"<h1>Flexibility: {html.escape(day.order_id)}</h1>" + "".join(lines),
         encoding="utf-8",
     )
-    return page
+    return FlexPage(page, found)
 
 
-def _without_section(effect: Any, out_dir: Path, interval_s: int) -> list[str]:
+def _without_section(
+    effect: Any, found: Sequence[Any], out_dir: Path, interval_s: int
+) -> list[str]:
     """The day without flexibility: figures, the limits it relieved, and their plot."""
-    from market.report.without_flex import reliefs
-
     a, b = effect.with_flex, effect.without
     out = [
         "<h2>The day without flexibility</h2>",
@@ -181,7 +191,6 @@ def _without_section(effect: Any, out_dir: Path, interval_s: int) -> list[str]:
         f"{b.binding} intervals against {a.binding} (congestion and voltage rent "
         f"{b.rent:,} against {a.rent:,} base units).</p>",
     ]
-    found = reliefs(effect.rows)
     if not found:
         out.append("<p>No limit was at its bound in the day without flexibility.</p>")
     for r in found:

@@ -142,6 +142,15 @@ class Relief:
         """The limits held back less energy there with flexibility than without."""
         return self.held_back_with_wh < self.held_back_without_wh
 
+    def line(self) -> str:
+        """One line for a terminal: the limit, where it bound, and what flexibility did."""
+        return (
+            f"{self.limit} at its limit in {len(self.intervals)} intervals without "
+            f"flexibility: {'relieved' if self.relieved else 'not relieved'} "
+            f"({self.held_back_without_wh / 1000:.1f} kWh held back there without it, "
+            f"{self.held_back_with_wh / 1000:.1f} kWh with it)"
+        )
+
 
 @dataclass(frozen=True)
 class FlexEffect:

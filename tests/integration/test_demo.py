@@ -138,3 +138,23 @@ def test_gridex_verify_recomputes_every_settled_interval_of_the_journal(
     assert main(["verify", "--db", str(outcome.journal), "--out", str(tmp_path / "b")]) == 0
     settled = outcome.data.settlements["interval"].n_unique()
     assert f"{settled} interval(s) verified" in capsys.readouterr().out
+
+
+def test_a_short_flexible_day_publishes_the_battery_page(tmp_path: Path) -> None:
+    """``--flex`` through the demo's whole path: rolls verify, the books balance and the
+    index links ``flex.html`` with the day without flexibility beside it."""
+    options = DemoOptions(
+        participants=12,
+        modbus_devices=1,
+        start=dt.date(2026, 6, 21),
+        start_hour=10,
+        intervals=3,
+        flex=True,
+        report_dir=tmp_path / "report",
+    )
+    done = run_demo(options, show_progress=False)
+    assert done.book_problems == ()
+    page = (done.report_dir / "flex.html").read_text()
+    assert "<h2>The day without flexibility</h2>" in page
+    assert (done.report_dir / "flex_relief.png").stat().st_size > 0
+    assert '<a href="flex.html">' in (done.report_dir / "index.html").read_text()

@@ -156,7 +156,7 @@ def test_the_day_without_flexibility_clears_the_ordinary_books_alone(
         tmp_path / "engine.db", tmp_path / "report", interval_s=900, feeder=engine_feeder
     )
     assert page is not None
-    text = page.read_text()
+    text = page.path.read_text()
     assert f"{5000 / 1000:.1f} kWh of demand unserved" in text
     assert "flex_relief.png" in text
     assert (tmp_path / "report" / "flex_relief.png").exists()

@@ -103,3 +103,8 @@ def test_a_limit_that_bound_without_flexibility_is_relieved_where_less_was_held_
     assert (t.still_at_limit, t.charged_wh, t.discharged_wh) == (1, 32_000, 0)
     assert t.relieved
     assert not found[VOLTAGE_HIGH].relieved
+    assert t.line() == (
+        "transformer loading at its limit in 2 intervals without flexibility: relieved "
+        "(45.0 kWh held back there without it, 11.0 kWh with it)"
+    )
+    assert ": not relieved (5.0 kWh" in found[VOLTAGE_HIGH].line()
