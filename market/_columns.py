@@ -146,21 +146,34 @@ class OrderColumns:
         in lower case, then order id; stable), or None when they are in it already."""
         if self.n < 2:
             return None
-        lower = np.array(self.participant_lower, dtype=str)
-        per_order = lower[np.searchsorted(self.participant_unique, self.participant_first)]
-        perm = np.lexsort((np.array(self.order_id, dtype=str), per_order))
+        # by order id (Python's string order, as book_order's key), then stably by the
+        # rank of the participant's lower-case address: ranks are over the distinct
+        # participants, so only the order ids are sorted as strings, once
+        lower = self.participant_lower  # spellings of one address share their rank
+        code = {name: i for i, name in enumerate(sorted(set(lower)))}
+        rank_of = np.fromiter(map(code.__getitem__, lower), np.int64, len(lower))
+        rank = rank_of[np.searchsorted(self.participant_unique, self.participant_first)]
+        by_id = np.array(sorted(range(self.n), key=self.order_id.__getitem__), dtype=np.int64)
+        perm = by_id[np.argsort(rank[by_id], kind="stable")]
         if bool((perm == np.arange(self.n)).all()):
             return None
         return perm
 
-    def take(self, positions: IntArray) -> OrderColumns:
-        """The orders at ``positions``, in that order."""
-        at = positions.tolist()
+    def permuted(self, perm: IntArray) -> OrderColumns:
+        """Every order, at the positions ``perm`` gives (a permutation of ``range(n)``).
+
+        What is known per distinct participant (its spellings, its lower-case
+        form, its bus) is carried over in the new first-appearance order
+        rather than found again.
+        """
+        if len(perm) != self.n:
+            raise ValueError(f"perm: expected a permutation of {self.n} positions, got {len(perm)}")
+        at = perm.tolist()
 
         def pick(column: Sequence[Any]) -> list[Any]:
             return list(map(column.__getitem__, at))
 
-        return OrderColumns(
+        out = OrderColumns(
             orders=tuple(pick(self.orders)),
             order_id=pick(self.order_id),
             participant=pick(self.participant),
@@ -169,6 +182,30 @@ class OrderColumns:
             quantity_wh=pick(self.quantity_wh),
             limit_price=pick(self.limit_price),
         )
+        if "participant_lower" in self.__dict__ and self.n:
+            self._carry_participants(out, perm)
+        return out
+
+    def _carry_participants(self, out: OrderColumns, perm: IntArray) -> None:
+        """Seed ``out``'s per-participant caches from this book's (``out`` = permuted)."""
+        unique = self.participant_unique
+        code_at = np.zeros(self.n, dtype=np.int64)
+        code_at[unique] = np.arange(len(unique))
+        moved = code_at[self.participant_first][perm]  # per new position, its old distinct index
+        by = np.argsort(moved, kind="stable")  # new positions grouped by participant
+        grouped = moved[by]
+        starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+        first_pos = by[starts]  # every participant appears: index k is participant k
+        new_order = np.argsort(first_pos, kind="stable")  # distinct, by first appearance in out
+        k = new_order.tolist()
+        d = out.__dict__
+        d["participant_first"] = first_pos[moved]
+        d["participant_unique"] = first_pos[new_order]
+        d["participant_names"] = list(map(self.participant_names.__getitem__, k))
+        d["participant_lower"] = list(map(self.participant_lower.__getitem__, k))
+        cached = self.__dict__.get("_buses")
+        if cached is not None:
+            d["_buses"] = (cached[0], list(map(cached[1].__getitem__, k)))
 
     @cached_property
     def participant_first(self) -> IntArray:

@@ -113,7 +113,7 @@ def _clear(
     # (ties break the same way however they arrived), the fills come back as given
     perm = columns.book_permutation()
     if perm is not None:
-        columns = columns.take(perm)
+        columns = columns.permuted(perm)
     book = OrderBook.build(columns, participants, feeder)
     prepare_s = time.perf_counter() - t0
     if mechanism == "nodal":

@@ -79,30 +79,37 @@ def _bus_flows(
     """
     b_pos = np.array(buy.buses, dtype=np.int64)
     s_pos = np.array(sell.buses, dtype=np.int64)
-    grid_b, grid_s = np.meshgrid(np.arange(len(b_pos)), np.arange(len(s_pos)), indexing="ij")
-    bb, ss = grid_b.ravel(), grid_s.ravel()
-    dd = distance[b_pos[bb], s_pos[ss]]
+    # every (buyer bus, seller bus) pair, raveled row by row: as both tapes' buses
+    # ascend, that is the order of (buyer bus, seller bus), so a stable sort by
+    # distance alone breaks ties by buyer bus, then seller bus
+    dd = distance[np.ix_(b_pos, s_pos)].ravel()
+    order = np.argsort(dd, kind="stable")
+    n_s = len(s_pos)
     demand, supply = list(buy.bus_total), list(sell.bus_total)
     at_b, at_s = list(buy.bus_start), list(sell.bus_start)
     unmatched = min(sum(demand), sum(supply))
     fb: list[int] = []
     fs: list[int] = []
     fw: list[int] = []
-    order = np.lexsort((s_pos[ss], b_pos[bb], dd))
-    for i, j in zip(bb[order].tolist(), ss[order].tolist(), strict=True):
-        if unmatched == 0:
-            break
-        wh = min(demand[i], supply[j])
-        if wh == 0:
-            continue
-        fb.append(at_b[i])
-        fs.append(at_s[j])
-        fw.append(wh)
-        at_b[i] += wh
-        at_s[j] += wh
-        demand[i] -= wh
-        supply[j] -= wh
-        unmatched -= wh
+    if unmatched:
+        for i, j in zip((order // n_s).tolist(), (order % n_s).tolist(), strict=True):
+            d = demand[i]
+            if not d:
+                continue
+            s = supply[j]
+            if not s:
+                continue
+            wh = d if d < s else s
+            fb.append(at_b[i])
+            fs.append(at_s[j])
+            fw.append(wh)
+            at_b[i] += wh
+            at_s[j] += wh
+            demand[i] = d - wh
+            supply[j] = s - wh
+            unmatched -= wh
+            if not unmatched:
+                break
     return (
         np.array(fb, dtype=np.int64),
         np.array(fs, dtype=np.int64),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -144,3 +145,76 @@ def test_a_cleared_result_holds_lazy_rows_equal_to_its_serialised_tuples() -> No
     assert again.fills == result.fills
     assert all(isinstance(f, Fill) for f in result.fills)
     assert [f.order_id for f in result.fills] == ["s", "b"]
+
+
+_ADDRESSES = ["0x" + c * 40 for c in "abc"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_ADDRESSES),
+            st.lists(st.booleans(), min_size=42, max_size=42),  # which letters upper case
+            st.text(alphabet="aB0_-.é", min_size=1, max_size=3),
+        ),
+        max_size=30,
+    )
+)
+def test_the_book_permutation_is_book_order(
+    drawn: list[tuple[str, list[bool], str]],
+) -> None:
+    """Catches a sort that ranks two spellings of one address apart, sorts order ids in
+    another order than Python's, or is not stable for equal keys."""
+    from market._columns import OrderColumns
+    from market.orders import book_order
+
+    orders = [
+        Order(
+            oid,
+            "".join(ch.upper() if up else ch for ch, up in zip(addr, upper, strict=True)),
+            Side.SELL,
+            1,
+            100 + i,
+            1000,
+        )
+        for i, (addr, upper, oid) in enumerate(drawn)
+    ]
+    perm = OrderColumns.of(orders).book_permutation()
+    got = orders if perm is None else [orders[i] for i in perm.tolist()]
+    assert [id(o) for o in got] == [id(o) for o in book_order(orders)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_ADDRESSES), st.booleans(), st.integers(0, 3)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_permuted_columns_carry_what_a_fresh_book_would_find(
+    drawn: list[tuple[str, bool, int]], rnd: Any
+) -> None:
+    """Catches a carried cache (first appearances, spellings, buses) that is not the
+    one the permuted book would compute itself."""
+    from market._columns import OrderColumns
+
+    orders = [
+        Order(f"o{i}", addr.upper() if up else addr, Side.BUY, 1, 100, 1000 + k)
+        for i, (addr, up, k) in enumerate(drawn)
+    ]
+    participants = {a: Participant(a, bus) for bus, a in enumerate(_ADDRESSES)}
+    cols = OrderColumns.of(orders)
+    cols.buses(participants)  # as validation leaves them
+    perm = np.array(rnd.sample(range(len(orders)), len(orders)), dtype=np.int64)
+    got = cols.permuted(perm)
+    fresh = OrderColumns.of([orders[i] for i in perm.tolist()])
+    assert got.orders == fresh.orders
+    assert got.participant_first.tolist() == fresh.participant_first.tolist()
+    assert got.participant_unique.tolist() == fresh.participant_unique.tolist()
+    assert got.participant_names == fresh.participant_names
+    assert got.participant_lower == fresh.participant_lower
+    assert got.lower_first.tolist() == fresh.lower_first.tolist()
+    assert got.buses(participants) == fresh.buses(participants)
