@@ -20,7 +20,10 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from market.report.without_flex import FlexEffect, IntervalEffect, Relief
 
 __all__ = ["BatteryDay", "FlexPage", "battery_day", "local_hours", "write_flex_page"]
 
@@ -62,7 +65,7 @@ class FlexPage:
     """The page written, and the limits the day without flexibility had at their bound."""
 
     path: Path
-    reliefs: tuple[Any, ...] = ()  # market.report.without_flex.Relief
+    reliefs: tuple[Relief, ...] = ()
 
 
 def local_hours(intervals: Sequence[int], interval_s: int) -> list[float]:
@@ -157,7 +160,7 @@ def write_flex_page(
         f"{eve_c} Wh charged).</p>",
         "<img src='flex_battery.png' alt='battery state of charge and price'>",
     ]
-    found: tuple[Any, ...] = ()
+    found: tuple[Relief, ...] = ()
     if feeder is None:
         lines.append("<p>The day without flexibility was not cleared (no feeder given).</p>")
     else:
@@ -177,7 +180,7 @@ def write_flex_page(
 
 
 def _without_section(
-    effect: Any, found: Sequence[Any], out_dir: Path, interval_s: int
+    effect: FlexEffect, found: Sequence[Relief], out_dir: Path, interval_s: int
 ) -> list[str]:
     """The day without flexibility: figures, the limits it relieved, and their plot."""
     a, b = effect.with_flex, effect.without
@@ -226,7 +229,7 @@ def _spans(intervals: Sequence[int], interval_s: int) -> str:
     return ", ".join(f"{hhmm(a)}–{hhmm(b)}" for a, b in runs)
 
 
-def _relief_plot(rows: Sequence[Any], path: Path, interval_s: int) -> None:
+def _relief_plot(rows: Sequence[IntervalEffect], path: Path, interval_s: int) -> None:
     """Loadings and the energy offered or bid but not traded per interval, without and with."""
     import matplotlib.pyplot as plt
 
