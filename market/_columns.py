@@ -64,6 +64,14 @@ def firsts(first: IntArray) -> IntArray:
     return np.flatnonzero(first == np.arange(len(first)))
 
 
+def dense_codes(unique: IntArray, first: IntArray) -> IntArray:
+    """Per ``first`` (a :func:`first_index` result), the rank of its value among ``unique``
+    (:func:`firsts` of it, or of the same values in another order of first appearance)."""
+    code_at = np.zeros(max(len(first), 1), dtype=np.int64)
+    code_at[unique] = np.arange(len(unique))
+    return code_at[first]
+
+
 # numpy's own ``unique`` (a hash table since numpy 2.3) is several times
 # slower than a sort on these arrays; the helpers below give the same values.
 
@@ -189,9 +197,8 @@ class OrderColumns:
     def _carry_participants(self, out: OrderColumns, perm: IntArray) -> None:
         """Seed ``out``'s per-participant caches from this book's (``out`` = permuted)."""
         unique = self.participant_unique
-        code_at = np.zeros(self.n, dtype=np.int64)
-        code_at[unique] = np.arange(len(unique))
-        moved = code_at[self.participant_first][perm]  # per new position, its old distinct index
+        # per new position, the index of its participant among this book's distinct ones
+        moved = dense_codes(unique, self.participant_first)[perm]
         by = np.argsort(moved, kind="stable")  # new positions grouped by participant
         grouped = moved[by]
         starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))

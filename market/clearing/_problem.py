@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from grid import Feeder, FloatArray
-from market._columns import OrderColumns, first_index, firsts, unique_inverse
+from market._columns import OrderColumns, dense_codes, first_index, firsts, unique_inverse
 from market.clearing.rows import Rows
 from market.orders import Order, Participant, Side
 
@@ -113,7 +113,7 @@ class OrderBook:
             return self.known_accounts
         first = first_index(self.address)
         unique = firsts(first)
-        return tuple(self.address[i] for i in unique.tolist()), _dense(unique, first)
+        return tuple(self.address[i] for i in unique.tolist()), dense_codes(unique, first)
 
     @classmethod
     def build(
@@ -146,7 +146,7 @@ class OrderBook:
         lower_first = cols.lower_first
         distinct = firsts(lower_first)
         names = tuple(map(lower.__getitem__, distinct.tolist()))
-        code = _dense(distinct, lower_first)
+        code = dense_codes(distinct, lower_first)
         account_at = np.zeros(n, dtype=np.int64)
         account_at[unique] = code
         account = account_at[first]
@@ -173,13 +173,6 @@ def _signs(sides: list[Any]) -> IntArray:
 
 def _spelled(names: tuple[str, ...], account: IntArray) -> tuple[str, ...]:
     return tuple(map(names.__getitem__, account.tolist()))
-
-
-def _dense(unique: IntArray, first: IntArray) -> IntArray:
-    """Per ``first`` (a :func:`first_index` result), the rank of its value among ``unique``."""
-    code_at = np.zeros(max(len(first), 1), dtype=np.int64)
-    code_at[unique] = np.arange(len(unique))
-    return code_at[first]
 
 
 @dataclass(frozen=True)

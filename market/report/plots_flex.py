@@ -235,58 +235,30 @@ def _relief_plot(rows: Sequence[IntervalEffect], path: Path, interval_s: int) ->
 
     hours = local_hours([r.interval for r in rows], interval_s)
     fig, (ax, bx) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    for name, key, color in (
-        ("transformer", "trafo_loading_percent", "tab:red"),
-        ("highest line", "line_loading_percent", "tab:purple"),
-    ):
-        ax.step(
-            hours,
-            [getattr(r.without, key) for r in rows],
-            where="post",
-            color=color,
-            linestyle="--",
-            label=f"{name}, without flexibility",
+    steps = [
+        (ax, [getattr(r.without if way == "without" else r.with_flex, key) for r in rows],
+         color, "--" if way == "without" else "-", f"{name}, {way} flexibility")
+        for name, key, color in (
+            ("transformer", "trafo_loading_percent", "tab:red"),
+            ("highest line", "line_loading_percent", "tab:purple"),
         )
-        ax.step(
-            hours,
-            [getattr(r.with_flex, key) for r in rows],
-            where="post",
-            color=color,
-            label=f"{name}, with flexibility",
-        )
+        for way in ("without", "with")
+    ]  # fmt: skip
+    steps += [
+        (bx, [r.without.held_back_wh / 1000 for r in rows], "tab:gray", "--",
+         "not traded (PV unsold + demand unserved), without"),
+        (bx, [r.with_flex.held_back_wh / 1000 for r in rows], "tab:green", "-",
+         "not traded, with flexibility"),
+    ]  # fmt: skip
+    for axes, values, color, style, label in steps:
+        axes.step(hours, values, where="post", color=color, linestyle=style, label=label)
     ax.set_ylabel("loading (%)")
     ax.legend(loc="upper right", fontsize="small")
-    bx.step(
-        hours,
-        [r.without.held_back_wh / 1000 for r in rows],
-        where="post",
-        color="tab:gray",
-        linestyle="--",
-        label="not traded (PV unsold + demand unserved), without",
-    )
-    bx.step(
-        hours,
-        [r.with_flex.held_back_wh / 1000 for r in rows],
-        where="post",
-        color="tab:green",
-        label="not traded, with flexibility",
-    )
-    bx.bar(
-        hours,
-        [r.charged_wh / 1000 for r in rows],
-        width=0.2,
-        align="edge",
-        color="tab:blue",
-        label="flexibility charged",
-    )
-    bx.bar(
-        hours,
-        [-r.discharged_wh / 1000 for r in rows],
-        width=0.2,
-        align="edge",
-        color="tab:orange",
-        label="flexibility discharged",
-    )
+    for values, color, label in (
+        ([r.charged_wh / 1000 for r in rows], "tab:blue", "flexibility charged"),
+        ([-r.discharged_wh / 1000 for r in rows], "tab:orange", "flexibility discharged"),
+    ):
+        bx.bar(hours, values, width=0.2, align="edge", color=color, label=label)
     bx.set_ylabel("kWh per interval")
     bx.set_xlabel("local hour")
     bx.legend(loc="upper center", fontsize="small")
